@@ -1,0 +1,512 @@
+"""The core data of Tribunal: taxonomies, principles, projects, items, responses and annotations.
+
+Single-row invariants live here (and in database constraints where the database can hold them);
+workflows that touch several rows live in ``annotation/services.py``.
+
+Annotations are append-only. A correction is a new record whose ``supersedes`` points at the old
+one; on PostgreSQL a trigger (migration 0002) rejects UPDATE and DELETE of annotation rows, so not
+even a bulk queryset call or a raw SQL statement can rewrite a judgment.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ImmutableError(Exception):
+    """Raised when code tries to change a record that the platform promises never to change."""
+
+
+# --- Taxonomies ---------------------------------------------------------------------------------
+
+
+class Taxonomy(models.Model):
+    """A named safety taxonomy (Aegis 2.0, Llama Guard 3, ...). Its content lives in versions."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=500, blank=True, help_text="Where the taxonomy comes from.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "taxonomies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaxonomyVersion(models.Model):
+    """One version of a taxonomy. Once published it is immutable: edits make a new draft version.
+
+    Every label (annotation, verdict) records the version it was made under.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    taxonomy = models.ForeignKey(Taxonomy, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    notes = models.TextField(blank=True, help_text="What changed in this version.")
+    based_on = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="derived_versions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["taxonomy__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["taxonomy", "version"], name="taxver_unique_number"),
+            models.UniqueConstraint(
+                fields=["taxonomy"], condition=Q(status="draft"), name="taxver_one_draft_per_taxonomy"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft", published_at__isnull=True)
+                | Q(status="published", published_at__isnull=False),
+                name="taxver_published_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.taxonomy.name} v{self.version}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk:
+            stored = TaxonomyVersion.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored == self.Status.PUBLISHED:
+                raise ImmutableError(f"{self} is published and cannot be changed; create a new version.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_published:
+            raise ImmutableError(f"{self} is published and cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+
+class HazardCategory(models.Model):
+    class Group(models.TextChoices):
+        CORE = "core", "Core"
+        FINE = "fine", "Fine-grained"
+        SPECIAL = "special", "Special (Needs Caution, Other)"
+
+    version = models.ForeignKey(TaxonomyVersion, on_delete=models.CASCADE, related_name="categories")
+    code = models.CharField(max_length=32, help_text="Short code used in labels and exports, e.g. S1.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    group = models.CharField(max_length=16, choices=Group.choices, default=Group.CORE)
+    aliases = models.JSONField(default=list, blank=True, help_text="Other spellings that map here.")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["version", "order", "code"]
+        verbose_name_plural = "hazard categories"
+        constraints = [
+            models.UniqueConstraint(fields=["version", "code"], name="hazard_unique_code"),
+            models.UniqueConstraint(fields=["version", "name"], name="hazard_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def _check_version_editable(self) -> None:
+        status = TaxonomyVersion.objects.filter(pk=self.version_id).values_list("status", flat=True).first()
+        if status == TaxonomyVersion.Status.PUBLISHED:
+            raise ImmutableError(
+                f"Categories of a published taxonomy version cannot change; create a new version."
+            )
+
+    def save(self, *args, **kwargs) -> None:
+        self._check_version_editable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._check_version_editable()
+        return super().delete(*args, **kwargs)
+
+
+# --- Principles ---------------------------------------------------------------------------------
+
+
+class PrincipleSet(models.Model):
+    """Principles that annotators and jurors cite (the discretion metrics of Buyl et al.)."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Principle(models.Model):
+    class Group(models.TextChoices):
+        HELPFUL = "helpfulness", "Helpfulness"
+        HONEST = "honesty", "Honesty"
+        HARMLESS = "harmlessness", "Harmlessness"
+
+    principle_set = models.ForeignKey(PrincipleSet, on_delete=models.CASCADE, related_name="principles")
+    code = models.SlugField(max_length=64)
+    short = models.CharField(max_length=80, help_text="A short label shown on buttons.")
+    text = models.TextField(help_text='The full principle, e.g. "The AI should ...".')
+    group = models.CharField(max_length=16, choices=Group.choices)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["principle_set", "order", "code"]
+        constraints = [models.UniqueConstraint(fields=["principle_set", "code"], name="principle_unique_code")]
+
+    def __str__(self) -> str:
+        return self.short
+
+
+# --- Projects -----------------------------------------------------------------------------------
+
+
+class Project(models.Model):
+    class Mode(models.TextChoices):
+        RANKING = "ranking", "Ranking"
+        PAIRWISE = "pairwise", "Pairwise"
+        SAFETY = "safety", "Safety"
+        RANKING_SAFETY = "ranking_safety", "Ranking + safety"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown; sanitised when shown.")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.RANKING_SAFETY)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="How many annotators judge each item.")
+    taxonomy_version = models.ForeignKey(TaxonomyVersion, on_delete=models.PROTECT, related_name="projects")
+    principle_set = models.ForeignKey(
+        PrincipleSet, on_delete=models.PROTECT, null=True, blank=True, related_name="projects"
+    )
+    require_category_when_unsafe = models.BooleanField(default=True)
+    show_jury_suggestion = models.BooleanField(default=False)
+    lease_seconds = models.PositiveIntegerField(default=900, help_text="How long a served item is held.")
+    gold_rate = models.FloatField(default=0.0, help_text="Share of served items that are gold items.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1) & Q(overlap__lte=50), name="project_overlap_range"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role inside one project. Access to a project's data requires a membership
+    (or the site-wide admin role)."""
+
+    class Role(models.TextChoices):
+        RESEARCHER = "researcher", "Researcher"
+        ANNOTATOR = "annotator", "Annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "user"]
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+# --- Import batches -----------------------------------------------------------------------------
+
+
+class ImportBatch(models.Model):
+    """One import of one file into one project: what was read, what was stored, what was wrong."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (nothing stored)"
+
+    class Format(models.TextChoices):
+        AUTO = "auto", "Detect"
+        TRIBUNAL = "tribunal", "Tribunal JSONL"
+        CSV = "csv", "Tribunal CSV"
+        HH_RLHF = "hh-rlhf", "HH-RLHF"
+        OASST = "oasst", "OpenAssistant trees"
+        AEGIS = "aegis", "Aegis 2.0 rows"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source_name = models.CharField(max_length=500, help_text="The file name as given by the user.")
+    stored_path = models.CharField(max_length=1000, blank=True, help_text="Where a background import reads from.")
+    requested_format = models.CharField(max_length=16, choices=Format.choices, default=Format.AUTO)
+    detected_format = models.CharField(max_length=16, choices=Format.choices, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    background = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    bytes_read = models.BigIntegerField(default=0)
+    records_read = models.PositiveIntegerField(default=0)
+    items_created = models.PositiveIntegerField(default=0)
+    items_skipped = models.PositiveIntegerField(default=0, help_text="Already present (same content).")
+    responses_created = models.PositiveIntegerField(default=0)
+    annotations_created = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text='[{"line": N, "error": "..."}]')
+    error_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "import batches"
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} {self.source_name} → {self.project_id}"
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(1.0, self.bytes_read / self.size_bytes) if self.size_bytes else 0.0
+
+
+# --- Items and responses ------------------------------------------------------------------------
+
+
+class Item(models.Model):
+    """A prompt (a list of chat messages) with the responses to judge."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=255, blank=True)
+    prompt = models.JSONField(help_text='[{"role": "user", "content": "..."}, ...]')
+    metadata = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64, help_text="sha256 of prompt + responses; dedups imports.")
+    import_batch = models.ForeignKey(
+        ImportBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+    )
+    source_file = models.CharField(max_length=500, blank=True)
+    source_line = models.PositiveIntegerField(null=True, blank=True)
+    priority = models.IntegerField(default=0, help_text="Higher comes first in annotation queues.")
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="item_unique_content"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"], condition=~Q(external_id=""), name="item_unique_external_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "-priority", "id"], name="item_queue_order")]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} ({self.external_id or 'no external id'})"
+
+
+class Response(models.Model):
+    class Origin(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        GENERATED = "generated", "Generated"
+        EDITED = "edited", "Edited"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
+    position = models.PositiveSmallIntegerField(help_text="Order in the source (0-based).")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.IMPORTED)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="edits")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["item", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "position"], name="response_unique_position"),
+            models.CheckConstraint(
+                condition=~Q(origin="edited") | Q(parent__isnull=False), name="response_edit_has_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"response {self.pk} of item {self.item_id}"
+
+
+# --- Annotations --------------------------------------------------------------------------------
+
+
+class SafetyLabel(models.TextChoices):
+    SAFE = "safe", "Safe"
+    NEEDS_CAUTION = "needs_caution", "Needs caution"
+    UNSAFE = "unsafe", "Unsafe"
+
+
+class Annotation(models.Model):
+    """One judgment of one item by one rater. Append-only.
+
+    - ``ranking``: ordered tie groups of response ids, best first: ``[[12], [14, 15], [13]]``.
+    - pairwise: ``pair_a`` vs ``pair_b`` with ``pair_choice`` (a / b / tie) and ``pair_strength``
+      (3 much better, 2 better, 1 slightly better, 0 tie).
+    - safety: ``prompt_label`` + ``prompt_categories`` here; per-response labels in ``ResponseSafety``.
+    """
+
+    class Source(models.TextChoices):
+        HUMAN = "human", "Human"
+        IMPORT = "import", "Imported"
+        JURY = "jury", "Jury"
+        ADJUDICATION = "adjudication", "Adjudication"
+
+    class PairChoice(models.TextChoices):
+        A = "a", "A"
+        B = "b", "B"
+        TIE = "tie", "Tie"
+
+    class Strength(models.IntegerChoices):
+        TIE = 0, "Tie"
+        SLIGHTLY = 1, "Slightly better"
+        BETTER = 2, "Better"
+        MUCH = 3, "Much better"
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="annotations")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="annotations")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="annotations"
+    )
+    source_detail = models.CharField(
+        max_length=200, blank=True, help_text="e.g. the import format, or the jury's name."
+    )
+    import_batch = models.ForeignKey(
+        ImportBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="annotations"
+    )
+    ranking = models.JSONField(null=True, blank=True)
+    pair_a = models.ForeignKey(Response, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    pair_b = models.ForeignKey(Response, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    pair_choice = models.CharField(max_length=4, choices=PairChoice.choices, blank=True)
+    pair_strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    prompt_label = models.CharField(max_length=16, choices=SafetyLabel.choices, blank=True)
+    prompt_categories = models.JSONField(default=list, blank=True)
+    taxonomy_version = models.ForeignKey(
+        TaxonomyVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="annotations"
+    )
+    rationale = models.TextField(blank=True)
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    principles = models.ManyToManyField(Principle, blank=True, related_name="annotations")
+    principles_conflicted = models.BooleanField(default=False)
+    shown_order = models.JSONField(null=True, blank=True, help_text="Response ids in the order shown.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Served → submitted, server-side.")
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    idempotency_key = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(source="human") | Q(annotator__isnull=False), name="annotation_human_has_annotator"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | (Q(confidence__gte=1) & Q(confidence__lte=5)),
+                name="annotation_confidence_1_5",
+            ),
+            models.CheckConstraint(
+                # NULL compares as unknown in SQL, so "strength is not null" is spelled out: a CHECK
+                # passes on unknown, and `strength IN (1, 2, 3)` alone would let a NULL through.
+                condition=(
+                    Q(pair_choice="") & Q(pair_a__isnull=True) & Q(pair_b__isnull=True) & Q(pair_strength__isnull=True)
+                )
+                | (
+                    Q(pair_choice="tie") & Q(pair_strength__isnull=False) & Q(pair_strength=0)
+                    & Q(pair_a__isnull=False) & Q(pair_b__isnull=False)
+                )
+                | (
+                    Q(pair_choice__in=["a", "b"]) & Q(pair_strength__isnull=False) & Q(pair_strength__in=[1, 2, 3])
+                    & Q(pair_a__isnull=False) & Q(pair_b__isnull=False)
+                ),
+                name="annotation_pairwise_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(pair_a__isnull=True) | ~Q(pair_a=models.F("pair_b")), name="annotation_pair_distinct"
+            ),
+            models.CheckConstraint(
+                condition=Q(prompt_label="") | Q(prompt_label__in=["safe", "needs_caution", "unsafe"]),
+                name="annotation_prompt_label_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(prompt_label="") | Q(taxonomy_version__isnull=False),
+                name="annotation_safety_has_taxonomy",
+            ),
+            models.UniqueConstraint(
+                fields=["annotator", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="annotation_idempotent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["item", "source"], name="annotation_item_source"),
+            models.Index(fields=["project", "annotator"], name="annotation_project_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} ({self.source}) of item {self.item_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ImmutableError("Annotations are append-only; record a correction with `supersedes`.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("Annotations are append-only and cannot be deleted.")
+
+
+class ResponseSafety(models.Model):
+    """The safety label an annotation gives one response. Append-only with its annotation."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.PROTECT, related_name="response_safety")
+    response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="safety_labels")
+    label = models.CharField(max_length=16, choices=SafetyLabel.choices)
+    categories = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["annotation", "response"]
+        verbose_name_plural = "response safety labels"
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "response"], name="respsafety_unique"),
+            models.CheckConstraint(
+                condition=Q(label__in=["safe", "needs_caution", "unsafe"]), name="respsafety_label_valid"
+            ),
+        ]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ImmutableError("Safety labels are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("Safety labels are append-only and cannot be deleted.")

@@ -1,0 +1,89 @@
+"""Who may do what. Every view and API endpoint asks these helpers; none decides on its own.
+
+Site-wide roles are Django groups:
+- ``admin``: everything, including Django admin (superusers count as admins);
+- ``researcher``: may create projects; inside a project where they are a researcher member they
+  import, run juries, adjudicate and export;
+- ``annotator``: annotates in the projects they are a member of, nothing else.
+
+Project data is visible only to members (and admins). A non-member gets 404, not 403, so the
+existence of a project is not leaked.
+"""
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotation.models import Membership, Project
+
+ADMIN = "admin"
+RESEARCHER = "researcher"
+ANNOTATOR = "annotator"
+GROUPS = (ADMIN, RESEARCHER, ANNOTATOR)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def _group_names(user) -> set[str]:
+    cached = getattr(user, "_tribunal_groups", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) if user.is_authenticated else set()
+        user._tribunal_groups = cached
+    return cached
+
+
+def is_admin(user) -> bool:
+    return bool(user.is_authenticated and (user.is_superuser or ADMIN in _group_names(user)))
+
+
+def is_researcher(user) -> bool:
+    """Site-wide researcher (or admin)."""
+    return is_admin(user) or (user.is_authenticated and RESEARCHER in _group_names(user))
+
+
+def visible_projects(user) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
+
+
+def project_role(user, project: Project) -> str | None:
+    """``admin``, ``researcher``, ``annotator`` or ``None`` (no access)."""
+    if not user.is_authenticated:
+        return None
+    if is_admin(user):
+        return ADMIN
+    role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    if role == Membership.Role.RESEARCHER and not is_researcher(user):
+        # A researcher membership only counts for users who hold the researcher role site-wide.
+        return ANNOTATOR
+    return role
+
+
+def get_project_for_member(user, slug: str) -> tuple[Project, str]:
+    """The project and the user's role in it; 404 when the user is not a member."""
+    project = Project.objects.select_related("taxonomy_version__taxonomy", "principle_set").filter(slug=slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    role = project_role(user, project)
+    if role is None:
+        raise Http404("No such project.")
+    return project, role
+
+
+def get_project_for_researcher(user, slug: str) -> Project:
+    """The project when the user may manage it (import, jury, export, adjudicate); 404 otherwise.
+
+    Annotators get 404 too: they must not learn that management pages exist for the project.
+    """
+    project, role = get_project_for_member(user, slug)
+    if role not in (ADMIN, RESEARCHER):
+        raise Http404("No such project.")
+    return project
+
+
+def can_manage(user, project: Project) -> bool:
+    return project_role(user, project) in (ADMIN, RESEARCHER)

@@ -1,0 +1,170 @@
+"""Writes to the core models. Every function is keyword-only and atomic.
+
+Imports live in ``annotation/importing/``; this module holds taxonomy versioning, presets,
+projects and memberships.
+"""
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from annotation import roles
+from annotation.models import (
+    HazardCategory,
+    ImmutableError,
+    Membership,
+    Principle,
+    PrincipleSet,
+    Project,
+    Taxonomy,
+    TaxonomyVersion,
+)
+from annotation.presets import DEFAULT_PRINCIPLES, TAXONOMY_PRESETS, TaxonomySpec
+
+
+@transaction.atomic
+def roles_ensure_groups() -> list[Group]:
+    """Create the admin / researcher / annotator groups if missing. Idempotent."""
+    return [Group.objects.get_or_create(name=name)[0] for name in roles.GROUPS]
+
+
+@transaction.atomic
+def taxonomy_load_preset(*, spec: TaxonomySpec) -> TaxonomyVersion:
+    """Load one preset as a published version. Idempotent: if the newest published version of the
+    taxonomy already has exactly these categories it is returned unchanged; if the preset changed
+    (a new Tribunal release) a new version is published, leaving the old one and its labels intact."""
+    taxonomy, _ = Taxonomy.objects.get_or_create(
+        slug=spec.slug, defaults={"name": spec.name, "source": spec.source, "description": spec.description}
+    )
+    wanted = [
+        (c.code, c.name, c.group, c.description, list(c.aliases), order)
+        for order, c in enumerate(spec.categories, start=1)
+    ]
+    latest = taxonomy.versions.filter(status=TaxonomyVersion.Status.PUBLISHED).order_by("-version").first()
+    if latest is not None:
+        have = [
+            (c.code, c.name, c.group, c.description, list(c.aliases), c.order)
+            for c in latest.categories.order_by("order")
+        ]
+        if have == wanted:
+            return latest
+    draft = taxonomy.versions.filter(status=TaxonomyVersion.Status.DRAFT).first()
+    if draft is not None:
+        draft.categories.all().delete()
+    else:
+        draft = TaxonomyVersion.objects.create(
+            taxonomy=taxonomy, version=_next_version_number(taxonomy), based_on=latest
+        )
+    HazardCategory.objects.bulk_create(
+        [
+            HazardCategory(version=draft, code=code, name=name, group=group, description=desc, aliases=aliases, order=order)
+            for code, name, group, desc, aliases, order in wanted
+        ]
+    )
+    return taxonomy_version_publish(version=draft, notes=f"Preset shipped with Tribunal ({spec.source}).")
+
+
+def _next_version_number(taxonomy: Taxonomy) -> int:
+    last = taxonomy.versions.order_by("-version").values_list("version", flat=True).first()
+    return (last or 0) + 1
+
+
+@transaction.atomic
+def taxonomy_load_presets() -> list[TaxonomyVersion]:
+    return [taxonomy_load_preset(spec=spec) for spec in TAXONOMY_PRESETS]
+
+
+@transaction.atomic
+def taxonomy_version_new_draft(*, taxonomy: Taxonomy) -> TaxonomyVersion:
+    """Start editing a taxonomy: a draft copy of its newest version (or the existing draft)."""
+    Taxonomy.objects.select_for_update().filter(pk=taxonomy.pk).first()
+    existing = taxonomy.versions.filter(status=TaxonomyVersion.Status.DRAFT).first()
+    if existing is not None:
+        return existing
+    base = taxonomy.versions.order_by("-version").first()
+    draft = TaxonomyVersion.objects.create(taxonomy=taxonomy, version=_next_version_number(taxonomy), based_on=base)
+    if base is not None:
+        HazardCategory.objects.bulk_create(
+            [
+                HazardCategory(
+                    version=draft, code=c.code, name=c.name, group=c.group, description=c.description,
+                    aliases=list(c.aliases), order=c.order,
+                )
+                for c in base.categories.all()
+            ]
+        )
+    return draft
+
+
+@transaction.atomic
+def taxonomy_version_publish(*, version: TaxonomyVersion, notes: str = "") -> TaxonomyVersion:
+    """Freeze a draft. After this neither the version nor its categories can change."""
+    locked = TaxonomyVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.is_published:
+        raise ImmutableError(f"{locked} is already published.")
+    if not locked.categories.exists():
+        raise ValueError("A taxonomy version needs at least one category before it can be published.")
+    locked.status = TaxonomyVersion.Status.PUBLISHED
+    locked.published_at = timezone.now()
+    if notes:
+        locked.notes = notes
+    # The model's save() guard reads the *stored* status, which is still draft here.
+    locked.save(update_fields=["status", "published_at", "notes"])
+    return locked
+
+
+@transaction.atomic
+def principle_set_load_default() -> PrincipleSet:
+    """The default HHH principle set. Creates missing principles; never overwrites admin edits."""
+    pset, _ = PrincipleSet.objects.get_or_create(
+        slug="tribunal-hhh",
+        defaults={
+            "name": "Tribunal HHH principles",
+            "description": "Helpfulness, honesty and harmlessness principles for discretion analysis.",
+        },
+    )
+    existing = set(pset.principles.values_list("code", flat=True))
+    Principle.objects.bulk_create(
+        [
+            Principle(principle_set=pset, code=code, short=short, text=text, group=group, order=order)
+            for order, (code, short, text, group) in enumerate(DEFAULT_PRINCIPLES, start=1)
+            if code not in existing
+        ]
+    )
+    return pset
+
+
+@transaction.atomic
+def project_create(
+    *,
+    slug: str,
+    name: str,
+    taxonomy_version: TaxonomyVersion,
+    mode: str = Project.Mode.RANKING_SAFETY,
+    overlap: int = 1,
+    principle_set: PrincipleSet | None = None,
+    guidelines: str = "",
+    description: str = "",
+    created_by=None,
+) -> Project:
+    if not taxonomy_version.is_published:
+        raise ValueError("Projects label under a published taxonomy version; publish the draft first.")
+    project = Project(
+        slug=slug, name=name, taxonomy_version=taxonomy_version, mode=mode, overlap=overlap,
+        principle_set=principle_set, guidelines=guidelines, description=description, created_by=created_by,
+    )
+    project.full_clean()
+    project.save()
+    if created_by is not None and not roles.is_admin(created_by):
+        Membership.objects.create(project=project, user=created_by, role=Membership.Role.RESEARCHER)
+    return project
+
+
+@transaction.atomic
+def membership_set(*, project: Project, user, role: str) -> Membership:
+    """Add a user to a project, or change their role there."""
+    if role not in Membership.Role.values:
+        raise ValueError(f"Unknown project role {role!r}; expected one of {Membership.Role.values}.")
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    return membership

@@ -1,0 +1,11 @@
+"""Test settings: the real settings plus a few speed-ups. Databases and brokers stay real
+(DATABASE_URL points at PostgreSQL in CI; Redis for the worker integration tests)."""
+import os
+
+os.environ.setdefault("SECRET_KEY", "tribunal-test-secret-key-not-for-production")
+os.environ.setdefault("TRIBUNAL_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
+
+from config.settings import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["*"]
