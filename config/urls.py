@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("exports.api_urls")),
     path("", include("jury.urls")),
     path("", include("exports.urls")),
+    path("", include("annotation.workbench.urls")),
     path("", include("annotation.urls")),
 ]
