@@ -1,0 +1,39 @@
+# Tribunal: two commands.
+#   make run    set up .venv, migrate, load presets + demo, start a Celery worker and the web server
+#   make test   install the test requirements and run the tests (needs PostgreSQL and Redis)
+# Other targets are helpers. Variables can be set on the command line or in the environment.
+
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/test_settings.py -x"`.
+PYTEST_ARGS ?=
+
+export PYTHON VENV
+
+.PHONY: help run test venv test-venv
+
+help:
+	@echo "make run    start Tribunal on http://$(HOST):$(PORT)/ (embedded SQLite + filesystem broker)"
+	@echo "make test   run the tests against PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)"
+
+venv:
+	@scripts/venv.sh run
+
+test-venv:
+	@scripts/venv.sh test
+
+run: venv
+	@HOST=$(HOST) PORT=$(PORT) scripts/run.sh
+
+# The tests use real services. Defaults match the CI machine: PostgreSQL with trust auth on
+# localhost:5432 (pytest-django creates test_<name> next to the database named here) and Redis on
+# localhost:6379 (db $CELERY_REDIS_DB, default 0). Override any of them in the environment.
+test: test-venv
+	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@localhost:5432/test}"; \
+	export REDIS_URL="$${REDIS_URL:-redis://localhost:6379/$${CELERY_REDIS_DB:-0}}"; \
+	export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$$REDIS_URL}"; \
+	export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1; \
+	echo "==> pytest (DATABASE_URL=$$DATABASE_URL, CELERY_BROKER_URL=$$CELERY_BROKER_URL)"; \
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
