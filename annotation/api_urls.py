@@ -1,3 +1,24 @@
-from django.urls import path  # noqa: F401
+"""API routes of the core app, mounted under /api/ (see config/urls.py)."""
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list = []
+from annotation import api
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("auth/token/", api.TokenObtainApi.as_view(), name="api-token"),
+    path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<slug:slug>/", api.ProjectDetailApi.as_view(), name="api-project-detail"),
+    path("projects/<slug:slug>/items/", api.ItemListApi.as_view(), name="api-items"),
+    path("projects/<slug:slug>/items/<int:pk>/", api.ItemDetailApi.as_view(), name="api-item-detail"),
+    path("projects/<slug:slug>/imports/", api.ImportListApi.as_view(), name="api-imports"),
+    path("projects/<slug:slug>/imports/<int:pk>/", api.ImportDetailApi.as_view(), name="api-import-detail"),
+    path("taxonomies/", api.TaxonomyListApi.as_view(), name="api-taxonomies"),
+    path(
+        "taxonomies/<str:slug>/versions/<int:number>/",
+        api.TaxonomyVersionDetailApi.as_view(),
+        name="api-taxonomy-version",
+    ),
+    path("principle-sets/", api.PrincipleSetListApi.as_view(), name="api-principle-sets"),
+]

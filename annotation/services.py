@@ -168,3 +168,31 @@ def membership_set(*, project: Project, user, role: str) -> Membership:
         raise ValueError(f"Unknown project role {role!r}; expected one of {Membership.Role.values}.")
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+@transaction.atomic
+def user_set_role(*, user, role: str) -> None:
+    """Give ``user`` exactly one site-wide role (``admin``, ``researcher`` or ``annotator``).
+
+    The role groups are replaced, other groups are kept, and ``is_staff`` follows the role: only
+    admins may reach Django admin, so a demoted admin loses it in the same transaction.
+    Superusers keep ``is_staff`` whatever their group (they are admins by definition).
+    """
+    if role not in roles.GROUPS:
+        raise ValueError(f"Unknown role {role!r}; expected one of {roles.GROUPS}.")
+    groups = {g.name: g for g in roles_ensure_groups()}
+    user.groups.remove(*[g for name, g in groups.items() if name != role])
+    user.groups.add(groups[role])
+    user.is_staff = role == roles.ADMIN or user.is_superuser
+    user.save(update_fields=["is_staff"])
+    if hasattr(user, "_tribunal_groups"):
+        del user._tribunal_groups  # the cached role set in roles._group_names is stale now
+
+
+@transaction.atomic
+def user_sync_staff(*, user) -> None:
+    """Make ``is_staff`` match the admin role again (after a form edited groups or the flag)."""
+    is_admin = user.is_superuser or user.groups.filter(name=roles.ADMIN).exists()
+    if user.is_staff != is_admin:
+        user.is_staff = is_admin
+        user.save(update_fields=["is_staff"])

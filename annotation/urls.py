@@ -1,3 +1,14 @@
-from django.urls import path  # noqa: F401
+"""Pages of the core app: login/logout, dashboard, project page, imports."""
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
-urlpatterns: list = []
+from annotation import views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
+    path("", views.dashboard, name="dashboard"),
+    path("projects/<slug:slug>/", views.project_detail, name="project"),
+    path("projects/<slug:slug>/import/", views.import_upload, name="import-upload"),
+    path("projects/<slug:slug>/imports/<int:pk>/", views.import_batch, name="import-batch"),
+]
