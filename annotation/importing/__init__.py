@@ -1,14 +1,19 @@
-"""Import of items, responses and imported judgments. (Being implemented; see import_file.)"""
+"""Import of items, responses and imported judgments.
+
+Public entry points:
+
+- ``import_file(*, project, path, source_name, fmt="auto", user=None, background=None)``: import one
+  file; small files run now (DONE or FAILED, nothing stored on failure), big ones (or
+  ``background=True``) come back PENDING and run on the Celery worker.
+- ``import_batch_run(*, batch_id)``: run a stored background batch (what the Celery task calls).
+
+Formats: ``tribunal`` (own JSONL), ``csv``, ``hh-rlhf``, ``oasst``, ``aegis``; ``auto`` detects.
+See ``formats.py`` for each format's mapping and ``service.py`` for the two-pass, all-or-nothing
+contract.
+"""
 from __future__ import annotations
 
-from pathlib import Path
+from annotation.importing.detect import FORMATS
+from annotation.importing.service import import_batch_run, import_file
 
-
-def import_file(*, project, path: Path, source_name: str, fmt: str = "auto", user=None, background: bool | None = None):
-    """Import one file into ``project`` and return its ``ImportBatch``.
-
-    Small files run now and come back DONE or FAILED (with every error by line; nothing stored on
-    failure). Files over ``IMPORT_BACKGROUND_THRESHOLD`` (or ``background=True``) are copied under
-    ``IMPORT_UPLOAD_DIR``, come back PENDING and run on the Celery worker after commit.
-    """
-    raise NotImplementedError("import_file is being written")
+__all__ = ["FORMATS", "import_batch_run", "import_file"]

@@ -1,0 +1,114 @@
+"""Reading import files: bytes in, numbered text lines out, every problem recorded by line.
+
+The reader never holds more than one line in memory, and never even one line longer than
+``max_line_bytes``: ``readline(limit)`` stops at the limit, and the rest of an over-long line is
+skipped in bounded chunks. Lines are decoded one by one, so non-UTF-8 bytes are an error of
+*their* line, and the rest of the file is still checked (all errors are reported at once).
+"""
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+_SKIP_CHUNK = 1 << 20
+
+
+@dataclass
+class ErrorLog:
+    """Errors of one import: all are counted, the first ``cap`` are kept for display."""
+
+    cap: int
+    items: list[dict] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, line: int, error: str) -> None:
+        self.count += 1
+        if len(self.items) < self.cap:
+            self.items.append({"line": line, "error": error})
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+class LineReader:
+    """Iterate ``(line_no, text)`` over a plain or gzip-compressed file.
+
+    ``text`` is ``None`` for a line that could not be read (too long, not UTF-8); the reason has
+    already gone to ``errors``. Line numbers are 1-based and count every physical line, blank or
+    not, so they match what an editor shows (for ``.gz`` files: lines of the decompressed text).
+    """
+
+    def __init__(self, path: Path | str, *, max_line_bytes: int, errors: ErrorLog) -> None:
+        self.path = Path(path)
+        self.max_line_bytes = max_line_bytes
+        self.errors = errors
+        self._raw: BinaryIO | None = None
+
+    def bytes_read(self) -> int:
+        """How far into the file (on disk, so compressed bytes for .gz) reading has got."""
+        if self._raw is None or self._raw.closed:
+            return 0
+        return self._raw.tell()
+
+    def __iter__(self) -> Iterator[tuple[int, str | None]]:
+        raw = open(self.path, "rb")  # noqa: SIM115 (closed in finally; a generator owns it)
+        self._raw = raw
+        try:
+            stream: BinaryIO = raw
+            if raw.read(2) == _GZIP_MAGIC:
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+            raw.seek(0)
+            limit = self.max_line_bytes
+            line_no = 0
+            while True:
+                try:
+                    chunk = stream.readline(limit + 1)
+                except (OSError, EOFError) as exc:  # a corrupt or truncated .gz
+                    self.errors.add(line_no + 1, f"cannot read the file: {exc}")
+                    return
+                if not chunk:
+                    return
+                line_no += 1
+                if len(chunk) > limit and not chunk.endswith(b"\n"):
+                    # Over the limit: skip to the end of the line without keeping it.
+                    while not chunk.endswith(b"\n"):
+                        chunk = stream.readline(_SKIP_CHUNK)
+                        if not chunk:
+                            break
+                    self.errors.add(line_no, f"line is longer than the limit of {limit} bytes")
+                    yield line_no, None
+                    continue
+                if line_no == 1 and chunk.startswith(_BOM):
+                    chunk = chunk[3:]
+                try:
+                    text = chunk.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self.errors.add(
+                        line_no, f"not valid UTF-8: byte 0x{chunk[exc.start]:02x} at position {exc.start + 1}"
+                    )
+                    yield line_no, None
+                    continue
+                yield line_no, text
+        finally:
+            raw.close()
+
+
+def peek_first_line(path: Path | str, *, max_line_bytes: int) -> tuple[int, str] | None:
+    """The first non-blank, readable line (number, text) for format detection, or None."""
+    probe = ErrorLog(cap=1)
+    for line_no, text in LineReader(path, max_line_bytes=max_line_bytes, errors=probe):
+        if text is None:
+            return None
+        if text.strip():
+            return line_no, text
+    return None
+
+
+def is_gzip(path: Path | str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC

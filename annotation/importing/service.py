@@ -1,0 +1,316 @@
+"""The import service: one file → one ``ImportBatch``, all or nothing.
+
+Pass 1 streams the whole file, parses and validates every record (including the checks that need
+the database: an external id already used by a different item) and collects *all* errors. If
+there is any, the batch ends FAILED and nothing is written. Pass 2 streams the file again and
+writes it in chunks inside one transaction, with the project row locked (``select_for_update``)
+so that two imports into one project serialise; it repeats the database checks under the lock,
+so a race with another import cannot slip a duplicate or a clashing id through.
+
+Memory does not grow with the file: records are handled ``IMPORT_BATCH_SIZE`` at a time. The only
+state kept across chunks is the set of content hashes and external ids seen so far in the file
+(needed to skip duplicates inside the file): about 100 bytes per item.
+
+``import_file`` itself is not one ``@transaction.atomic`` block on purpose: a FAILED batch, with
+its error list, must be stored while everything the file would have added is not.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from annotation.importing.detect import FORMATS, DetectError, detect_format
+from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
+from annotation.importing.reader import ErrorLog, LineReader
+from annotation.importing.writer import ChunkWriter, content_hash
+from annotation.models import ImportBatch, Item, Project
+
+logger = logging.getLogger(__name__)
+
+_PROGRESS_EVERY_S = 0.5
+
+
+class _Abort(Exception):
+    """Pass 2 found errors (a concurrent import got there first): roll everything back."""
+
+
+def import_file(
+    *,
+    project: Project,
+    path: Path | str,
+    source_name: str,
+    fmt: str = "auto",
+    user=None,
+    background: bool | None = None,
+) -> ImportBatch:
+    """Import one file into ``project`` and return its ``ImportBatch``.
+
+    Small files run now and come back DONE (counts filled) or FAILED (``errors`` by line,
+    ``error_count``, nothing stored). Files over ``IMPORT_BACKGROUND_THRESHOLD`` bytes, or any file
+    with ``background=True``, are copied to ``IMPORT_UPLOAD_DIR/<batch id>/`` (the caller's file
+    may be a temporary upload), come back PENDING, and ``import_run_task`` is enqueued after the
+    surrounding transaction commits. Raises ``ValueError`` for an unknown format name.
+    """
+    if fmt not in ("auto", *FORMATS):
+        raise ValueError(f"unknown import format {fmt!r}; use one of: auto, {', '.join(FORMATS)}")
+    path = Path(path)
+    size = path.stat().st_size
+    if background is None:
+        background = size > settings.IMPORT_BACKGROUND_THRESHOLD
+    batch = ImportBatch.objects.create(
+        project=project,
+        created_by=user,
+        source_name=source_name[:500],
+        requested_format=fmt,
+        size_bytes=size,
+        background=background,
+        status=ImportBatch.Status.PENDING if background else ImportBatch.Status.RUNNING,
+        started_at=None if background else timezone.now(),
+    )
+    if not background:
+        _run(batch, path, report_progress=False)
+        return batch
+
+    from annotation.tasks import import_run_task  # the task module imports this one
+
+    target_dir = Path(settings.IMPORT_UPLOAD_DIR) / str(batch.pk)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / _safe_name(source_name)
+    shutil.copyfile(path, target)
+    batch.stored_path = str(target)
+    batch.save(update_fields=["stored_path"])
+    import_run_task.delay_on_commit(batch.pk)
+    return batch
+
+
+def import_batch_run(*, batch_id: int) -> ImportBatch | None:
+    """Run a stored (background) batch. Idempotent: claims the batch with a conditional UPDATE
+    (pending → running) and does nothing if someone else already did; returns None then.
+    The uploaded copy is removed when the batch ends, DONE or FAILED."""
+    claimed = ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PENDING).update(
+        status=ImportBatch.Status.RUNNING, started_at=timezone.now()
+    )
+    if claimed != 1:
+        return None
+    batch = ImportBatch.objects.select_related("project").get(pk=batch_id)
+    try:
+        _run(batch, Path(batch.stored_path), report_progress=True)
+    finally:
+        shutil.rmtree(Path(batch.stored_path).parent, ignore_errors=True)
+    return batch
+
+
+# --- The two passes --------------------------------------------------------------------------------
+
+
+def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
+    errors = ErrorLog(cap=settings.IMPORT_MAX_ERRORS)
+    project = batch.project
+    try:
+        batch.sha256 = _sha256(path)
+        if batch.requested_format == ImportBatch.Format.AUTO:
+            try:
+                fmt = detect_format(path, source_name=batch.source_name, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES)
+            except DetectError as exc:
+                errors.add(exc.line, str(exc))
+                _finish_failed(batch, errors, records_read=0)
+                return
+        else:
+            fmt = batch.requested_format
+        batch.detected_format = fmt
+        categories = CategoryMap.for_version(project.taxonomy_version)
+
+        # Pass 1: validate everything, write nothing.
+        progress = _Progress(batch, enabled=report_progress, pass_no=1)
+        stats = _walk(batch, path, fmt, categories, errors, writer=None, progress=progress)
+        if errors:
+            _finish_failed(batch, errors, records_read=stats.records_read)
+            return
+        if stats.records_read == 0:
+            errors.add(1, "the file has no records")
+            _finish_failed(batch, errors, records_read=0)
+            return
+
+        # Pass 2: write, all or nothing, with the project locked against concurrent imports.
+        progress = _Progress(batch, enabled=report_progress, pass_no=2)
+        try:
+            with transaction.atomic():
+                Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").get()
+                writer = ChunkWriter(
+                    batch=batch,
+                    taxonomy_version_id=project.taxonomy_version_id,
+                    source_file=batch.source_name,
+                    now=timezone.now(),
+                )
+                stats = _walk(batch, path, fmt, categories, errors, writer=writer, progress=progress)
+                progress.close()
+                if errors:
+                    raise _Abort
+                batch.status = ImportBatch.Status.DONE
+                batch.records_read = stats.records_read
+                batch.bytes_read = batch.size_bytes
+                batch.items_created = writer.items
+                batch.items_skipped = stats.skipped
+                batch.responses_created = writer.responses
+                batch.annotations_created = writer.annotations
+                batch.finished_at = timezone.now()
+                batch.save(update_fields=[
+                    "status", "records_read", "bytes_read", "items_created", "items_skipped", "responses_created",
+                    "annotations_created", "finished_at", "detected_format", "sha256",
+                ])
+        except _Abort:
+            _finish_failed(batch, errors, records_read=stats.records_read)
+        finally:
+            progress.close()
+    except Exception as exc:  # a poisoned job must end FAILED, not crash-loop or stay RUNNING
+        logger.exception("import batch %s failed", batch.pk)
+        errors.add(0, f"internal error: {type(exc).__name__}: {exc}")
+        _finish_failed(batch, errors, records_read=batch.records_read)
+
+
+class _Stats:
+    __slots__ = ("records_read", "skipped")
+
+    def __init__(self) -> None:
+        self.records_read = 0
+        self.skipped = 0
+
+
+def _walk(batch, path, fmt, categories, errors: ErrorLog, *, writer: ChunkWriter | None, progress) -> _Stats:
+    reader = LineReader(path, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, errors=errors)
+    ctx = ParseContext(errors=errors, categories=categories, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES)
+    records = PARSERS[fmt](reader, ctx)
+    seen_hashes: set[str] = set()
+    seen_ids: dict[str, str] = {}
+    stats = _Stats()
+    for chunk in _chunks(records, settings.IMPORT_BATCH_SIZE):
+        planned, skipped = _plan(batch.project_id, chunk, seen_hashes, seen_ids, errors)
+        stats.skipped += skipped
+        if writer is not None and not errors:
+            writer.write(planned)
+        progress.update(reader.bytes_read(), ctx.records_read)
+    stats.records_read = ctx.records_read
+    stats.skipped += ctx.ignored
+    return stats
+
+
+def _plan(
+    project_id: int,
+    chunk: list[Record],
+    seen_hashes: set[str],
+    seen_ids: dict[str, str],
+    errors: ErrorLog,
+) -> tuple[list[tuple[Record, str]], int]:
+    """Decide per record: write, skip (same content already in the project or earlier in the
+    file), or error (its external id belongs to a different item)."""
+    hashes = [content_hash(r) for r in chunk]
+    in_db = set(
+        Item.objects.filter(project_id=project_id, content_hash__in=set(hashes)).values_list("content_hash", flat=True)
+    )
+    ids = {r.external_id for r in chunk if r.external_id}
+    ids_in_db = (
+        dict(Item.objects.filter(project_id=project_id, external_id__in=ids).values_list("external_id", "content_hash"))
+        if ids
+        else {}
+    )
+    planned: list[tuple[Record, str]] = []
+    skipped = 0
+    for record, digest in zip(chunk, hashes):
+        eid = record.external_id
+        if eid:
+            if eid in ids_in_db and ids_in_db[eid] != digest:
+                errors.add(record.line, f"id {eid!r} is already used by a different item in this project")
+                continue
+            if eid in seen_ids and seen_ids[eid] != digest:
+                errors.add(record.line, f"id {eid!r} is used by a different item earlier in this file")
+                continue
+            seen_ids[eid] = digest
+        if digest in in_db or digest in seen_hashes:
+            skipped += 1
+            continue
+        seen_hashes.add(digest)
+        planned.append((record, digest))
+    return planned, skipped
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    it = iter(records)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class _Progress:
+    """Progress of a background batch: ``bytes_read`` counts both passes together in file bytes
+    (half the file per pass), so ``ImportBatch.progress`` runs from 0 to 1 once.
+
+    Pass 2 runs inside the import's transaction, whose writes nobody sees before the commit, so on
+    PostgreSQL its progress goes through a second connection in autocommit mode. It only touches
+    the batch row, which the import's transaction does not lock until its final UPDATE (after
+    ``close``). On SQLite a second writer would wait for the import's lock, so pass 2 reports none.
+    """
+
+    def __init__(self, batch: ImportBatch, *, enabled: bool, pass_no: int) -> None:
+        self.batch = batch
+        self.enabled = enabled
+        self.pass_no = pass_no
+        self.last = 0.0
+        self.conn = None
+        if enabled and pass_no == 2:
+            if connection.vendor == "postgresql":
+                self.conn = connection.copy()
+            else:
+                self.enabled = False
+
+    def update(self, position: int, records: int) -> None:
+        if not self.enabled or time.monotonic() - self.last < _PROGRESS_EVERY_S:
+            return
+        self.last = time.monotonic()
+        half = self.batch.size_bytes // 2
+        done = min(position, self.batch.size_bytes) // 2 + (half if self.pass_no == 2 else 0)
+        if self.conn is None:
+            ImportBatch.objects.filter(pk=self.batch.pk).update(bytes_read=done, records_read=records)
+        else:
+            with self.conn.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {ImportBatch._meta.db_table} SET bytes_read = %s WHERE id = %s", [done, self.batch.pk]
+                )
+
+    def close(self) -> None:
+        self.enabled = False
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _finish_failed(batch: ImportBatch, errors: ErrorLog, *, records_read: int) -> None:
+    batch.status = ImportBatch.Status.FAILED
+    batch.errors = errors.items
+    batch.error_count = errors.count
+    batch.records_read = records_read
+    batch.items_created = batch.items_skipped = batch.responses_created = batch.annotations_created = 0
+    batch.finished_at = timezone.now()
+    batch.save(update_fields=[
+        "status", "errors", "error_count", "records_read", "items_created", "items_skipped", "responses_created",
+        "annotations_created", "finished_at", "detected_format", "sha256",
+    ])
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _safe_name(name: str) -> str:
+    base = Path(name.replace("\\", "/")).name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
+    return cleaned[:200]
