@@ -423,11 +423,18 @@ class Annotation(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
     )
     idempotency_key = models.CharField(max_length=64, blank=True)
+    retracted = models.BooleanField(
+        default=False,
+        help_text="An undo: this record withdraws the one it supersedes and carries no labels itself.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(retracted=False) | Q(supersedes__isnull=False), name="annotation_retraction_supersedes"
+            ),
             models.CheckConstraint(
                 condition=~Q(source="human") | Q(annotator__isnull=False), name="annotation_human_has_annotator"
             ),
@@ -510,3 +517,86 @@ class ResponseSafety(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableError("Safety labels are append-only and cannot be deleted.")
+
+
+# --- Annotation queue (the workbench) -----------------------------------------------------------
+
+
+class Assignment(models.Model):
+    """One item handed to one annotator: the lease, the shown response order, and how it ended.
+
+    The database holds the queue's promises, whatever the application code does:
+    - nobody gets the same item twice: one row per (item, annotator), ever; a lease that lapsed is
+      revived for the same person, never duplicated;
+    - at most ``overlap`` live (active or done) assignments per item: every live non-gold row holds a
+      numbered slot ``0 <= slot < overlap`` (the service hands out the lowest free one under a lock
+      on the item) and a live slot is unique per item;
+    - one active lease per annotator and project, so two tabs cannot hoard two items.
+
+    Skips and flags are recorded here too (status + reason + note): they end the lease and give the
+    slot back to the pool.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active (leased)"
+        DONE = "done", "Submitted"
+        EXPIRED = "expired", "Lease expired"
+        RELEASED = "released", "Released"
+        SKIPPED = "skipped", "Skipped"
+        FLAGGED = "flagged", "Flagged"
+
+    class SkipReason(models.TextChoices):
+        UNSURE = "unsure", "Not sure / outside my expertise"
+        LANGUAGE = "language", "Language I cannot judge"
+        TOO_LONG = "too_long", "Too long to judge well"
+        OTHER = "other", "Other"
+
+    class Flag(models.TextChoices):
+        BROKEN = "broken", "Broken (empty, garbled, missing responses)"
+        HARMFUL = "harmful_to_view", "Harmful to view"
+
+    LIVE = (Status.ACTIVE, Status.DONE)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    slot = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Overlap slot; null for gold items.")
+    is_gold = models.BooleanField(default=False)
+    shown_order = models.JSONField(default=list, help_text="Response ids in the order shown to this annotator.")
+    served_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    annotation = models.ForeignKey(
+        Annotation, on_delete=models.PROTECT, null=True, blank=True, related_name="assignments"
+    )
+    reason = models.CharField(max_length=32, blank=True, help_text="Skip reason or flag kind.")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_once_per_annotator"),
+            models.UniqueConstraint(
+                fields=["item", "slot"],
+                condition=Q(status__in=["active", "done"]) & Q(slot__isnull=False),
+                name="assignment_live_slot_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "annotator"], condition=Q(status="active"), name="assignment_one_active_lease"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_gold=True) | Q(slot__isnull=False), name="assignment_regular_has_slot"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | (Q(annotation__isnull=False) & Q(submitted_at__isnull=False)),
+                name="assignment_done_has_annotation",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["item", "status"], name="assignment_item_status"),
+            models.Index(fields=["project", "annotator", "status"], name="assignment_annotator_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk}: item {self.item_id} → user {self.annotator_id} ({self.status})"

@@ -1,0 +1,268 @@
+"""Reads of the annotation workbench. Everything a template shows is computed here.
+
+Blind by default: nothing here returns another person's annotation or a jury verdict to an
+annotator, except :func:`jury_suggestion`, which views call only when the project turned
+``show_jury_suggestion`` on.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import markdown
+import nh3
+from django.db.models import Count, Prefetch, Q
+from django.utils.safestring import SafeString, mark_safe
+
+from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, Response
+
+ST = Assignment.Status
+
+# --- Guidelines --------------------------------------------------------------------------------------
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "code", "pre",
+    "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "del",
+}
+
+
+@lru_cache(maxsize=64)
+def _render_markdown(text: str) -> str:
+    html = markdown.markdown(text, extensions=["tables", "fenced_code"], output_format="html")
+    # nh3 (ammonia) drops every tag, attribute and URL scheme not listed: no script, no event
+    # handlers, no javascript: links, no raw HTML smuggled through markdown.
+    return nh3.clean(
+        html, tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}}, url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def guidelines_html(project: Project) -> SafeString:
+    return mark_safe(_render_markdown(project.guidelines or ""))  # sanitised just above
+
+
+# --- The task ----------------------------------------------------------------------------------------
+
+
+def prompt_messages(item: Item) -> list[dict[str, str]]:
+    """The prompt as a list of {role, content}; a bare string becomes one user message."""
+    prompt = item.prompt
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    out = []
+    for msg in prompt or []:
+        if isinstance(msg, dict):
+            out.append({"role": str(msg.get("role", "user")), "content": str(msg.get("content", ""))})
+        else:
+            out.append({"role": "user", "content": str(msg)})
+    return out
+
+
+def responses_in_order(assignment: Assignment) -> list[Response]:
+    by_id = {r.pk: r for r in Response.objects.filter(item_id=assignment.item_id)}
+    ordered = [by_id[rid] for rid in assignment.shown_order if rid in by_id]
+    return ordered
+
+
+def categories(project: Project) -> list[HazardCategory]:
+    return list(project.taxonomy_version.categories.order_by("order", "code"))
+
+
+def principles(project: Project) -> list[Principle]:
+    if project.principle_set_id is None:
+        return []
+    return list(project.principle_set.principles.order_by("order", "code"))
+
+
+@dataclass
+class Progress:
+    mine_done: int
+    project_done: int
+    project_total: int
+
+    @property
+    def project_percent(self) -> int:
+        return int(100 * self.project_done / self.project_total) if self.project_total else 0
+
+
+def progress(project: Project, user) -> Progress:
+    """My submissions, and how many of the project's items have all ``overlap`` judgments."""
+    mine = Assignment.objects.filter(project=project, annotator=user, status=ST.DONE).count()
+    regular = Item.objects.filter(project=project, is_gold=False)
+    total = regular.count()
+    done = (
+        regular.annotate(n=Count("assignments", filter=Q(assignments__status=ST.DONE)))
+        .filter(n__gte=project.overlap)
+        .count()
+    )
+    return Progress(mine_done=mine, project_done=done, project_total=total)
+
+
+def last_undoable(project: Project, user) -> Assignment | None:
+    from django.utils import timezone
+
+    last = (
+        Assignment.objects.filter(project=project, annotator=user, status=ST.DONE)
+        .order_by("-submitted_at", "-pk")
+        .first()
+    )
+    if last is None or last.expires_at < timezone.now():
+        return None
+    return last
+
+
+@dataclass
+class JurySuggestion:
+    source: str
+    ranking: list[list[int]] | None
+    pair_choice: str
+    pair_strength: int | None
+    prompt_label: str
+    response_labels: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+
+
+def jury_suggestion(project: Project, item_id: int) -> JurySuggestion | None:
+    """The latest jury annotation of the item, only when the project shows jury suggestions."""
+    if not project.show_jury_suggestion:
+        return None
+    ann = (
+        Annotation.objects.filter(item_id=item_id, source=Annotation.Source.JURY, retracted=False)
+        .prefetch_related("response_safety")
+        .order_by("-pk")
+        .first()
+    )
+    if ann is None:
+        return None
+    return JurySuggestion(
+        source=ann.source_detail or "jury",
+        ranking=ann.ranking,
+        pair_choice=ann.pair_choice,
+        pair_strength=ann.pair_strength,
+        prompt_label=ann.prompt_label,
+        response_labels={rs.response_id: (rs.label, list(rs.categories)) for rs in ann.response_safety.all()},
+    )
+
+
+# --- Adjudication ------------------------------------------------------------------------------------
+
+
+def current_annotations(item_ids=None, *, project: Project):
+    """Annotations that stand: not superseded, not a retraction."""
+    qs = Annotation.objects.filter(project=project, retracted=False, superseded_by__isnull=True)
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=item_ids)
+    return qs
+
+
+def _ranks(ranking: list[list[int]] | None) -> dict[int, int]:
+    return {rid: i for i, group in enumerate(ranking or []) for rid in group}
+
+
+def _pair_score(a: Annotation, b: Annotation) -> float | None:
+    """Disagreement in [0, 1] between two annotations of the same item; None if not comparable."""
+    parts: list[float] = []
+    ra, rb = _ranks(a.ranking), _ranks(b.ranking)
+    common = sorted(set(ra) & set(rb))
+    if len(common) >= 2:
+        pairs = list(itertools.combinations(common, 2))
+        # A pair counts as disagreement when the two orders differ in sign (tie vs order is half).
+        total = 0.0
+        for x, y in pairs:
+            sa = (ra[x] > ra[y]) - (ra[x] < ra[y])
+            sb = (rb[x] > rb[y]) - (rb[x] < rb[y])
+            total += abs(sa - sb) / 2
+        parts.append(total / len(pairs))
+    if a.pair_choice and b.pair_choice and {a.pair_a_id, a.pair_b_id} == {b.pair_a_id, b.pair_b_id}:
+        def signed(ann: Annotation) -> int:
+            s = ann.pair_strength or 0
+            winner = ann.pair_a_id if ann.pair_choice == "a" else ann.pair_b_id
+            return 0 if ann.pair_choice == "tie" else (s if winner == min(ann.pair_a_id, ann.pair_b_id) else -s)
+
+        parts.append(abs(signed(a) - signed(b)) / 6)
+    la = {rs.response_id: rs.label for rs in a.response_safety.all()}
+    lb = {rs.response_id: rs.label for rs in b.response_safety.all()}
+    if a.prompt_label and b.prompt_label:
+        la[0], lb[0] = a.prompt_label, b.prompt_label
+    shared = set(la) & set(lb)
+    if shared:
+        parts.append(sum(la[k] != lb[k] for k in shared) / len(shared))
+    return max(parts) if parts else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclass
+class AdjudicationRow:
+    item: Item
+    humans: int
+    human_human: float | None
+    human_jury: float | None
+    decided: bool
+    flags: list[str]
+
+    @property
+    def score(self) -> float:
+        return max(self.human_human or 0.0, self.human_jury or 0.0)
+
+
+def adjudication_queue(project: Project, *, limit: int = 200) -> list[AdjudicationRow]:
+    """Items with at least two human judgments, or one human judgment and a jury verdict, most
+    disagreed first; decided items after undecided ones."""
+    anns = list(
+        current_annotations(project=project)
+        .filter(source__in=[Annotation.Source.HUMAN, Annotation.Source.JURY, Annotation.Source.ADJUDICATION])
+        .prefetch_related("response_safety")
+        .order_by("item_id", "pk")
+    )
+    flags: dict[int, list[str]] = {}
+    for item_id, reason in Assignment.objects.filter(project=project, status=ST.FLAGGED).values_list("item_id", "reason"):
+        flags.setdefault(item_id, []).append(reason)
+    by_item: dict[int, list[Annotation]] = {}
+    for ann in anns:
+        by_item.setdefault(ann.item_id, []).append(ann)
+    rows_data = []
+    for item_id, group in by_item.items():
+        humans = [a for a in group if a.source == Annotation.Source.HUMAN]
+        jury = [a for a in group if a.source == Annotation.Source.JURY]
+        latest_jury = jury[-1:] if jury else []
+        if len(humans) < 2 and not (humans and latest_jury):
+            continue
+        hh = _mean([s for a, b in itertools.combinations(humans, 2) if (s := _pair_score(a, b)) is not None])
+        hj = _mean([s for h in humans for j in latest_jury if (s := _pair_score(h, j)) is not None])
+        decided = any(a.source == Annotation.Source.ADJUDICATION for a in group)
+        rows_data.append((item_id, len(humans), hh, hj, decided))
+    items = Item.objects.in_bulk([r[0] for r in rows_data])
+    rows = [
+        AdjudicationRow(item=items[i], humans=n, human_human=hh, human_jury=hj, decided=d, flags=flags.get(i, []))
+        for i, n, hh, hj, d in rows_data
+    ]
+    rows.sort(key=lambda r: (r.decided, -r.score, r.item.pk))
+    return rows[:limit]
+
+
+@dataclass
+class AdjudicationView:
+    item: Item
+    responses: list[Response]
+    annotations: list[Annotation]  # every record, raw, including superseded and retracted ones
+    flags: list[Assignment]
+
+
+def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | None:
+    item = Item.objects.filter(project=project, pk=item_id).first()
+    if item is None:
+        return None
+    responses = list(item.responses.order_by("position"))
+    annotations = list(
+        Annotation.objects.filter(item=item)
+        .select_related("annotator", "supersedes")
+        .prefetch_related("response_safety", Prefetch("principles", queryset=Principle.objects.order_by("order")))
+        .order_by("pk")
+    )
+    flags = list(
+        Assignment.objects.filter(item=item, status__in=[ST.FLAGGED, ST.SKIPPED]).select_related("annotator")
+    )
+    return AdjudicationView(item=item, responses=responses, annotations=annotations, flags=flags)
