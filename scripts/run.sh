@@ -24,16 +24,6 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 export PYTHONUNBUFFERED=1
 mkdir -p "$TRIBUNAL_VAR_DIR"
 
-if [ -z "${SECRET_KEY:-}" ] && [ -z "${SECRET_KEY_FILE:-}" ]; then
-  key_file="$TRIBUNAL_VAR_DIR/secret_key"
-  if [ ! -s "$key_file" ]; then
-    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$key_file")
-    echo "==> generated a secret key in $key_file"
-  fi
-  export SECRET_KEY_FILE="$key_file"
-fi
-export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost}
-
 # Fail early and clearly when the port is taken, before touching anything.
 if ! "$PY" - "$HOST" "$PORT" <<'PYEOF'
 import socket, sys
@@ -47,6 +37,16 @@ PYEOF
 then
   exit 1
 fi
+
+if [ -z "${SECRET_KEY:-}" ] && [ -z "${SECRET_KEY_FILE:-}" ]; then
+  key_file="$TRIBUNAL_VAR_DIR/secret_key"
+  if [ ! -s "$key_file" ]; then
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$key_file")
+    echo "==> generated a secret key in $key_file"
+  fi
+  export SECRET_KEY_FILE="$key_file"
+fi
+export ALLOWED_HOSTS=${ALLOWED_HOSTS:-127.0.0.1,localhost}
 
 echo "==> database: migrate"
 "$PY" manage.py migrate --noinput
@@ -94,7 +94,7 @@ echo "==> starting the Celery worker (queues celery,gpu) on ${CELERY_BROKER_URL:
 pids+=($!)
 echo "==> starting the web server (gunicorn, $WEB_WORKERS workers) on http://$HOST:$PORT/"
 "$VENV/bin/gunicorn" config.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_WORKERS" \
-  --graceful-timeout 10 --access-logfile - &
+  --graceful-timeout 10 --access-logfile - --no-control-socket &
 pids+=($!)
 
 # Announce once the site answers, repeating the demo log (with any first-time passwords).
@@ -102,7 +102,9 @@ pids+=($!)
   if "$PY" scripts/wait_for.py "http://$HOST:$PORT/login/" --timeout 120; then
     printf '\n%s\n' "=================================================================="
     printf 'Tribunal is running at http://%s:%s/  (admin: http://%s:%s/admin/)\n' "$HOST" "$PORT" "$HOST" "$PORT"
-    printf '%s\n' "$demo_log" | grep -A4 -E "Passwords are shown only this once|Demo users exist" || true
+    # The "created" block (header + one line per new user) or the "exist" line.
+    printf '%s\n' "$demo_log" | awk '/Passwords are shown only this once/ {p=1; print; next}
+      p && /^  [a-z]/ {print; next} {p=0} /^Demo users exist/ {print}'
     printf 'Press Ctrl-C to stop the worker and the web server.\n'
     printf '%s\n\n' "=================================================================="
   fi
