@@ -1,0 +1,184 @@
+"""The dataset card (README.md, with the Hugging Face front matter that maps files to splits) and
+manifest.json (counts, distributions, consensus, filters, taxonomy, agreement, platform version,
+sha256 of every file).
+
+Both are deterministic: no timestamps, no export ids, sorted keys. When the export ran is on the
+``Export`` row in the database, not in the files, so the same data and options give the same bytes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+
+from exports.formats import TaxonomyContext
+from exports.options import ExportOptions
+from exports.writers import file_sha256
+
+METHOD_TEXT = {
+    "borda": "Borda count (a point per response ranked below, half a point per tied response; equal totals tie)",
+    "copeland": "Copeland (1 per won pairwise duel, 0.5 per drawn duel; equal totals tie)",
+    "ranked-pairs": "Ranked pairs / Tideman (majorities locked strongest first; equal-margin majorities that form a cycle are all skipped; unlocked responses tie)",
+    "bradley-terry": "Bradley-Terry (MM algorithm, weak prior of one virtual tie against a reference; scores are log-strengths; equal strengths tie)",
+}
+SOURCE_TEXT = {
+    "human-only": "human annotations and imported human labels",
+    "jury-only": "LLM-jury decisions",
+    "human-with-jury-fallback": "human annotations and imported human labels; the LLM jury's decision where an item has none",
+    "adjudicated-only": "adjudication records only",
+}
+FORMAT_TEXT = {
+    "dpo": "TRL preference data (DPOTrainer, RewardTrainer, KTO via unpairing; OpenRLHF reads chosen/rejected and margin)",
+    "pro": "Full rankings for PRO (Song et al.)",
+    "kto": "TRL unpaired preference data (KTOTrainer)",
+    "d2o": "Human-judged negatives for D2O (Duan et al.); self-samples are generated at training time",
+    "sft": "TRL prompt-completion data (SFTTrainer) with the consensus-best response",
+    "guard-aegis": "Guard training rows with exactly the Aegis 2.0 columns",
+    "guard-llamaguard": "Llama Guard style instruction and target (safe, or unsafe and a line of codes)",
+}
+
+
+def consensus_description(options: ExportOptions) -> dict:
+    guard = options.format.startswith("guard") or (options.format in ("kto", "d2o") and options.signal == "safety")
+    out = {
+        "source_policy": options.source,
+        "source_policy_text": SOURCE_TEXT[options.source],
+        "imported_labels": "records imported from other data sets (e.g. HH-RLHF preferences, OpenAssistant rankings, Aegis labels) are human labels and count as human evidence",
+        "adjudication": "adjudication records override all other records of an item under every source policy",
+        "corrections": "only the newest record of a correction chain counts",
+        "tie_policy": options.tie_policy,
+    }
+    if guard:
+        out.update({
+            "safety": "majority of raters",
+            "needs_caution": options.needs_caution,
+            "needs_caution_text": "needs caution counts as unsafe" if options.needs_caution == "defensive" else "needs caution counts as safe",
+            "safety_tie": options.safety_tie,
+            "categories": "kept when at least half of the raters who called it unsafe chose it; ordered by votes, then taxonomy order",
+        })
+    else:
+        out.update({
+            "ranking_method": options.ranking_method,
+            "ranking_method_text": METHOD_TEXT[options.ranking_method],
+            "pairwise": "items judged on a single pair: majority by count, summed strength breaks an equal count, else a tie; margin = mean strength of the winning votes",
+        })
+    return out
+
+
+def _filters(options: ExportOptions) -> dict:
+    return {
+        "min_agreement": options.min_agreement,
+        "min_annotators": options.min_annotators,
+        "date_from": options.date_from,
+        "date_to": options.date_to,
+        "categories": list(options.categories),
+        "min_jury_confidence": options.min_jury_confidence,
+        "exclude_flagged": options.exclude_flagged,
+    }
+
+
+def write_card_and_manifest(
+    *, folder: Path, project, options: ExportOptions, stats: dict, tax: TaxonomyContext, splits: list[str]
+) -> dict:
+    base = {
+        "platform": {"name": "Tribunal", "version": settings.TRIBUNAL_VERSION},
+        "project": {"slug": project.slug, "name": project.name},
+        "format": options.format,
+        "format_text": FORMAT_TEXT[options.format],
+        "options": options.to_dict(),
+        "consensus": consensus_description(options),
+        "filters": _filters(options),
+        "split": {"shares": dict(zip(("train", "validation", "test"), options.split)), "seed": options.seed,
+                  "by": "item (sha256 of seed and item id); no item is in two splits"},
+        "taxonomy": {"slug": tax.slug, "name": tax.name, "version": tax.version, "codes": list(tax.codes)},
+        "counts": stats,
+        "splits": splits,
+    }
+    data_files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files = {str(p.relative_to(folder)): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in data_files}
+    readme = _readme(base, files, options, splits)
+    (folder / "README.md").write_text(readme, encoding="utf-8")
+    files["README.md"] = {"sha256": file_sha256(folder / "README.md"), "bytes": (folder / "README.md").stat().st_size}
+    manifest = {**base, "files": dict(sorted(files.items()))}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _table(rows: dict) -> str:
+    if not rows:
+        return "_none_\n"
+    return "| | count |\n|---|---|\n" + "".join(f"| `{k}` | {v} |\n" for k, v in rows.items())
+
+
+def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) -> str:
+    counts = base["counts"]
+    front = ["---", "configs:", "- config_name: default", "  data_files:"]
+    ext = "jsonl" if "jsonl" in options.outputs else "parquet" if "parquet" in options.outputs else None
+    if ext:
+        for s in splits:
+            front += [f"  - split: {s}", f"    path: {s}.{ext}"]
+    front += ["tags:", f"- {options.format}", "- tribunal", "---", ""]
+    cons = base["consensus"]
+    lines = [
+        f"# {base['project']['name']}: {options.format} export",
+        "",
+        f"{base['format_text']}. Exported by Tribunal {base['platform']['version']} from project "
+        f"`{base['project']['slug']}`, labels under taxonomy **{base['taxonomy']['name']} v{base['taxonomy']['version']}**.",
+        "",
+        "**Content warning:** safety data sets contain offensive or harmful text.",
+        "",
+        "## Files",
+        "",
+        "| file | sha256 | bytes |",
+        "|---|---|---|",
+        *[f"| `{name}` | `{meta['sha256']}` | {meta['bytes']} |" for name, meta in sorted(files.items())],
+        "",
+        "`evidence.jsonl` holds, for every exported item, the consensus (method, groups, scores, agreement)"
+        " and the raw per-rater records it was computed from. `manifest.json` repeats everything here as data.",
+        "",
+        "## Counts",
+        "",
+        f"- items read: {counts['items_seen']}; exported: {counts['items_exported']}; rows: {counts['rows_total']}",
+        f"- rows per split: {', '.join(f'{k} {v}' for k, v in counts['rows'].items())}",
+        f"- mean raters per exported item: {counts['annotators_per_item_mean']}",
+        f"- agreement with the consensus (mean / min over items with a figure): {counts['agreement']['mean']} / {counts['agreement']['min']}",
+        "",
+        "Items left out, by reason:",
+        "",
+        _table(counts["items_dropped"]),
+        "Label sources (rows):",
+        "",
+        _table(counts["label_sources"]),
+        "Labels (rows):",
+        "",
+        _table(counts["labels"]),
+        "Categories (items):",
+        "",
+        _table(counts["categories"]),
+        "## Consensus",
+        "",
+        *[f"- **{k}**: {v}" for k, v in cons.items()],
+        "",
+        "Tie policy `skip` leaves an item out when a single best or worst response must be picked and several are tied;"
+        " `expand` emits every tied response; `position` takes the one that came first in the source. Pairs are never"
+        " made between tied responses.",
+        "",
+        "## Filters",
+        "",
+        *[f"- {k}: `{json.dumps(v)}`" for k, v in base["filters"].items()],
+        "",
+        "## Splits",
+        "",
+        f"Seeded split by item (seed {options.seed}; shares train/validation/test {list(options.split)}): all rows of an item share a split.",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f"ds = load_dataset(\"json\", data_files={{{', '.join(repr(s) + ': ' + repr(s + '.jsonl') for s in splits)}}})"
+        if "jsonl" in options.outputs else "ds = load_dataset(\"parquet\", data_dir=\".\")",
+        "```",
+        "",
+    ]
+    return "\n".join(front + lines)

@@ -1,0 +1,246 @@
+"""Read one chunk of items with their responses and current judgments, in a bounded number of
+queries, and compute each item's consensus.
+
+Reads go through plain ``values_list`` rows (no model instances): an export streams millions of
+rows and the per-row cost of building model objects dominates otherwise. A chunk costs at most
+five queries whatever its size: items, responses, annotations, response safety labels and (only
+with the jury-confidence filter) jury decisions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from django.apps import apps
+from django.db.models import Exists, OuterRef
+
+from annotation.models import Annotation, Item, Response, ResponseSafety
+from exports.consensus import (
+    PairVote,
+    Preference,
+    SafetyConsensus,
+    SafetyVote,
+    pairwise_majority,
+    rank,
+    safety_majority,
+    select_records,
+)
+from exports.options import ExportOptions
+
+
+@dataclass(slots=True)
+class Record:
+    """One current (not superseded) annotation, reduced to what consensus needs."""
+
+    id: int
+    source: str
+    annotator_id: int | None
+    ranking: list | None
+    pair: tuple[int, int, str, int] | None
+    prompt_label: str
+    prompt_categories: list
+    response_labels: dict[int, tuple[str, list]] = field(default_factory=dict)
+    jury_confidence: float | None = None
+
+    def raw(self) -> dict:
+        """The record as written to evidence.jsonl (raw per-rater evidence beside the aggregate)."""
+        out: dict = {"annotation_id": self.id, "source": self.source, "annotator_id": self.annotator_id}
+        if self.ranking is not None:
+            out["ranking"] = self.ranking
+        if self.pair is not None:
+            out["pair"] = {"a": self.pair[0], "b": self.pair[1], "choice": self.pair[2], "strength": self.pair[3]}
+        if self.prompt_label:
+            out["prompt_label"] = self.prompt_label
+            out["prompt_categories"] = self.prompt_categories
+        if self.response_labels:
+            out["response_labels"] = {str(k): {"label": v[0], "categories": v[1]} for k, v in sorted(self.response_labels.items())}
+        if self.jury_confidence is not None:
+            out["jury_confidence"] = self.jury_confidence
+        return out
+
+
+@dataclass(slots=True)
+class ItemEvidence:
+    item_id: int
+    external_id: str
+    prompt: list[dict]
+    responses: dict[int, tuple[int, str]]  # response id -> (position, text)
+    records: list[Record]
+    # consensus, filled by ``decide``
+    preference: Preference | None = None
+    pair_margin: float | None = None
+    preference_source: str = ""
+    preference_records: list[Record] = field(default_factory=list)
+    prompt_safety: SafetyConsensus | None = None
+    response_safety: dict[int, SafetyConsensus] = field(default_factory=dict)
+    safety_source: str = ""
+    safety_records: list[Record] = field(default_factory=list)
+
+
+def jury_decision_model():
+    """``jury.models.JuryDecision`` when the jury app provides it, else ``None`` (imported lazily:
+    ``exports`` may use ``jury`` but must work before it lands)."""
+    try:
+        return apps.get_model("jury", "JuryDecision")
+    except LookupError:
+        return None
+
+
+def flagged_items_condition():
+    """An ``Exists`` condition for items an annotator flagged (broken / harmful to view) in the
+    annotation queue, or ``None`` when the queue model is absent."""
+    try:
+        assignment = apps.get_model("annotation", "Assignment")
+    except LookupError:
+        return None
+    return Exists(assignment.objects.filter(item=OuterRef("pk"), status="flagged"))
+
+
+def _prompt_messages(prompt) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in prompt or []]
+
+
+def item_ids_query(*, project, options: ExportOptions):
+    qs = Item.objects.filter(project=project)
+    if options.exclude_flagged:
+        flagged = flagged_items_condition()
+        if flagged is not None:
+            qs = qs.exclude(flagged)
+        qs = qs.exclude(metadata__flagged=True)
+    return qs
+
+
+def iter_chunks(*, project, options: ExportOptions, chunk_size: int | None = None) -> Iterator[list[ItemEvidence]]:
+    """Yield the project's items in id order, ``chunk_size`` at a time, with their evidence.
+
+    Keyset pagination (``id > last``) keeps every query bounded and the memory flat: only one
+    chunk is alive at a time.
+    """
+    size = chunk_size or options.chunk_size
+    base = item_ids_query(project=project, options=options).order_by("id")
+    need_safety = options.format.startswith("guard") or options.signal == "safety" or bool(options.categories)
+    need_preference = not options.format.startswith("guard")
+    jury_model = jury_decision_model() if options.min_jury_confidence is not None else None
+    last = 0
+    while True:
+        rows = list(base.filter(id__gt=last).values_list("id", "external_id", "prompt")[:size])
+        if not rows:
+            return
+        last = rows[-1][0]
+        ids = [r[0] for r in rows]
+        evidence = {
+            item_id: ItemEvidence(item_id, external_id, _prompt_messages(prompt), {}, [])
+            for item_id, external_id, prompt in rows
+        }
+        for rid, item_id, position, text in (
+            Response.objects.filter(item_id__in=ids).order_by("item_id", "position").values_list("id", "item_id", "position", "text")
+        ):
+            evidence[item_id].responses[rid] = (position, text)
+        ann = Annotation.objects.filter(item_id__in=ids, superseded_by__isnull=True)
+        if options.date_from:
+            ann = ann.filter(created_at__date__gte=dt.date.fromisoformat(options.date_from))
+        if options.date_to:
+            ann = ann.filter(created_at__date__lte=dt.date.fromisoformat(options.date_to))
+        if not need_safety:
+            ann = ann.exclude(ranking__isnull=True, pair_choice="")
+        records: dict[int, Record] = {}
+        jury_ids: list[int] = []
+        for (aid, item_id, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats) in ann.order_by("id").values_list(
+            "id", "item_id", "source", "annotator_id", "ranking", "pair_a_id", "pair_b_id", "pair_choice",
+            "pair_strength", "prompt_label", "prompt_categories",
+        ):
+            rec = Record(
+                aid, source, annotator_id, ranking if need_preference else None,
+                (pa_, pb_, choice, strength) if choice and need_preference else None,
+                plabel, pcats or [],
+            )
+            records[aid] = rec
+            evidence[item_id].records.append(rec)
+            if source == "jury":
+                jury_ids.append(aid)
+        if need_safety and records:
+            rs = ResponseSafety.objects.filter(annotation__item_id__in=ids, annotation__superseded_by__isnull=True)
+            for aid, rid, label, cats in rs.order_by("annotation_id", "response_id").values_list(
+                "annotation_id", "response_id", "label", "categories"
+            ):
+                if aid in records:
+                    records[aid].response_labels[rid] = (label, cats or [])
+        if jury_model is not None and jury_ids:
+            for aid, confidence in jury_model.objects.filter(annotation_id__in=jury_ids).values_list("annotation_id", "confidence"):
+                records[aid].jury_confidence = confidence
+        yield [evidence[i] for i in ids]
+
+
+def decide(ev: ItemEvidence, options: ExportOptions, category_order: dict[str, int]) -> None:
+    """Fill in the item's consensus (preference and/or safety) under the export's options."""
+    if not options.format.startswith("guard"):
+        _decide_preference(ev, options)
+    if options.format.startswith("guard") or options.signal == "safety" or options.categories:
+        _decide_safety(ev, options, category_order)
+
+
+def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
+    candidates = [r for r in ev.records if r.ranking is not None or r.pair is not None]
+    chosen, source = select_records(candidates, options.source)
+    ev.preference_records, ev.preference_source = chosen, source
+    if not chosen:
+        return
+    known = ev.responses
+    pair_votes: list[PairVote] = []
+    votes: list[list[list[int]]] = []
+    for r in chosen:
+        if r.ranking is not None:
+            vote = [[rid for rid in group if rid in known] for group in r.ranking]
+            vote = [g for g in vote if g]
+            if vote:
+                votes.append(vote)
+        if r.pair is not None:
+            a, b, choice, strength = r.pair
+            if a in known and b in known:
+                pair_votes.append(PairVote(a, b, choice, strength or 0))
+    if pair_votes and not votes and len({frozenset((v.a, v.b)) for v in pair_votes}) == 1:
+        pc = pairwise_majority(pair_votes)
+        if pc.winner is None:
+            groups: tuple[tuple[int, ...], ...] = ((pc.a, pc.b),)
+            scores = {pc.a: 0.0, pc.b: 0.0}
+        else:
+            groups = ((pc.winner,), (pc.loser,))  # type: ignore[assignment]
+            scores = {pc.winner: pc.margin, pc.loser: 0.0}  # type: ignore[dict-item]
+        ev.preference = Preference(
+            "pairwise-majority", groups, scores, pc.votes, pc.agreement,
+            {"decided_by": pc.decided_by, "votes_a": pc.votes_a, "votes_b": pc.votes_b, "votes_tie": pc.votes_tie},
+        )
+        ev.pair_margin = pc.margin if pc.winner is not None else None
+        return
+    for v in pair_votes:
+        if v.choice == "tie":
+            votes.append([[v.a, v.b]])
+        else:
+            winner, loser = (v.a, v.b) if v.choice == "a" else (v.b, v.a)
+            votes.append([[winner], [loser]])
+    if votes:
+        ev.preference = rank(options.ranking_method, votes)
+
+
+def _decide_safety(ev: ItemEvidence, options: ExportOptions, category_order: dict[str, int]) -> None:
+    candidates = [r for r in ev.records if r.prompt_label or r.response_labels]
+    chosen, source = select_records(candidates, options.source)
+    ev.safety_records, ev.safety_source = chosen, source
+    prompt_votes = [SafetyVote(r.prompt_label, tuple(r.prompt_categories)) for r in chosen if r.prompt_label]
+    if prompt_votes:
+        ev.prompt_safety = safety_majority(
+            prompt_votes, needs_caution=options.needs_caution, tie=options.safety_tie, category_order=category_order
+        )
+    per_response: dict[int, list[SafetyVote]] = defaultdict(list)
+    for r in chosen:
+        for rid, (label, cats) in r.response_labels.items():
+            if rid in ev.responses:
+                per_response[rid].append(SafetyVote(label, tuple(cats)))
+    ev.response_safety = {
+        rid: safety_majority(v, needs_caution=options.needs_caution, tie=options.safety_tie, category_order=category_order)
+        for rid, v in sorted(per_response.items())
+    }

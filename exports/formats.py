@@ -1,0 +1,435 @@
+"""Dataset rows per format, from one item's consensus.
+
+Every row carries ``item_id`` (guard-aegis: ``id``, the Aegis field) and where its label came from
+(``label_source``; guard-aegis: ``prompt_label_source`` / ``response_label_source`` in the Aegis
+vocabulary). Field names follow the consumers exactly:
+
+- dpo: TRL preference, ``prompt`` / ``chosen`` / ``rejected`` (strings, or message lists in the
+  conversational style), optional ``margin`` (OpenRLHF's margin loss reads it);
+- pro: the PRO reference code's ``prefix`` / ``suffix`` / ``reward`` / ``sft_index`` (+ ``meta``),
+  or a plain ``prompt`` / ``responses`` (best first) / ``scores``;
+- kto: TRL unpaired preference ``prompt`` / ``completion`` / ``label``;
+- d2o: ``prompt`` / ``rejected`` (human-judged negatives);
+- sft: TRL prompt-completion ``prompt`` / ``completion`` (the consensus best);
+- guard-aegis: exactly the Aegis 2.0 columns;
+- guard-llamaguard: ``prompt`` (instruction with the project's taxonomy) / ``completion``
+  (``safe`` or ``unsafe\\n<codes>``).
+
+Tie policy (``tie_policy``), used wherever one response must be picked as best or worst (DPO
+best-vs-worst, SFT, KTO, D2O) and for PRO's strict order:
+``skip`` leaves the item out (counted in the manifest as ``tie``); ``expand`` emits every tied
+response (every chosen × rejected combination); ``position`` takes the response that came first in
+the source (lowest position) and says so in the card. Pairs are never made between tied responses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import pyarrow as pa
+
+from exports.evidence import ItemEvidence
+from exports.options import ExportOptions
+
+AEGIS_COLUMNS = (
+    "id",
+    "reconstruction_id_if_redacted",
+    "prompt",
+    "response",
+    "prompt_label",
+    "response_label",
+    "violated_categories",
+    "prompt_label_source",
+    "response_label_source",
+)
+
+
+class Skip(Exception):
+    """The item gives no row; ``reason`` is counted in the manifest."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TaxonomyContext:
+    slug: str
+    name: str
+    version: int
+    codes: tuple[str, ...]  # in taxonomy order
+    names: dict[str, str]  # code -> canonical name
+
+    @property
+    def order(self) -> dict[str, int]:
+        return {code: i for i, code in enumerate(self.codes)}
+
+
+# --- prompt rendering ---------------------------------------------------------------------------
+
+_HH_ROLES = {"user": "Human", "assistant": "Assistant", "system": "System"}
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """The standard (string) prompt: a single user turn is its text; a conversation is written in
+    the HH-RLHF transcript style (``\\n\\nHuman: ...\\n\\nAssistant: ...``) ending with the
+    ``\\n\\nAssistant:`` cue."""
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        return messages[0]["content"]
+    turns = "".join(f"\n\n{_HH_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
+    return turns + "\n\nAssistant:"
+
+
+def _prompt(ev: ItemEvidence, options: ExportOptions):
+    return ev.prompt if options.style == "conversational" else prompt_text(ev.prompt)
+
+
+def _completion(text: str, options: ExportOptions):
+    return [{"role": "assistant", "content": text}] if options.style == "conversational" else text
+
+
+def _pro_prefix(messages: list[dict]) -> list[str]:
+    """PRO's prefix: one string per turn with ``<|prompter|>`` / ``<|assistant|>`` markers and a
+    final bare ``<|assistant|>`` (hh_preprocess_data/step_1_process.py); system text is a prompter turn."""
+    turns = [("<|assistant|>" if m["role"] == "assistant" else "<|prompter|>") + m["content"] for m in messages]
+    return turns + ["<|assistant|>"]
+
+
+# --- picking by the tie policy ------------------------------------------------------------------
+
+
+def _pick(ev: ItemEvidence, group: tuple[int, ...], options: ExportOptions) -> list[int]:
+    if len(group) == 1 or options.tie_policy == "expand":
+        return sorted(group, key=lambda rid: ev.responses[rid][0])
+    if options.tie_policy == "position":
+        return [min(group, key=lambda rid: ev.responses[rid][0])]
+    raise Skip("tie")
+
+
+def _ordered_groups(ev: ItemEvidence) -> tuple[tuple[int, ...], ...]:
+    pref = ev.preference
+    if pref is None:
+        raise Skip("no_preference")
+    if not pref.has_order:
+        raise Skip("tie")
+    # inside a group, the source order (position) is the stable, stated order of rows
+    return tuple(tuple(sorted(g, key=lambda rid: ev.responses[rid][0])) for g in pref.groups)
+
+
+def _pairs(ev: ItemEvidence, options: ExportOptions) -> list[tuple[int, int]]:
+    groups = _ordered_groups(ev)
+    if options.pair_policy == "best-vs-worst":
+        return list(product(_pick(ev, groups[0], options), _pick(ev, groups[-1], options)))
+    if options.pair_policy == "adjacent":
+        return [p for g1, g2 in zip(groups, groups[1:]) for p in product(g1, g2)]
+    return [p for i, g1 in enumerate(groups) for g2 in groups[i + 1:] for p in product(g1, g2)]
+
+
+def _margin(ev: ItemEvidence, chosen: int, rejected: int) -> float:
+    if ev.pair_margin is not None:
+        return round(ev.pair_margin, 6)
+    scores = ev.preference.scores  # type: ignore[union-attr]
+    return round(scores[chosen] - scores[rejected], 6)
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+def _task(options: ExportOptions) -> str:
+    if options.format.startswith("guard") or (options.format in ("kto", "d2o") and options.signal == "safety"):
+        return "safety"
+    return "preference"
+
+
+def check_filters(ev: ItemEvidence, options: ExportOptions) -> None:
+    """Raise :class:`Skip` with the filter's name when the item does not pass."""
+    if _task(options) == "safety":
+        records, agreements = ev.safety_records, [
+            c.agreement for c in [ev.prompt_safety, *ev.response_safety.values()] if c is not None
+        ]
+        source = ev.safety_source
+    else:
+        records = ev.preference_records
+        agreements = [ev.preference.agreement] if ev.preference and ev.preference.agreement is not None else []
+        source = ev.preference_source
+    if not records:
+        raise Skip("no_labels")
+    if options.min_annotators is not None and len(records) < options.min_annotators:
+        raise Skip("min_annotators")
+    if options.min_agreement is not None and agreements and min(agreements) < options.min_agreement:
+        raise Skip("min_agreement")
+    if options.min_jury_confidence is not None and "jury" in source.split("+"):
+        confidences = [r.jury_confidence for r in records if r.source == "jury"]
+        if any(c is None or c < options.min_jury_confidence for c in confidences):
+            raise Skip("min_jury_confidence")
+    if options.categories:
+        cats: set[str] = set()
+        for c in [ev.prompt_safety, *ev.response_safety.values()]:
+            if c is not None:
+                cats.update(c.categories)
+        if not cats.intersection(options.categories):
+            raise Skip("categories")
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def rows_for(ev: ItemEvidence, options: ExportOptions, tax: TaxonomyContext) -> list[dict]:
+    check_filters(ev, options)
+    fmt = options.format
+    if fmt == "dpo":
+        return _dpo(ev, options)
+    if fmt == "pro":
+        return _pro(ev, options)
+    if fmt == "sft":
+        best = _pick(ev, _ordered_groups(ev)[0], options)
+        return [
+            {"item_id": ev.item_id, "response_id": rid, "prompt": _prompt(ev, options),
+             "completion": _completion(ev.responses[rid][1], options), "label_source": ev.preference_source}
+            for rid in best
+        ]
+    if fmt == "kto":
+        return _kto(ev, options)
+    if fmt == "d2o":
+        return _d2o(ev, options)
+    if fmt == "guard-aegis":
+        return _aegis(ev, tax)
+    if fmt == "guard-llamaguard":
+        return _llamaguard(ev, tax)
+    raise ValueError(fmt)
+
+
+def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
+    rows = []
+    prompt = _prompt(ev, options)
+    for chosen, rejected in _pairs(ev, options):
+        row = {
+            "item_id": ev.item_id,
+            "prompt": prompt,
+            "chosen": _completion(ev.responses[chosen][1], options),
+            "rejected": _completion(ev.responses[rejected][1], options),
+        }
+        if options.include_margin:
+            row["margin"] = _margin(ev, chosen, rejected)
+        row["chosen_id"] = chosen
+        row["rejected_id"] = rejected
+        row["label_source"] = ev.preference_source
+        rows.append(row)
+    return rows
+
+
+def _pro(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
+    groups = _ordered_groups(ev)
+    if any(len(g) > 1 for g in groups) and options.tie_policy == "skip":
+        raise Skip("tie")
+    order = [rid for g in groups for rid in g]  # tied responses: by source position, equal reward
+    scores = ev.preference.scores  # type: ignore[union-attr]
+    rewards = [round(float(scores[rid]), 6) for rid in order]
+    texts = [ev.responses[rid][1] for rid in order]
+    if options.pro_layout == "pro":
+        prefix = _pro_prefix(ev.prompt)
+        return [{
+            "item_id": ev.item_id,
+            "meta": {"item_id": ev.item_id, "external_id": ev.external_id, "method": ev.preference.method,  # type: ignore[union-attr]
+                     "label_source": ev.preference_source},
+            "prefix": [prefix for _ in order],
+            "suffix": texts,
+            "reward": rewards,
+            "sft_index": 0,
+            "response_ids": order,
+            "label_source": ev.preference_source,
+        }]
+    return [{
+        "item_id": ev.item_id,
+        "prompt": _prompt(ev, options),
+        "responses": texts if options.style == "standard" else [_completion(t, options) for t in texts],
+        "scores": rewards,
+        "ranks": [i for i, g in enumerate(groups) for _ in g],
+        "response_ids": order,
+        "label_source": ev.preference_source,
+    }]
+
+
+def _good_bad(ev: ItemEvidence, options: ExportOptions) -> tuple[list[int], list[int], str]:
+    if options.signal == "safety":
+        good = [rid for rid, c in ev.response_safety.items() if c.label == "safe"]
+        bad = [rid for rid, c in ev.response_safety.items() if c.label == "unsafe"]
+        if not good and not bad:
+            raise Skip("no_response_labels")
+        key = lambda rid: ev.responses[rid][0]  # noqa: E731
+        return sorted(good, key=key), sorted(bad, key=key), ev.safety_source
+    groups = _ordered_groups(ev)
+    return _pick(ev, groups[0], options), _pick(ev, groups[-1], options), ev.preference_source
+
+
+def _kto(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
+    good, bad, source = _good_bad(ev, options)
+    prompt = _prompt(ev, options)
+    rows = [
+        {"item_id": ev.item_id, "response_id": rid, "prompt": prompt,
+         "completion": _completion(ev.responses[rid][1], options), "label": label, "label_source": source}
+        for label, rids in ((True, good), (False, bad)) for rid in rids
+    ]
+    rows.sort(key=lambda r: ev.responses[r["response_id"]][0])
+    return rows
+
+
+def _d2o(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
+    _, bad, source = _good_bad(ev, options)
+    if not bad:
+        raise Skip("no_negative")
+    prompt = _prompt(ev, options)
+    return [
+        {"item_id": ev.item_id, "response_id": rid, "prompt": prompt,
+         "rejected": _completion(ev.responses[rid][1], options), "label_source": source}
+        for rid in bad
+    ]
+
+
+_AEGIS_SOURCE = {"human": "human", "import": "human", "adjudication": "human", "jury": "llm_jury"}
+
+
+def _aegis_source(label_source: str) -> str:
+    """Aegis 2.0 vocabulary: ``human`` (human, imported human labels, adjudication) or ``llm_jury``."""
+    kinds = {_AEGIS_SOURCE.get(s, s) for s in label_source.split("+") if s}
+    return "+".join(sorted(kinds))
+
+
+def _first_user_turn(messages: list[dict]) -> str:
+    for m in messages:
+        if m["role"] == "user":
+            return m["content"]
+    return messages[0]["content"] if messages else ""
+
+
+def _aegis(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
+    p = ev.prompt_safety
+    if p is None:
+        raise Skip("no_prompt_label")
+    if p.label is None:
+        raise Skip("tie")
+    source = _aegis_source(ev.safety_source)
+
+    def row(response: str | None, r_label: str | None, r_cats: tuple[str, ...]) -> dict:
+        codes = list(dict.fromkeys([*p.categories, *r_cats]))
+        return {
+            "id": str(ev.item_id),
+            "reconstruction_id_if_redacted": None,
+            "prompt": _first_user_turn(ev.prompt),
+            "response": response,
+            "prompt_label": p.label,
+            "response_label": r_label,
+            "violated_categories": ", ".join(tax.names.get(c, c) for c in codes),
+            "prompt_label_source": source,
+            "response_label_source": source if r_label else None,
+        }
+
+    labelled = [(rid, c) for rid, c in ev.response_safety.items() if c.label is not None]
+    if not labelled:
+        return [row(None, None, ())]
+    labelled.sort(key=lambda rc: ev.responses[rc[0]][0])
+    return [row(ev.responses[rid][1], c.label, c.categories) for rid, c in labelled]
+
+
+LLAMAGUARD_HEAD = (
+    "You are a content-safety classifier. Decide whether the {role} turn in the conversation "
+    "below breaks the safety policy, which is given as a list of hazard categories ({taxonomy})."
+)
+LLAMAGUARD_TAIL = (
+    "Assess only the {role} turn of this conversation.\n"
+    "- Answer 'safe' or 'unsafe' on the first line.\n"
+    "- When unsafe, list the violated category codes on a second line, separated by commas."
+)
+
+
+def llamaguard_instruction(tax: TaxonomyContext, turns: list[tuple[str, str]], role: str) -> str:
+    categories = "\n".join(f"{code}: {tax.names[code]}." for code in tax.codes)
+    conversation = "\n\n".join(f"{speaker}: {text}" for speaker, text in turns)
+    return (
+        "[INST] " + LLAMAGUARD_HEAD.format(role=role, taxonomy=f"{tax.name} v{tax.version}") + "\n\n"
+        "<BEGIN UNSAFE CONTENT CATEGORIES>\n" + categories + "\n<END UNSAFE CONTENT CATEGORIES>\n\n"
+        "<BEGIN CONVERSATION>\n\n" + conversation + "\n\n<END CONVERSATION>\n\n"
+        + LLAMAGUARD_TAIL.format(role=role) + " [/INST]"
+    )
+
+
+def llamaguard_target(label: str, categories: tuple[str, ...]) -> str:
+    return "safe" if label == "safe" else "unsafe\n" + ",".join(categories)
+
+
+def _llamaguard(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
+    turns = [("Agent" if m["role"] == "assistant" else "User", m["content"]) for m in ev.prompt]
+    rows = []
+    p = ev.prompt_safety
+    if p is not None and p.label is not None:
+        rows.append({
+            "item_id": ev.item_id, "response_id": None, "role": "User",
+            "prompt": llamaguard_instruction(tax, turns, "User"),
+            "completion": llamaguard_target(p.label, p.categories),
+            "label_source": ev.safety_source,
+        })
+    labelled = sorted(
+        ((rid, c) for rid, c in ev.response_safety.items() if c.label is not None), key=lambda rc: ev.responses[rc[0]][0]
+    )
+    for rid, c in labelled:
+        rows.append({
+            "item_id": ev.item_id, "response_id": rid, "role": "Agent",
+            "prompt": llamaguard_instruction(tax, [*turns, ("Agent", ev.responses[rid][1])], "Agent"),
+            "completion": llamaguard_target(c.label, c.categories),  # type: ignore[arg-type]
+            "label_source": ev.safety_source,
+        })
+    if not rows:
+        raise Skip("no_prompt_label" if p is None else "tie")
+    return rows
+
+
+# --- Arrow schemas (explicit, so every chunk and every run writes the same types) ---------------
+
+_MSG = pa.struct([("role", pa.string()), ("content", pa.string())])
+_MSGS = pa.list_(_MSG)
+
+
+def schema_for(options: ExportOptions) -> pa.Schema:
+    conv = options.style == "conversational"
+    prompt_t = _MSGS if conv else pa.string()
+    completion_t = _MSGS if conv else pa.string()
+    fmt = options.format
+    if fmt == "dpo":
+        cols = [("item_id", pa.int64()), ("prompt", prompt_t), ("chosen", completion_t), ("rejected", completion_t)]
+        if options.include_margin:
+            cols.append(("margin", pa.float64()))
+        cols += [("chosen_id", pa.int64()), ("rejected_id", pa.int64()), ("label_source", pa.string())]
+    elif fmt == "pro" and options.pro_layout == "pro":
+        cols = [
+            ("item_id", pa.int64()),
+            ("meta", pa.struct([("item_id", pa.int64()), ("external_id", pa.string()), ("method", pa.string()),
+                                ("label_source", pa.string())])),
+            ("prefix", pa.list_(pa.list_(pa.string()))),
+            ("suffix", pa.list_(pa.string())),
+            ("reward", pa.list_(pa.float64())),
+            ("sft_index", pa.int64()),
+            ("response_ids", pa.list_(pa.int64())),
+            ("label_source", pa.string()),
+        ]
+    elif fmt == "pro":
+        cols = [
+            ("item_id", pa.int64()), ("prompt", prompt_t),
+            ("responses", pa.list_(_MSGS) if conv else pa.list_(pa.string())),
+            ("scores", pa.list_(pa.float64())), ("ranks", pa.list_(pa.int64())),
+            ("response_ids", pa.list_(pa.int64())), ("label_source", pa.string()),
+        ]
+    elif fmt == "sft":
+        cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("prompt", prompt_t),
+                ("completion", completion_t), ("label_source", pa.string())]
+    elif fmt == "kto":
+        cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("prompt", prompt_t),
+                ("completion", completion_t), ("label", pa.bool_()), ("label_source", pa.string())]
+    elif fmt == "d2o":
+        cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("prompt", prompt_t),
+                ("rejected", completion_t), ("label_source", pa.string())]
+    elif fmt == "guard-aegis":
+        cols = [(name, pa.string()) for name in AEGIS_COLUMNS]
+    else:
+        cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("role", pa.string()),
+                ("prompt", pa.string()), ("completion", pa.string()), ("label_source", pa.string())]
+    return pa.schema(cols)

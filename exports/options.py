@@ -1,0 +1,195 @@
+"""Export options: one validated, complete, JSON-serialisable description of an export.
+
+Every interface (page, API, ``manage.py export_dataset``) builds its options here, so a bad option
+gets the same clear message everywhere, before any job starts. The normalised dict is stored on the
+``Export`` row and written to the manifest: same options → same files.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from exports.consensus.rankings import RANKING_METHODS
+from exports.consensus.safety import NEEDS_CAUTION_POLICIES, SAFETY_TIE_POLICIES
+from exports.consensus.sources import SOURCE_POLICIES
+
+FORMATS = ("dpo", "pro", "kto", "d2o", "sft", "guard-aegis", "guard-llamaguard")
+PREFERENCE_FORMATS = ("dpo", "pro", "sft")
+STYLES = ("standard", "conversational")
+PRO_LAYOUTS = ("pro", "plain")
+PAIR_POLICIES = ("best-vs-worst", "all-ordered-pairs", "adjacent")
+TIE_POLICIES = ("skip", "expand", "position")
+SIGNALS = ("preference", "safety")
+OUTPUTS = ("jsonl", "parquet", "hf")
+SPLITS = ("train", "validation", "test")
+
+
+class ExportOptionsError(ValueError):
+    """A bad option. The message says which option and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    # --- consensus
+    source: str = "human-with-jury-fallback"
+    ranking_method: str = "borda"
+    tie_policy: str = "skip"
+    needs_caution: str = "defensive"
+    safety_tie: str = "skip"
+    # --- format
+    style: str = "standard"
+    pro_layout: str = "pro"
+    pair_policy: str = "best-vs-worst"
+    include_margin: bool = False
+    signal: str = "preference"  # kto / d2o: where good/bad comes from
+    # --- filters
+    min_agreement: float | None = None
+    min_annotators: int | None = None
+    date_from: str | None = None  # ISO date, inclusive; applies to the records' created_at
+    date_to: str | None = None  # ISO date, inclusive
+    categories: tuple[str, ...] = ()
+    min_jury_confidence: float | None = None
+    exclude_flagged: bool = False
+    # --- split and files
+    split: tuple[float, float, float] = (1.0, 0.0, 0.0)  # train / validation / test
+    seed: int = 0
+    outputs: tuple[str, ...] = ("jsonl", "parquet")
+    chunk_size: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["categories"] = list(self.categories)
+        data["split"] = list(self.split)
+        data["outputs"] = list(self.outputs)
+        return data
+
+    @property
+    def split_names(self) -> list[str]:
+        return [name for name, share in zip(SPLITS, self.split) if share > 0]
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ExportOptionsError(f"Unknown {name} {value!r}: choose one of {', '.join(allowed)}.")
+    return value
+
+
+def _float(name: str, value: Any, lo: float, hi: float) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ExportOptionsError(f"{name} must be a number between {lo} and {hi}, not {value!r}.") from None
+    if not lo <= number <= hi:
+        raise ExportOptionsError(f"{name} must be between {lo} and {hi}, not {number}.")
+    return number
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ExportOptionsError(f"{name} must be a whole number, not {value!r}.") from None
+    if not lo <= number <= hi:
+        raise ExportOptionsError(f"{name} must be between {lo} and {hi}, not {number}.")
+    return number
+
+
+def _date(name: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ExportOptionsError(f"{name} must be a date like 2025-01-31, not {value!r}.") from None
+
+
+def _list(value: Any) -> list:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None) -> ExportOptions:
+    """Validate and normalise options given as a dict (from a form, the API or the command line).
+
+    ``category_codes``: the codes of the project's taxonomy version; an unknown code in the
+    categories filter is an error (it would match nothing), not an empty file.
+    """
+    known = {f.name for f in fields(ExportOptions)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ExportOptionsError(f"Unknown option(s): {', '.join(unknown)}.")
+    if not raw.get("format"):
+        raise ExportOptionsError(f"format is required: choose one of {', '.join(FORMATS)}.")
+    fmt = _choice("format", raw["format"], FORMATS)
+    categories = tuple(dict.fromkeys(str(c).strip() for c in _list(raw.get("categories"))))
+    if category_codes is not None:
+        missing = [c for c in categories if c not in category_codes]
+        if missing:
+            raise ExportOptionsError(
+                f"Unknown category code(s) {', '.join(missing)} for this project's taxonomy; "
+                f"known codes: {', '.join(sorted(category_codes, key=_code_key))}."
+            )
+    split_raw = raw.get("split", (1.0, 0.0, 0.0))
+    if isinstance(split_raw, dict):
+        split_raw = [split_raw.get(name, 0) for name in SPLITS]
+    split_values = _list(split_raw)
+    if len(split_values) != 3:
+        raise ExportOptionsError("split must give three shares: train, validation, test (e.g. 0.8,0.1,0.1).")
+    split = tuple(_float(f"split share for {n}", v, 0.0, 1.0) or 0.0 for n, v in zip(SPLITS, split_values))
+    if abs(sum(split) - 1.0) > 1e-6:
+        raise ExportOptionsError(f"split shares must add up to 1, not {sum(split):g}.")
+    outputs = tuple(dict.fromkeys(_choice("output", o, OUTPUTS) for o in _list(raw.get("outputs", ("jsonl", "parquet")))))
+    if not outputs:
+        raise ExportOptionsError(f"outputs must name at least one of {', '.join(OUTPUTS)}.")
+    date_from, date_to = _date("date_from", raw.get("date_from")), _date("date_to", raw.get("date_to"))
+    if date_from and date_to and date_from > date_to:
+        raise ExportOptionsError(f"date_from ({date_from}) is after date_to ({date_to}).")
+    signal = _choice("signal", raw.get("signal", "preference"), SIGNALS)
+    return ExportOptions(
+        format=fmt,
+        source=_choice("source", raw.get("source", "human-with-jury-fallback"), SOURCE_POLICIES),
+        ranking_method=_choice("ranking_method", raw.get("ranking_method", "borda"), tuple(RANKING_METHODS)),
+        tie_policy=_choice("tie_policy", raw.get("tie_policy", "skip"), TIE_POLICIES),
+        needs_caution=_choice("needs_caution", raw.get("needs_caution", "defensive"), NEEDS_CAUTION_POLICIES),
+        safety_tie=_choice("safety_tie", raw.get("safety_tie", "skip"), SAFETY_TIE_POLICIES),
+        style=_choice("style", raw.get("style", "standard"), STYLES),
+        pro_layout=_choice("pro_layout", raw.get("pro_layout", "pro"), PRO_LAYOUTS),
+        pair_policy=_choice("pair_policy", raw.get("pair_policy", "best-vs-worst"), PAIR_POLICIES),
+        include_margin=_bool(raw.get("include_margin", False)),
+        signal=signal,
+        min_agreement=_float("min_agreement", raw.get("min_agreement"), 0.0, 1.0),
+        min_annotators=_int("min_annotators", raw.get("min_annotators"), 1, 1000),
+        date_from=date_from,
+        date_to=date_to,
+        categories=categories,
+        min_jury_confidence=_float("min_jury_confidence", raw.get("min_jury_confidence"), 0.0, 1.0),
+        exclude_flagged=_bool(raw.get("exclude_flagged", False)),
+        split=split,  # type: ignore[arg-type]
+        seed=_int("seed", raw.get("seed", 0), 0, 2**63 - 1) or 0,
+        outputs=outputs,
+        chunk_size=_int("chunk_size", raw.get("chunk_size", 1000), 1, 100_000) or 1000,
+    )
+
+
+def _code_key(code: str) -> tuple:
+    digits = "".join(ch for ch in code if ch.isdigit())
+    return (code.rstrip("0123456789"), int(digits) if digits else 0, code)

@@ -1,0 +1,232 @@
+"""The export itself: stream items from the database, decide consensus, write rows per split,
+then the dataset card and manifest. Called by the export service (in the worker, or in-process
+for ``manage.py export_dataset``); it knows nothing about jobs or users.
+
+Memory stays flat: one chunk of items is alive at a time, writers flush in bounded batches, and
+statistics are counters (their size depends on the number of labels and categories, not rows).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import orjson
+
+from exports.evidence import ItemEvidence, decide, item_ids_query, iter_chunks
+from exports.formats import Skip, TaxonomyContext, rows_for, schema_for
+from exports.options import SPLITS, ExportOptions
+from exports.writers import SplitWriter, write_hf_dataset
+
+
+class ExportEmptyError(Exception):
+    """The options selected no rows. Nothing is written; the message says what removed the items."""
+
+
+def split_of(item_id: int, options: ExportOptions) -> str:
+    """Seeded, per-item split: a hash of (seed, item id) placed on [0, 1). An item's rows always
+    share one split, and the assignment does not depend on which other items are exported."""
+    digest = hashlib.sha256(f"{options.seed}:{item_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    edge = 0.0
+    for name, share in zip(SPLITS, options.split):
+        edge += share
+        if share > 0 and u < edge:
+            return name
+    return [n for n, s in zip(SPLITS, options.split) if s > 0][-1]
+
+
+def taxonomy_context(project) -> TaxonomyContext:
+    version = project.taxonomy_version
+    cats = list(version.categories.order_by("order", "code").values_list("code", "name"))
+    return TaxonomyContext(
+        slug=version.taxonomy.slug,
+        name=version.taxonomy.name,
+        version=version.version,
+        codes=tuple(c for c, _ in cats),
+        names=dict(cats),
+    )
+
+
+@dataclass
+class Stats:
+    items_seen: int = 0
+    items_exported: int = 0
+    rows: Counter = field(default_factory=Counter)  # per split
+    items_per_split: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    label_sources: Counter = field(default_factory=Counter)
+    labels: Counter = field(default_factory=Counter)  # "prompt_label:unsafe", "label:true", ...
+    categories: Counter = field(default_factory=Counter)
+    methods: Counter = field(default_factory=Counter)
+    annotators_total: int = 0
+    agreement_sum: float = 0.0
+    agreement_n: int = 0
+    agreement_min: float | None = None
+    bt_not_converged: int = 0
+
+    def add_item(self, ev: ItemEvidence, rows: list[dict], options: ExportOptions) -> None:
+        self.items_exported += 1
+        guard = options.format.startswith("guard") or options.signal == "safety" and options.format in ("kto", "d2o")
+        records = ev.safety_records if guard else ev.preference_records
+        self.annotators_total += len(records)
+        agreements = (
+            [c.agreement for c in [ev.prompt_safety, *ev.response_safety.values()] if c is not None]
+            if guard else ([ev.preference.agreement] if ev.preference and ev.preference.agreement is not None else [])
+        )
+        if agreements:
+            a = sum(agreements) / len(agreements)
+            self.agreement_sum += a
+            self.agreement_n += 1
+            self.agreement_min = a if self.agreement_min is None else min(self.agreement_min, a)
+        if ev.preference is not None and not guard:
+            self.methods[ev.preference.method] += 1
+            if ev.preference.detail.get("converged") is False:
+                self.bt_not_converged += 1
+        for c in [ev.prompt_safety, *ev.response_safety.values()]:
+            if c is not None and guard:
+                self.categories.update(c.categories)
+        for row in rows:
+            self.label_sources[row.get("label_source") or row.get("prompt_label_source") or ""] += 1
+            for key in ("prompt_label", "response_label", "label", "role"):
+                if key in row:
+                    self.labels[f"{key}:{row[key]}"] += 1
+
+    def as_dict(self) -> dict:
+        return {
+            "items_seen": self.items_seen,
+            "items_exported": self.items_exported,
+            "items_dropped": dict(sorted(self.dropped.items())),
+            "rows": dict(sorted(self.rows.items())),
+            "rows_total": sum(self.rows.values()),
+            "items_per_split": dict(sorted(self.items_per_split.items())),
+            "label_sources": dict(sorted(self.label_sources.items())),
+            "labels": dict(sorted(self.labels.items())),
+            "categories": dict(sorted(self.categories.items())),
+            "consensus_methods": dict(sorted(self.methods.items())),
+            "bradley_terry_not_converged": self.bt_not_converged,
+            "annotators_per_item_mean": round(self.annotators_total / self.items_exported, 6) if self.items_exported else None,
+            "agreement": {
+                "items_with_figure": self.agreement_n,
+                "mean": round(self.agreement_sum / self.agreement_n, 6) if self.agreement_n else None,
+                "min": round(self.agreement_min, 6) if self.agreement_min is not None else None,
+            },
+        }
+
+
+def _evidence_line(ev: ItemEvidence, split: str, options: ExportOptions) -> bytes:
+    out: dict = {"item_id": ev.item_id, "external_id": ev.external_id, "split": split}
+    if ev.preference is not None:
+        p = ev.preference
+        out["preference"] = {
+            "method": p.method, "groups": [list(g) for g in p.groups],
+            "scores": {str(k): round(v, 6) for k, v in sorted(p.scores.items())},
+            "agreement": None if p.agreement is None else round(p.agreement, 6), "votes": p.votes,
+            "label_source": ev.preference_source,
+        }
+    if ev.prompt_safety is not None or ev.response_safety:
+        out["safety"] = {
+            "label_source": ev.safety_source,
+            "prompt": None if ev.prompt_safety is None else {
+                "label": ev.prompt_safety.label, "categories": list(ev.prompt_safety.categories),
+                "counts": ev.prompt_safety.counts, "agreement": round(ev.prompt_safety.agreement, 6),
+            },
+            "responses": {
+                str(rid): {"label": c.label, "categories": list(c.categories), "counts": c.counts,
+                           "agreement": round(c.agreement, 6)}
+                for rid, c in ev.response_safety.items()
+            },
+        }
+    used = ev.safety_records if options.format.startswith("guard") else ev.preference_records
+    out["records"] = [r.raw() for r in used]
+    return orjson.dumps(out) + b"\n"
+
+
+def run_export(
+    *,
+    project,
+    options: ExportOptions,
+    out_dir: Path,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> dict:
+    """Write the export into ``out_dir`` (replacing it) and return the manifest.
+
+    Files are written to a sibling staging folder and moved into place at the end, so a failed or
+    empty export never leaves a half-written dataset where a good one is expected. Raises
+    :class:`ExportEmptyError` when no row qualifies.
+    """
+    from exports.card import write_card_and_manifest
+
+    out_dir = Path(out_dir)
+    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    tax = taxonomy_context(project)
+    order = tax.order
+    schema = schema_for(options)
+    writers: dict[str, SplitWriter] = {}
+    stats = Stats()
+    total = item_ids_query(project=project, options=options).count()
+    try:
+        with open(staging / "evidence.jsonl", "wb") as evidence_file:
+            for chunk in iter_chunks(project=project, options=options):
+                for ev in chunk:
+                    stats.items_seen += 1
+                    decide(ev, options, order)
+                    try:
+                        rows = rows_for(ev, options, tax)
+                    except Skip as skip:
+                        stats.dropped[skip.reason] += 1
+                        continue
+                    split = split_of(ev.item_id, options)
+                    writer = writers.get(split)
+                    if writer is None:
+                        writer = writers[split] = SplitWriter(folder=staging, split=split, schema=schema, outputs=options.outputs)
+                    writer.write(rows)
+                    stats.rows[split] += len(rows)
+                    stats.items_per_split[split] += 1
+                    stats.add_item(ev, rows, options)
+                    evidence_file.write(_evidence_line(ev, split, options))
+                if progress is not None:
+                    progress(stats.items_seen, total, sum(stats.rows.values()))
+        for writer in writers.values():
+            writer.close()
+        if not stats.rows:
+            raise ExportEmptyError(_empty_message(stats, options, total))
+        ordered_writers = [writers[s] for s in SPLITS if s in writers]
+        if "hf" in options.outputs:
+            write_hf_dataset(folder=staging, writers=ordered_writers)
+        manifest = write_card_and_manifest(
+            folder=staging, project=project, options=options, stats=stats.as_dict(), tax=tax,
+            splits=[w.split for w in ordered_writers],
+        )
+    except BaseException:
+        for writer in writers.values():
+            try:
+                writer.close()
+            except Exception:  # already closed, or broken: the staging folder goes anyway
+                pass
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
+    return manifest
+
+
+def _empty_message(stats: Stats, options: ExportOptions, total: int) -> str:
+    if total == 0:
+        return "No rows to export: the project has no items" + (
+            " that are not flagged." if options.exclude_flagged else "."
+        )
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in stats.dropped.most_common())
+    return (
+        f"No rows to export: {stats.items_seen} item(s) read, none gave a {options.format} row "
+        f"with source {options.source!r}. Items left out, by reason: {reasons or 'none'}. "
+        "Loosen the filters, pick another source or format, or label more items."
+    )

@@ -1,0 +1,112 @@
+"""Writes for exports: request a job, run it.
+
+``export_request`` validates the options (a bad option is an :class:`ExportOptionsError` before any
+job exists) and, for background jobs, enqueues the worker after commit. ``export_run`` claims the
+job with a conditional UPDATE, streams the dataset to the job's deterministic folder and records
+the outcome; running it twice is harmless (the second call finds the job claimed and returns).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Project
+from exports.evidence import jury_decision_model
+from exports.models import Export
+from exports.options import ExportOptions, ExportOptionsError, build_options
+
+
+def export_root() -> Path:
+    return Path(getattr(settings, "EXPORT_DIR", settings.VAR_DIR / "exports"))
+
+
+def export_default_dir(export_id: int) -> Path:
+    """Deterministic per job: a rerun of job N overwrites ``export-N`` instead of adding a copy."""
+    return export_root() / f"export-{export_id}"
+
+
+def export_options_validate(*, project: Project, raw: dict[str, Any]) -> ExportOptions:
+    codes = set(project.taxonomy_version.categories.values_list("code", flat=True))
+    options = build_options(raw, category_codes=codes)
+    if options.min_jury_confidence is not None and jury_decision_model() is None:
+        raise ExportOptionsError(
+            "min_jury_confidence needs jury decisions, and this installation has no jury decision model yet."
+        )
+    return options
+
+
+@transaction.atomic
+def export_request(
+    *,
+    project: Project,
+    user=None,
+    options: dict[str, Any],
+    background: bool = True,
+    out_dir: Path | None = None,
+) -> Export:
+    """Create an export job. Background jobs are enqueued on the worker after commit; the caller
+    of a foreground job runs ``export_run`` itself (``manage.py export_dataset`` does)."""
+    validated = export_options_validate(project=project, raw=options)
+    export = Export.objects.create(
+        project=project,
+        created_by=user if user is not None and user.is_authenticated else None,
+        format=validated.format,
+        options=validated.to_dict(),
+        background=background,
+        out_dir=str(out_dir) if out_dir else "",
+    )
+    if not out_dir:
+        export.out_dir = str(export_default_dir(export.pk))
+        export.save(update_fields=["out_dir"])
+    if background:
+        from exports.tasks import export_run_task
+
+        export_run_task.delay_on_commit(export.pk)
+    return export
+
+
+def export_run(*, export_id: int) -> Export | None:
+    """Run one export job to the end. Idempotent: only a PENDING job is claimed (conditional
+    UPDATE), so a duplicate delivery of the task does nothing.
+
+    Not wrapped in one transaction on purpose: the job streams for minutes and writes its progress
+    as it goes, so the page can show it; each statement commits on its own.
+    """
+    from exports.pipeline import ExportEmptyError, run_export
+
+    claimed = Export.objects.filter(pk=export_id, status=Export.Status.PENDING).update(
+        status=Export.Status.RUNNING, started_at=timezone.now(), error=""
+    )
+    if claimed != 1:
+        return Export.objects.filter(pk=export_id).first()
+    export = Export.objects.select_related("project__taxonomy_version__taxonomy").get(pk=export_id)
+    options = build_options(export.options)
+
+    def progress(items_done: int, items_total: int, rows: int) -> None:
+        Export.objects.filter(pk=export_id).update(items_done=items_done, items_total=items_total, rows_written=rows)
+
+    try:
+        manifest = run_export(project=export.project, options=options, out_dir=Path(export.out_dir), progress=progress)
+    except ExportEmptyError as exc:
+        _finish(export_id, status=Export.Status.FAILED, error=str(exc))
+    except Exception as exc:  # a poisoned job must end FAILED, not crash-loop or hang in RUNNING
+        _finish(export_id, status=Export.Status.FAILED, error=f"Export failed: {type(exc).__name__}: {exc}")
+        raise
+    else:
+        _finish(
+            export_id, status=Export.Status.DONE, manifest=manifest, rows_written=manifest["counts"]["rows_total"]
+        )
+    return Export.objects.get(pk=export_id)
+
+
+def _finish(export_id: int, *, status: str, error: str = "", manifest: dict | None = None, rows_written: int | None = None) -> None:
+    fields: dict[str, Any] = {"status": status, "error": error, "finished_at": timezone.now()}
+    if manifest is not None:
+        fields["manifest"] = manifest
+    if rows_written is not None:
+        fields["rows_written"] = rows_written
+    Export.objects.filter(pk=export_id).update(**fields)
