@@ -32,8 +32,14 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 echo "==> installing $reqs into $VENV (the first time takes a few minutes)"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs"
+# pip's own failure still fails this script (pipefail); the filter only drops noise from machines
+# whose pip configuration lists local index folders that do not exist.
+quiet_pip() {
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v -E "^WARNING: Location '.*' is ignored: it is neither a file nor a directory" || true; }
+}
+quiet_pip -r "$reqs"
 echo "==> installing requirements-nodeps.txt with --no-deps"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+quiet_pip --no-deps -r requirements-nodeps.txt
 rm -f "$VENV"/.tribunal-"$kind"-*
 touch "$stamp"
