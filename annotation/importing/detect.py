@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 
+from annotation.importing.formats import json_error
 from annotation.importing.reader import peek_first_line
 
 FORMATS = ("tribunal", "csv", "hh-rlhf", "oasst", "aegis")
@@ -63,7 +64,7 @@ def detect_format(path: Path | str, *, source_name: str, max_line_bytes: int) ->
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise DetectError(line, f"cannot detect the format: invalid JSON: {exc}") from None
+        raise DetectError(line, f"cannot detect the format: {json_error(exc)}") from None
     if isinstance(obj, list):
         raise DetectError(line, "cannot detect the format: a JSON array; write one JSON object per line (JSONL)")
     if not isinstance(obj, dict):

@@ -126,6 +126,11 @@ def _norm(text: str) -> str:
     return " ".join(str(text).casefold().split())
 
 
+def json_error(exc: orjson.JSONDecodeError) -> str:
+    """orjson's message without its "line 1 column N (char M)" tail: the line is ours to name."""
+    return f"invalid JSON: {exc.msg} at character {exc.pos + 1}"
+
+
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
@@ -360,7 +365,7 @@ def json_objects(lines: Iterable[tuple[int, str | None]], ctx: ParseContext) -> 
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            ctx.errors.add(line, f"invalid JSON: {exc}")
+            ctx.errors.add(line, json_error(exc))
             continue
         if not isinstance(obj, dict):
             ctx.errors.add(line, f"expected a JSON object, got {_kind(obj)}")
@@ -455,7 +460,7 @@ def _tribunal_from_csv(row: dict, line: int, ctx: ParseContext) -> Record:
         try:
             obj[column] = orjson.loads(cell)
         except orjson.JSONDecodeError as exc:
-            raise RecordError(f"column {column} is not valid JSON: {exc}") from None
+            raise RecordError(f"column {column}: {json_error(exc)}") from None
     return parse_tribunal_object(obj, line, ctx)
 
 

@@ -1,0 +1,204 @@
+"""Bad input: every error is listed by line and reason, and NOTHING from the file is stored."""
+from __future__ import annotations
+
+import json
+import threading
+import tracemalloc
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+
+from annotation.importing import import_file
+from annotation.importing.reader import ErrorLog, LineReader
+from annotation.models import ImportBatch, Item
+from tests.annotation.import_helpers import FIXTURES, NOTHING, assert_failed_and_empty, stored
+
+pytestmark = pytest.mark.django_db
+
+GOOD = json.dumps({"id": "g-1", "prompt": "a fine prompt", "responses": ["a fine answer"]}).encode()
+
+
+def _write(tmp_path, name: str, lines: list[bytes]):
+    path = tmp_path / name
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+BAD_LINES = {
+    "invalid JSON": (b'{"prompt": "x", "responses": ["y"]', "invalid JSON: "),
+    "missing prompt": (json.dumps({"responses": ["an answer"]}).encode(), "missing prompt"),
+    "blank prompt": (json.dumps({"prompt": "  ", "responses": ["an answer"]}).encode(), "missing prompt (it is blank)"),
+    "no responses": (json.dumps({"prompt": "a question", "responses": []}).encode(), "no responses"),
+    "responses key absent": (json.dumps({"prompt": "a question"}).encode(), "no responses"),
+    "ranking names an unknown reply": (
+        json.dumps({"prompt": "q", "responses": [{"id": "x", "text": "1"}, {"id": "y", "text": "2"}],
+                    "ranking": [["x"], ["nope"]]}).encode(),
+        "ranking names an unknown response 'nope'",
+    ),
+    "ranking index out of range": (
+        json.dumps({"prompt": "q", "responses": ["1", "2"], "ranking": [[0], [5]]}).encode(),
+        "ranking names an unknown response 5 (there are 2 responses, from 0)",
+    ),
+    "non-UTF-8 bytes": (b'{"prompt": "caf\xe9", "responses": ["ok"]}', "not valid UTF-8: byte 0xe9 at position 16"),
+    "unknown category": (
+        json.dumps({"prompt": "q", "responses": ["r"],
+                    "safety": {"prompt_label": "unsafe", "prompt_categories": ["Violence", "Jaywalking"]}}).encode(),
+        "unknown category 'Jaywalking' (not in taxonomy Aegis 2.0 v1)",
+    ),
+    "NUL character": (json.dumps({"prompt": "a\u0000b", "responses": ["r"]}).encode(), "NUL character"),
+    "not an object": (b'["a", "list"]', "expected a JSON object, got a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LINES), ids=list(BAD_LINES))
+def test_a_bad_line_fails_the_whole_file(project, tmp_path, case):
+    # given a good line, the bad line (line 2), and another good line
+    bad, reason = BAD_LINES[case]
+    other = json.dumps({"prompt": "second fine prompt", "responses": ["ok"]}).encode()
+    path = _write(tmp_path, "data.jsonl", [GOOD, bad, other])
+    # when
+    batch = import_file(project=project, path=path, source_name="data.jsonl")
+    # then
+    assert_failed_and_empty(batch, project)
+    assert batch.error_count == 1
+    assert batch.errors[0]["line"] == 2
+    assert reason in batch.errors[0]["error"]
+
+
+@override_settings(IMPORT_MAX_LINE_BYTES=1024)
+def test_a_line_over_the_size_limit_is_an_error_of_its_line(project, tmp_path):
+    long_line = json.dumps({"prompt": "x" * 5000, "responses": ["r"]}).encode()
+    path = _write(tmp_path, "data.jsonl", [GOOD, long_line, GOOD])
+    batch = import_file(project=project, path=path, source_name="data.jsonl")
+    assert_failed_and_empty(batch, project)
+    assert batch.errors == [{"line": 2, "error": "line is longer than the limit of 1024 bytes"}]
+
+
+def test_the_reader_does_not_hold_a_giant_line_in_memory(tmp_path):
+    # given a 40 MB line between two short ones
+    path = tmp_path / "giant.jsonl"
+    with open(path, "wb") as fh:
+        fh.write(b'{"a": 1}\n' + b"x" * (40 * 1024 * 1024) + b'\n{"b": 2}\n')
+    errors = ErrorLog(cap=10)
+    # when
+    tracemalloc.start()
+    lines = list(LineReader(path, max_line_bytes=64 * 1024, errors=errors))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # then: it skipped the line in bounded chunks (peak far below the line's 40 MB)
+    assert [n for n, text in lines] == [1, 2, 3] and lines[1][1] is None and lines[2][1] == '{"b": 2}\n'
+    assert errors.items == [{"line": 2, "error": "line is longer than the limit of 65536 bytes"}]
+    assert peak < 4 * 1024 * 1024
+
+
+@override_settings(IMPORT_MAX_LINE_BYTES=1024)
+def test_every_error_of_a_file_is_listed_by_line(project):
+    # given the hand-written file with one problem on each of lines 2..9
+    batch = import_file(project=project, path=FIXTURES / "bad_mixed.jsonl", source_name="bad_mixed.jsonl")
+    # then
+    assert_failed_and_empty(batch, project)
+    assert batch.error_count == 8
+    assert [(e["line"], e["error"].split(":")[0]) for e in batch.errors] == [
+        (2, "invalid JSON"),
+        (3, "missing prompt"),
+        (4, "no responses"),
+        (5, "ranking names an unknown response 'z'"),
+        (6, "not valid UTF-8"),
+        (7, "unknown category 'Jaywalking' (not in taxonomy Aegis 2.0 v1)"),
+        (8, "line is longer than the limit of 1024 bytes"),
+        (9, "expected a JSON object, got a list"),
+    ]
+
+
+def test_bad_aegis_rows_are_listed(project):
+    batch = import_file(project=project, path=FIXTURES / "aegis_bad.csv", source_name="aegis_bad.csv")
+    assert_failed_and_empty(batch, project)
+    assert batch.detected_format == "aegis"
+    assert batch.errors == [
+        {"line": 3, "error": "unknown category 'Time Travel' (not in taxonomy Aegis 2.0 v1)"},
+        {"line": 4, "error": "missing prompt"},
+        {"line": 5, "error": "prompt_label must be safe, needs_caution or unsafe, got 'maybe'"},
+    ]
+
+
+@override_settings(IMPORT_MAX_ERRORS=3)
+def test_all_errors_are_counted_but_only_the_first_ones_kept(project, tmp_path):
+    path = _write(tmp_path, "data.jsonl", [b"{oops"] * 10)
+    batch = import_file(project=project, path=path, source_name="data.jsonl", fmt="tribunal")
+    assert_failed_and_empty(batch, project)
+    assert batch.error_count == 10
+    assert [e["line"] for e in batch.errors] == [1, 2, 3]
+
+
+def test_an_id_already_used_by_another_item_is_an_error_not_a_skip(project, tmp_path):
+    # given an item with external id "g-1"
+    assert import_file(project=project, path=_write(tmp_path, "a.jsonl", [GOOD]), source_name="a.jsonl").status == "done"
+    before = stored(project)
+    # when another file reuses "g-1" for different content
+    other = json.dumps({"id": "g-1", "prompt": "something else", "responses": ["r"]}).encode()
+    new = json.dumps({"id": "g-2", "prompt": "new", "responses": ["r"]}).encode()
+    batch = import_file(project=project, path=_write(tmp_path, "b.jsonl", [new, other]), source_name="b.jsonl")
+    # then
+    assert batch.status == ImportBatch.Status.FAILED
+    assert batch.errors == [{"line": 2, "error": "id 'g-1' is already used by a different item in this project"}]
+    assert stored(project) == before  # g-2 was not stored either
+
+
+def test_an_id_used_twice_in_one_file_for_different_items_is_an_error(project, tmp_path):
+    clash = json.dumps({"id": "g-1", "prompt": "different", "responses": ["r"]}).encode()
+    batch = import_file(project=project, path=_write(tmp_path, "a.jsonl", [GOOD, clash]), source_name="a.jsonl")
+    assert_failed_and_empty(batch, project)
+    assert batch.errors == [{"line": 2, "error": "id 'g-1' is used by a different item earlier in this file"}]
+
+
+def test_a_project_is_not_affected_by_a_failure_in_another(project, other_project, tmp_path):
+    import_file(project=project, path=_write(tmp_path, "a.jsonl", [GOOD]), source_name="a.jsonl")
+    batch = import_file(project=other_project, path=_write(tmp_path, "b.jsonl", [GOOD, b"{"]), source_name="b.jsonl")
+    assert_failed_and_empty(batch, other_project)
+    assert stored(project)["items"] == 1
+
+
+@override_settings(IMPORT_MAX_LINE_BYTES=1024)
+def test_the_command_lists_errors_and_fails(project, capsys):
+    with pytest.raises(CommandError, match="failed with 8 error"):
+        call_command("import_items", str(FIXTURES / "bad_mixed.jsonl"), "--project", "demo")
+    err = capsys.readouterr().err
+    assert "line 2: invalid JSON: unexpected end of data at character 54" in err and "line 7: unknown category 'Jaywalking'" in err
+    assert stored(project) == NOTHING
+
+
+def test_the_command_reports_counts(project, capsys):
+    call_command("import_items", str(FIXTURES / "good_tribunal.jsonl"), "--project", "demo", "--format", "tribunal")
+    out = capsys.readouterr().out
+    assert "4 items created, 1 skipped" in out and "8 responses, 3 imported annotations" in out
+
+
+def test_the_command_rejects_an_unknown_project(db, capsys):
+    with pytest.raises(CommandError, match="no project with slug 'nope'"):
+        call_command("import_items", str(FIXTURES / "good_tribunal.jsonl"), "--project", "nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_of_one_file_store_it_once(project, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (SQLite serialises writers anyway)")
+    lines = [json.dumps({"id": f"c-{n}", "prompt": f"prompt {n}", "responses": ["a", "b"]}).encode() for n in range(300)]
+    path = _write(tmp_path, "same.jsonl", lines)
+    results: list[ImportBatch] = []
+
+    def run() -> None:
+        try:
+            results.append(import_file(project=project, path=path, source_name="same.jsonl"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted((b.status, b.items_created, b.items_skipped) for b in results) == [
+        ("done", 0, 300), ("done", 300, 0)]
+    assert Item.objects.filter(project=project).count() == 300
