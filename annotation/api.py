@@ -81,11 +81,11 @@ class ProjectListApi(TribunalApi):
     class InputSerializer(serializers.Serializer):
         slug = serializers.SlugField(max_length=64)
         name = serializers.CharField(max_length=200)
-        taxonomy = serializers.SlugField(help_text="Slug of the taxonomy, e.g. aegis-2.0.")
+        taxonomy = serializers.CharField(max_length=64, help_text="Slug of the taxonomy, e.g. aegis-2.0.")
         taxonomy_version = serializers.IntegerField(
             required=False, min_value=1, help_text="Version number; default: the newest published version."
         )
-        principle_set = serializers.SlugField(required=False, allow_blank=True)
+        principle_set = serializers.CharField(max_length=64, required=False, allow_blank=True)
         mode = serializers.ChoiceField(choices=Project.Mode.choices, default=Project.Mode.RANKING_SAFETY)
         overlap = serializers.IntegerField(default=1, min_value=1, max_value=50)
         guidelines = serializers.CharField(required=False, allow_blank=True, default="")
