@@ -108,14 +108,13 @@ def test_aegis_guard_export_round_trips_labels_and_categories(project, tmp_path)
         for spelling in [name, *aliases]:
             by_name[spelling.lower()] = code
     manifest, rows = _export(project, tmp_path / "aegis", format="guard-aegis")
-    line_of = dict(Item.objects.filter(project=project).values_list("id", "source_line"))
     # identical (prompt, response) rows are stored once: 900 source rows, 799 distinct
     distinct = {(r["prompt"], r["instruct_response"]) for r in raw}
     assert len(rows) == batch.items_created == len(distinct) == 799
+    source_by_pair = {(r["prompt"], r["instruct_response"]): r for r in raw}
+    assert {(row["prompt"], row["response"]) for row in rows} == distinct
     for row in rows:
-        source = raw[line_of[int(row["id"])] - 2]  # line 1 is the CSV header
-        assert row["prompt"] == source["prompt"]
-        assert row["response"] == source["instruct_response"]
+        source = source_by_pair[(row["prompt"], row["response"])]
         assert (row["prompt_label"], row["response_label"]) == ("unsafe", "safe")
         assert by_name[row["violated_categories"].lower()] == by_name[source["category"].lower()]
         assert row["prompt_label_source"] == row["response_label_source"] == "human"
