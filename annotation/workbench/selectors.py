@@ -266,3 +266,42 @@ def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | No
         Assignment.objects.filter(item=item, status__in=[ST.FLAGGED, ST.SKIPPED]).select_related("annotator")
     )
     return AdjudicationView(item=item, responses=responses, annotations=annotations, flags=flags)
+
+
+@dataclass
+class RecordRow:
+    """One raw annotation, formatted for the adjudicator."""
+
+    annotation: Annotation
+    who: str
+    ranking: str
+    pair: str
+    prompt_label: str
+    response_labels: list[tuple[str, str, list[str]]]
+    principles: list[str]
+    status: str
+
+
+def annotation_rows(detail: AdjudicationView, letters: dict[int, str]) -> list[RecordRow]:
+    """Every record of the item with response ids shown as the letters of the adjudication page."""
+    superseded = {a.supersedes_id for a in detail.annotations if a.supersedes_id}
+    rows = []
+    for a in detail.annotations:
+        who = a.annotator.get_username() if a.annotator_id else (a.source_detail or a.source)
+        ranking = " > ".join(" = ".join(letters.get(r, f"#{r}") for r in group) for group in (a.ranking or []))
+        pair = ""
+        if a.pair_choice == "tie":
+            pair = f"{letters.get(a.pair_a_id, '?')} ties {letters.get(a.pair_b_id, '?')}"
+        elif a.pair_choice:
+            winner, loser = (a.pair_a_id, a.pair_b_id) if a.pair_choice == "a" else (a.pair_b_id, a.pair_a_id)
+            pair = f"{letters.get(winner, '?')} {Annotation.Strength(a.pair_strength).label.lower()} than {letters.get(loser, '?')}"
+        labels = [(letters.get(rs.response_id, "?"), rs.label, list(rs.categories)) for rs in a.response_safety.all()]
+        labels.sort()
+        status = "retraction (undo)" if a.retracted else ("superseded" if a.pk in superseded else "current")
+        rows.append(
+            RecordRow(
+                annotation=a, who=who, ranking=ranking, pair=pair, prompt_label=a.prompt_label,
+                response_labels=labels, principles=[p.short for p in a.principles.all()], status=status,
+            )
+        )
+    return rows

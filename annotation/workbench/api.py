@@ -1,0 +1,247 @@
+"""Workbench API (DRF), one APIView per operation, mounted under ``/api/annotate/<slug>/``.
+
+Interfaces only: parse (InputSerializer) → authorise (``annotation.roles``; non-members get 404)
+→ one service → serialise (OutputSerializer). Blind: payloads carry the item and its responses in
+the annotator's shown order, never other people's judgments, model names, gold answers or
+metadata; the jury's suggestion only when the project turned it on, marked with its source.
+"""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import roles
+from annotation.models import Item, Project
+from annotation.workbench import selectors, services
+from annotation.workbench.judgments import (
+    Judgment,
+    JudgmentInvalid,
+    ResponseLabel,
+    StaleAssignment,
+    WorkbenchError,
+)
+
+
+def _error(exc: WorkbenchError) -> Response:
+    if isinstance(exc, JudgmentInvalid):
+        return Response({"code": exc.code, "detail": exc.message, "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+    code = status.HTTP_409_CONFLICT if isinstance(exc, StaleAssignment) or exc.code in (
+        "undo_window_passed", "nothing_to_undo", "already_submitted", "key_reused"
+    ) else status.HTTP_400_BAD_REQUEST
+    return Response({"code": exc.code, "detail": exc.message}, status=code)
+
+
+class ResponseLabelSerializer(serializers.Serializer):
+    response = serializers.IntegerField()
+    label = serializers.CharField(max_length=16)
+    categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list)
+
+
+class JudgmentSerializer(serializers.Serializer):
+    ranking = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()), required=False, allow_null=True,
+        help_text="Tie groups of response ids, best first: [[12], [14, 15], [13]].",
+    )
+    pair_choice = serializers.ChoiceField(choices=["a", "b", "tie"], required=False, allow_blank=True, default="")
+    pair_strength = serializers.IntegerField(required=False, allow_null=True, default=None)
+    prompt_label = serializers.CharField(required=False, allow_blank=True, default="", max_length=16)
+    prompt_categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list)
+    response_safety = ResponseLabelSerializer(many=True, required=False, default=list)
+    principles = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    principles_conflicted = serializers.BooleanField(required=False, default=False)
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    confidence = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    def to_judgment(self) -> Judgment:
+        d = self.validated_data
+        labels = {}
+        for rl in d["response_safety"]:
+            if rl["response"] in labels:
+                raise JudgmentInvalid({"response_safety": [f"Response {rl['response']} is labelled twice."]})
+            labels[rl["response"]] = ResponseLabel(label=rl["label"], categories=tuple(rl["categories"]))
+        return Judgment(
+            ranking=d.get("ranking"), pair_choice=d["pair_choice"], pair_strength=d["pair_strength"],
+            prompt_label=d["prompt_label"], prompt_categories=tuple(d["prompt_categories"]), response_labels=labels,
+            principles=tuple(d["principles"]), principles_conflicted=d["principles_conflicted"],
+            rationale=d["rationale"], confidence=d["confidence"],
+        )
+
+
+def _member_project(request: Request, slug: str) -> Project:
+    return roles.get_project_for_member(request.user, slug)[0]
+
+
+class NextItemApi(APIView):
+    """Lease the next item of the queue (or get back the one you hold). 204 when the queue is empty."""
+
+    class OutputSerializer(serializers.Serializer):
+        assignment = serializers.IntegerField()
+        item = serializers.IntegerField()
+        mode = serializers.CharField()
+        prompt = serializers.ListField(child=serializers.DictField())
+        responses = serializers.ListField(child=serializers.DictField(), help_text="In your shown order.")
+        lease_expires_at = serializers.DateTimeField()
+        jury_suggestion = serializers.DictField(allow_null=True)
+
+    @extend_schema(request=None, responses={200: OutputSerializer, 204: None})
+    def post(self, request: Request, slug: str) -> Response:
+        project = _member_project(request, slug)
+        assignment = services.queue_next(project=project, annotator=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        suggestion = selectors.jury_suggestion(project, assignment.item_id)
+        payload = {
+            "assignment": assignment.pk,
+            "item": assignment.item_id,
+            "mode": project.mode,
+            "prompt": selectors.prompt_messages(assignment.item),
+            "responses": [{"id": r.pk, "text": r.text} for r in selectors.responses_in_order(assignment)],
+            "lease_expires_at": assignment.expires_at,
+            "jury_suggestion": (
+                {
+                    "source": f"jury: {suggestion.source}", "ranking": suggestion.ranking,
+                    "pair_choice": suggestion.pair_choice, "pair_strength": suggestion.pair_strength,
+                    "prompt_label": suggestion.prompt_label,
+                    "response_safety": [
+                        {"response": rid, "label": lab, "categories": cats}
+                        for rid, (lab, cats) in suggestion.response_labels.items()
+                    ],
+                }
+                if suggestion
+                else None
+            ),
+        }
+        return Response(self.OutputSerializer(payload).data)
+
+
+class AnnotationSubmitApi(APIView):
+    """Submit your judgment of the item you hold. Repeat-safe with ``idempotency_key``."""
+
+    class InputSerializer(JudgmentSerializer):
+        item = serializers.IntegerField()
+        idempotency_key = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+    class OutputSerializer(serializers.Serializer):
+        annotation = serializers.IntegerField()
+        item = serializers.IntegerField()
+        duration_ms = serializers.IntegerField()
+        replayed = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project = _member_project(request, slug)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            result = services.annotation_submit(
+                project=project, annotator=request.user, item_id=ser.validated_data["item"],
+                judgment=ser.to_judgment(), idempotency_key=ser.validated_data["idempotency_key"],
+            )
+        except WorkbenchError as exc:
+            return _error(exc)
+        out = {
+            "annotation": result.annotation.pk, "item": result.annotation.item_id,
+            "duration_ms": result.annotation.duration_ms, "replayed": result.replayed,
+        }
+        return Response(self.OutputSerializer(out).data, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+
+
+class AssignmentSkipApi(APIView):
+    """Skip the item you hold, with a reason (``unsure``, ``language``, ``too_long``, ``other`` + note)."""
+
+    class InputSerializer(serializers.Serializer):
+        item = serializers.IntegerField()
+        reason = serializers.CharField(max_length=32)
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: None})
+    def post(self, request: Request, slug: str) -> Response:
+        project = _member_project(request, slug)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            d = ser.validated_data
+            a = services.assignment_skip(
+                project=project, annotator=request.user, item_id=d["item"], reason=d["reason"], note=d["note"]
+            )
+        except WorkbenchError as exc:
+            return _error(exc)
+        return Response({"item": a.item_id, "status": a.status, "reason": a.reason})
+
+
+class AssignmentFlagApi(APIView):
+    """Flag the item you hold as ``broken`` or ``harmful_to_view``."""
+
+    class InputSerializer(serializers.Serializer):
+        item = serializers.IntegerField()
+        kind = serializers.CharField(max_length=32)
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: None})
+    def post(self, request: Request, slug: str) -> Response:
+        project = _member_project(request, slug)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            d = ser.validated_data
+            a = services.assignment_flag(
+                project=project, annotator=request.user, item_id=d["item"], kind=d["kind"], note=d["note"]
+            )
+        except WorkbenchError as exc:
+            return _error(exc)
+        return Response({"item": a.item_id, "status": a.status, "reason": a.reason})
+
+
+class AnnotationUndoApi(APIView):
+    """Withdraw your last submission (within the lease time); the item is yours again."""
+
+    @extend_schema(request=None, responses={200: None})
+    def post(self, request: Request, slug: str) -> Response:
+        project = _member_project(request, slug)
+        try:
+            a = services.annotation_undo_last(project=project, annotator=request.user)
+        except WorkbenchError as exc:
+            return _error(exc)
+        return Response({"item": a.item_id, "retraction": a.annotation_id, "lease_expires_at": a.expires_at})
+
+
+class AdjudicationListApi(APIView):
+    """Researchers and admins: items ordered by disagreement (human vs human, human vs jury)."""
+
+    @extend_schema(responses={200: None})
+    def get(self, request: Request, slug: str) -> Response:
+        project = roles.get_project_for_researcher(request.user, slug)
+        rows = selectors.adjudication_queue(project)
+        return Response(
+            [
+                {
+                    "item": r.item.pk, "external_id": r.item.external_id, "human_annotations": r.humans,
+                    "human_human": r.human_human, "human_jury": r.human_jury, "decided": r.decided, "flags": r.flags,
+                }
+                for r in rows
+            ]
+        )
+
+
+class AdjudicationRecordApi(APIView):
+    """Researchers and admins: record the final decision for an item (a new adjudication record)."""
+
+    @extend_schema(request=JudgmentSerializer, responses={201: None})
+    def post(self, request: Request, slug: str, item_id: int) -> Response:
+        project = roles.get_project_for_researcher(request.user, slug)
+        item = Item.objects.filter(project=project, pk=item_id).first()
+        if item is None:
+            return Response({"detail": "No such item."}, status=status.HTTP_404_NOT_FOUND)
+        ser = JudgmentSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            ann = services.adjudication_record(project=project, adjudicator=request.user, item=item, judgment=ser.to_judgment())
+        except WorkbenchError as exc:
+            return _error(exc)
+        return Response({"annotation": ann.pk, "item": item.pk, "supersedes": ann.supersedes_id}, status=status.HTTP_201_CREATED)
+
+
+

@@ -1,0 +1,142 @@
+"""Parsing the workbench's HTML forms into :class:`Judgment` objects, and back into what the form shows.
+
+The form works without JavaScript: every response has a rank ``<select>`` (equal ranks make a tie),
+safety radios and category checkboxes; the keyboard and drag code only set those same fields.
+Whether a judgment is acceptable is decided by the service, not here: this module only turns
+strings into typed values and reports values that are not even well-formed.
+
+Field names:
+``item``, ``idempotency_key``, ``rank-<response id>``, ``pair_choice`` (a | b | tie),
+``pair_strength`` (1 | 2 | 3), ``prompt_label``, ``prompt_cat`` (repeated), ``label-<response id>``,
+``cat-<response id>`` (repeated), ``principle`` (repeated ids), ``principles_conflicted``,
+``rationale``, ``confidence`` (1-5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.http import QueryDict
+
+from annotation.models import Response
+from annotation.workbench.judgments import Judgment, ResponseLabel
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class ResponseState:
+    response: Response
+    letter: str
+    rank: str = ""
+    label: str = ""
+    categories: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FormState:
+    """What the form shows: empty for a fresh item, the posted values after an error."""
+
+    responses: list[ResponseState]
+    pair_choice: str = ""
+    pair_strength: str = ""
+    prompt_label: str = ""
+    prompt_categories: set[str] = field(default_factory=set)
+    principles: set[int] = field(default_factory=set)
+    principles_conflicted: bool = False
+    rationale: str = ""
+    confidence: str = ""
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def general_errors(self) -> list[str]:
+        per_response = {f"label-{r.response.pk}" for r in self.responses}
+        return [m for k, msgs in self.errors.items() if k not in per_response for m in msgs]
+
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def form_state(responses: list[Response], data: QueryDict | None, *, default_label: str = "") -> FormState:
+    """The form's values: from ``data`` (a re-shown POST) or fresh (``default_label`` preselected)."""
+    states = [ResponseState(response=r, letter=LETTERS[i % 26], label=default_label) for i, r in enumerate(responses)]
+    if data is None:
+        return FormState(responses=states)
+    for s in states:
+        rid = s.response.pk
+        s.rank = data.get(f"rank-{rid}", "")
+        s.label = data.get(f"label-{rid}", "")
+        s.categories = set(data.getlist(f"cat-{rid}"))
+    return FormState(
+        responses=states,
+        pair_choice=data.get("pair_choice", ""),
+        pair_strength=data.get("pair_strength", ""),
+        prompt_label=data.get("prompt_label", ""),
+        prompt_categories=set(data.getlist("prompt_cat")),
+        principles={p for p in (_int(v) for v in data.getlist("principle")) if p is not None},
+        principles_conflicted=bool(data.get("principles_conflicted")),
+        rationale=data.get("rationale", ""),
+        confidence=data.get("confidence", ""),
+    )
+
+
+def attach_errors(state: FormState, errors: dict[str, list[str]]) -> FormState:
+    state.errors = errors
+    for s in state.responses:
+        s.errors = errors.get(f"label-{s.response.pk}", [])
+    return state
+
+
+def judgment_from_post(data: QueryDict, *, response_ids: list[int], mode: str) -> tuple[Judgment, dict[str, list[str]]]:
+    """Parse the posted form. Returns the judgment and the errors of malformed values."""
+    errors: dict[str, list[str]] = {}
+    ranking = None
+    if mode in ("ranking", "ranking_safety"):
+        ranks: dict[int, int] = {}
+        for rid in response_ids:
+            raw = data.get(f"rank-{rid}", "")
+            value = _int(raw)
+            if raw and (value is None or value < 1):
+                errors["ranking"] = ["A rank is a whole number from 1."]
+            elif value is not None:
+                ranks[rid] = value
+        if ranks:
+            # Equal rank numbers are a tie; gaps are fine (1, 1, 3 means a tie for first).
+            # Unranked responses are left out; the service names them in its error.
+            ranking = [[rid for rid in response_ids if ranks.get(rid) == v] for v in sorted(set(ranks.values()))]
+    response_labels = {}
+    if mode in ("safety", "ranking_safety"):
+        for rid in response_ids:
+            label = data.get(f"label-{rid}", "")
+            if label:
+                response_labels[rid] = ResponseLabel(label=label, categories=tuple(data.getlist(f"cat-{rid}")))
+    strength_raw = data.get("pair_strength", "")
+    strength = _int(strength_raw)
+    if strength_raw and strength is None:
+        errors["pair_strength"] = ["Strength is 1, 2 or 3."]
+    confidence_raw = data.get("confidence", "")
+    confidence = _int(confidence_raw)
+    if confidence_raw and confidence is None:
+        errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
+    principle_raw = data.getlist("principle")
+    principles = tuple(p for p in (_int(v) for v in principle_raw) if p is not None)
+    if len(principles) != len(principle_raw):
+        errors["principles"] = ["Unknown principle."]
+    judgment = Judgment(
+        ranking=ranking,
+        pair_choice=data.get("pair_choice", "") if mode == "pairwise" else "",
+        pair_strength=(strength if data.get("pair_choice") != "tie" else None) if mode == "pairwise" else None,
+        prompt_label=data.get("prompt_label", "") if mode in ("safety", "ranking_safety") else "",
+        prompt_categories=tuple(data.getlist("prompt_cat")) if mode in ("safety", "ranking_safety") else (),
+        response_labels=response_labels,
+        principles=principles,
+        principles_conflicted=bool(data.get("principles_conflicted")),
+        rationale=data.get("rationale", ""),
+        confidence=confidence,
+    )
+    return judgment, errors

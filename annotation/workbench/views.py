@@ -1,0 +1,248 @@
+"""Workbench pages (htmx). Each view: parse → authorise (annotation.roles) → one service → render.
+
+One template per page, with named partials: an htmx request gets ``...html#task`` (the item form,
+progress and confirmation), a plain request the whole page. Every form posts to a real URL and
+works without JavaScript (a redirect after success, the re-shown form after an error).
+"""
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation import roles
+from annotation.models import Assignment, Project
+from annotation.workbench import selectors, services
+from annotation.workbench.forms import attach_errors, form_state, judgment_from_post
+from annotation.workbench.judgments import JudgmentInvalid, StaleAssignment, WorkbenchError, mode_parts
+
+# Model text is escaped by the templates; this header is a second wall should that ever fail.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _csp(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+    return wrapped
+
+
+def _annotating_project(request: HttpRequest, slug: str) -> Project:
+    project, _role = roles.get_project_for_member(request.user, slug)
+    return project
+
+
+# --- The workbench -----------------------------------------------------------------------------------
+
+
+def _task_context(
+    request: HttpRequest, project: Project, assignment: Assignment | None, *, data=None, errors=None,
+    flash: str = "", stale: str = "", key: str = "",
+) -> dict:
+    wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
+    ctx: dict = {
+        "project": project,
+        "assignment": assignment,
+        "wants_ranking": wants_ranking,
+        "wants_pair": wants_pair,
+        "wants_safety": wants_safety,
+        "flash": flash,
+        "stale": stale,
+        "progress": selectors.progress(project, request.user),
+        "undo": selectors.last_undoable(project, request.user),
+        "skip_reasons": Assignment.SkipReason.choices,
+        "flag_kinds": Assignment.Flag.choices,
+    }
+    if assignment is None:
+        return ctx
+    responses = selectors.responses_in_order(assignment)
+    default_label = "safe" if project.mode == Project.Mode.RANKING_SAFETY else ""
+    state = form_state(responses, data, default_label=default_label)
+    if errors:
+        attach_errors(state, errors)
+    ctx.update(
+        item=assignment.item,
+        messages_=selectors.prompt_messages(assignment.item),
+        state=state,
+        rank_choices=list(range(1, len(responses) + 1)),
+        categories=selectors.categories(project),
+        principles=selectors.principles(project),
+        confidence_choices=[1, 2, 3, 4, 5],
+        idempotency_key=key or uuid.uuid4().hex,
+        suggestion=selectors.jury_suggestion(project, assignment.item_id),
+        pair=state.responses[:2] if wants_pair else [],
+    )
+    return ctx
+
+
+def _render_task(request: HttpRequest, ctx: dict, *, status: int = 200) -> HttpResponse:
+    if request.htmx:
+        return render(request, "annotation/workbench/workbench.html#task", ctx, status=status)
+    ctx["guidelines"] = selectors.guidelines_html(ctx["project"])
+    return render(request, "annotation/workbench/workbench.html", ctx, status=status)
+
+
+@_csp
+@login_required
+@require_GET
+def workbench(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _annotating_project(request, slug)
+    assignment = services.queue_next(project=project, annotator=request.user)
+    return _render_task(request, _task_context(request, project, assignment))
+
+
+def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> HttpResponse:
+    if not request.htmx:
+        messages.success(request, flash)
+        return redirect(reverse("workbench", args=[project.slug]), permanent=False)
+    assignment = services.queue_next(project=project, annotator=request.user)
+    return _render_task(request, _task_context(request, project, assignment, flash=flash))
+
+
+@_csp
+@login_required
+@require_POST
+def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _annotating_project(request, slug)
+    item_id = request.POST.get("item", "")
+    if not item_id.isdigit():
+        return HttpResponseBadRequest("The form names no item.")
+    assignment = (
+        Assignment.objects.filter(project=project, annotator=request.user, item_id=int(item_id))
+        .select_related("item")
+        .first()
+    )
+    if assignment is None:
+        current = services.queue_next(project=project, annotator=request.user)
+        stale = "That item was not handed to you, so nothing was saved."
+        return _render_task(request, _task_context(request, project, current, stale=stale), status=409)
+    key = request.POST.get("idempotency_key", "")
+    judgment, parse_errors = judgment_from_post(request.POST, response_ids=list(assignment.shown_order), mode=project.mode)
+    try:
+        if parse_errors:
+            raise JudgmentInvalid(parse_errors)
+        result = services.annotation_submit(
+            project=project, annotator=request.user, item_id=assignment.item_id, judgment=judgment, idempotency_key=key
+        )
+    except JudgmentInvalid as exc:
+        ctx = _task_context(request, project, assignment, data=request.POST, errors=exc.errors, key=key)
+        return _render_task(request, ctx, status=422)
+    except StaleAssignment as exc:
+        ctx = _task_context(request, project, assignment, data=request.POST, stale=exc.message, key=key)
+        return _render_task(request, ctx, status=409)
+    verb = "was already saved" if result.replayed else "saved"
+    return _next_or_redirect(request, project, f"Item {assignment.item_id} {verb} (record #{result.annotation.pk}).")
+
+
+@_csp
+@login_required
+@require_POST
+def workbench_skip(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _annotating_project(request, slug)
+    item_id = request.POST.get("item", "")
+    action = request.POST.get("action", "skip")
+    try:
+        if not item_id.isdigit():
+            raise WorkbenchError("No item given.")
+        if action == "flag":
+            services.assignment_flag(
+                project=project, annotator=request.user, item_id=int(item_id),
+                kind=request.POST.get("flag", ""), note=request.POST.get("note", ""),
+            )
+            flash = f"Item {item_id} flagged for the researchers; here is the next one."
+        else:
+            services.assignment_skip(
+                project=project, annotator=request.user, item_id=int(item_id),
+                reason=request.POST.get("reason", ""), note=request.POST.get("note", ""),
+            )
+            flash = f"Item {item_id} skipped."
+    except WorkbenchError as exc:
+        assignment = services.queue_next(project=project, annotator=request.user)
+        return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=422)
+    return _next_or_redirect(request, project, flash)
+
+
+@_csp
+@login_required
+@require_POST
+def workbench_undo(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _annotating_project(request, slug)
+    try:
+        assignment = services.annotation_undo_last(project=project, annotator=request.user)
+    except WorkbenchError as exc:
+        assignment = services.queue_next(project=project, annotator=request.user)
+        return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=409)
+    flash = f"Your submission for item {assignment.item_id} was withdrawn (kept on record); answer it again."
+    if not request.htmx:
+        messages.info(request, flash)
+        return redirect(reverse("workbench", args=[project.slug]))
+    return _render_task(request, _task_context(request, project, assignment, flash=flash))
+
+
+# --- Adjudication ------------------------------------------------------------------------------------
+
+
+@_csp
+@login_required
+@require_GET
+def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = roles.get_project_for_researcher(request.user, slug)
+    rows = selectors.adjudication_queue(project)
+    return render(request, "annotation/workbench/adjudication_list.html", {"project": project, "rows": rows})
+
+
+@_csp
+@login_required
+@require_http_methods(["GET", "POST"])
+def adjudication_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    project = roles.get_project_for_researcher(request.user, slug)
+    detail = selectors.adjudication_detail(project, item_id)
+    if detail is None:
+        raise Http404("No such item.")
+    wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
+    data, errors, status = None, None, 200
+    if request.method == "POST":
+        order = [r.pk for r in detail.responses]
+        judgment, parse_errors = judgment_from_post(request.POST, response_ids=order, mode=project.mode)
+        try:
+            if parse_errors:
+                raise JudgmentInvalid(parse_errors)
+            ann = services.adjudication_record(project=project, adjudicator=request.user, item=detail.item, judgment=judgment)
+        except JudgmentInvalid as exc:
+            data, errors, status = request.POST, exc.errors, 422
+        else:
+            messages.success(request, f"Decision recorded for item {detail.item.pk} (record #{ann.pk}).")
+            return redirect(reverse("adjudication-item", args=[project.slug, detail.item.pk]))
+    state = form_state(detail.responses, data)
+    if errors:
+        attach_errors(state, errors)
+    names = {r.pk: f"{s.letter}" for r, s in zip(detail.responses, state.responses)}
+    ctx = {
+        "project": project,
+        "detail": detail,
+        "item": detail.item,
+        "messages_": selectors.prompt_messages(detail.item),
+        "state": state,
+        "wants_ranking": wants_ranking,
+        "wants_pair": wants_pair,
+        "wants_safety": wants_safety,
+        "rank_choices": list(range(1, len(detail.responses) + 1)),
+        "categories": selectors.categories(project),
+        "principles": selectors.principles(project),
+        "confidence_choices": [1, 2, 3, 4, 5],
+        "pair": state.responses[:2] if wants_pair else [],
+        "records": selectors.annotation_rows(detail, names),
+    }
+    return render(request, "annotation/workbench/adjudication_item.html", ctx, status=status)
