@@ -28,11 +28,11 @@ from annotation import roles, selectors, services
 from annotation.forms import import_uploaded_file
 from annotation.models import ImportBatch, PrincipleSet, Project, TaxonomyVersion
 from annotation.permissions import (
+    IsAuthenticatedUser,
     IsProjectMember,
     IsProjectResearcher,
     IsSiteResearcherForWrites,
     TribunalAutoSchema,
-    _Authenticated,
     can_see_judgments,
 )
 
@@ -75,6 +75,9 @@ class ProjectListApi(TribunalApi):
     """Projects: GET lists the projects the caller can see (all for admins, memberships otherwise)
     with the caller's role and item counts; POST creates a project (the creator becomes its
     researcher member)."""
+
+    # One view for the two operations on /api/projects/ (REST puts list and create on one URL);
+    # each method still has its own serializers and calls one selector or one service.
 
     permission_classes = [IsSiteResearcherForWrites]
 
@@ -321,7 +324,7 @@ class _VersionSummaryOut(serializers.Serializer):
 class TaxonomyListApi(TribunalListApi):
     """Safety taxonomies and their versions (read-only here; admins edit them in Django admin)."""
 
-    permission_classes = [_Authenticated]
+    permission_classes = [IsAuthenticatedUser]
     pagination_class = None
 
     class OutputSerializer(serializers.Serializer):
@@ -344,7 +347,7 @@ class TaxonomyListApi(TribunalListApi):
 class TaxonomyVersionDetailApi(TribunalApi):
     """One taxonomy version with its hazard categories. Published versions never change."""
 
-    permission_classes = [_Authenticated]
+    permission_classes = [IsAuthenticatedUser]
 
     class OutputSerializer(serializers.Serializer):
         taxonomy = serializers.CharField(source="taxonomy.slug")
@@ -366,7 +369,7 @@ class TaxonomyVersionDetailApi(TribunalApi):
 class PrincipleSetListApi(TribunalListApi):
     """Principle sets with their principles (cited by annotators and jurors)."""
 
-    permission_classes = [_Authenticated]
+    permission_classes = [IsAuthenticatedUser]
     pagination_class = None
 
     class OutputSerializer(serializers.Serializer):
@@ -443,9 +446,6 @@ class ImportListApi(TribunalApi):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
         format = serializers.ChoiceField(choices=ImportBatch.Format.choices, default=ImportBatch.Format.AUTO)
-
-    class OutputSerializer(_BatchDetailOut):
-        pass
 
     @extend_schema(operation_id="project_imports_list", responses=_BatchOut(many=True))
     def get(self, request: Request, slug: str) -> Response:

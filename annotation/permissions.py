@@ -13,26 +13,26 @@ reuse these classes for their own project-scoped endpoints.
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
 
 from annotation import roles
 
 
-class _Authenticated(BasePermission):
+class IsAuthenticatedUser(BasePermission):
     description = "Authenticated users."
 
     def has_permission(self, request, view) -> bool:
         return bool(request.user and request.user.is_authenticated)
 
 
-class IsSiteAdmin(_Authenticated):
+class IsSiteAdmin(IsAuthenticatedUser):
     description = "Site admins only."
 
     def has_permission(self, request, view) -> bool:
         return super().has_permission(request, view) and roles.is_admin(request.user)
 
 
-class IsSiteResearcherForWrites(_Authenticated):
+class IsSiteResearcherForWrites(IsAuthenticatedUser):
     """Reading is open to every authenticated user; writing needs the site-wide researcher role
     (admins included). Used for ``/api/projects/``, where reading lists only visible projects."""
 
@@ -44,7 +44,7 @@ class IsSiteResearcherForWrites(_Authenticated):
         return request.method in SAFE_METHODS or roles.is_researcher(request.user)
 
 
-class IsProjectMember(_Authenticated):
+class IsProjectMember(IsAuthenticatedUser):
     description = (
         "Members of the project (annotators and researchers) and admins; "
         "anyone else gets 404 as if the project did not exist."
@@ -58,7 +58,7 @@ class IsProjectMember(_Authenticated):
         return True
 
 
-class IsProjectResearcher(_Authenticated):
+class IsProjectResearcher(IsAuthenticatedUser):
     description = (
         "Researchers who are members of the project, and admins; "
         "annotators and non-members get 404."
@@ -84,9 +84,13 @@ class TribunalAutoSchema(AutoSchema):
     def _permission_texts(self) -> list[str]:
         texts = []
         for permission in self.view.get_permissions():
-            text = getattr(permission, "description", None)
-            if text:
-                texts.append(text)
+            # A permission class without ``description`` is named by its docstring's first line
+            # (DRF's own classes have one), else by its class name.
+            doc = (type(permission).__doc__ or "").strip().splitlines()
+            text = getattr(permission, "description", None) or (doc[0] if doc else type(permission).__name__)
+            if isinstance(permission, AllowAny):
+                text = "No authentication required."
+            texts.append(text)
         return texts or ["No authentication required."]
 
     def get_description(self) -> str:
