@@ -173,7 +173,8 @@ def test_project_page_shows_researchers_the_imports_and_annotators_not(client, r
     page = client.get("/projects/demo/")
     # then: counts, but no import link and no batches
     assert page.context["counts"].items == 3
-    assert b"/import" not in page.content
+    assert b"/import" not in page.content and b"/adjudicate/" not in page.content
+    assert b'href="/annotate/demo/"' in page.content
     assert page.context["imports"] == []
 
 
