@@ -1,0 +1,365 @@
+"""Annotation queue under load: N simulated annotators doing next item + submit against a real server.
+
+Serves the app the way the README tells production users (gunicorn, PostgreSQL), drives 1, 8 and
+20 concurrent annotators (threads, each a logged-in ``requests.Session`` using the workbench API),
+prints cycles/s and p50/p95/p99 latency per level, and afterwards checks in the database that
+nothing was lost or doubled: every item has exactly ``overlap`` standing judgments, nobody was
+handed an item twice, and the stored records are exactly the ones the server acknowledged.
+
+Baseline in the same run: "renew" cycles, a POST to /next/ while holding a lease (auth, session,
+one locked SELECT, no claim), give the floor that the framework and server cost on this machine.
+
+    DATABASE_URL=postgres://postgres@localhost:5432/h_bench TRIBUNAL_VAR_DIR=/tmp/var_bench \\
+        .venv/bin/python bench/annotate_load.py --port 8711 --workers 4 --items 300
+
+Also imported by ``tests/annotation/test_workbench_concurrency.py`` for the client side.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- The simulated annotator (also used by the integration test) -------------------------------------
+
+
+def login(base_url: str, username: str, password: str) -> requests.Session:
+    """A session logged in through the real login form, with the CSRF header set for the API."""
+    s = requests.Session()
+    r = s.get(f"{base_url}/login/", timeout=30)
+    r.raise_for_status()
+    token = s.cookies.get("csrftoken")
+    r = s.post(
+        f"{base_url}/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base_url}/login/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if r.status_code != 302:
+        raise RuntimeError(f"login of {username} failed: HTTP {r.status_code}")
+    s.headers["X-CSRFToken"] = s.cookies.get("csrftoken")
+    s.headers["Referer"] = base_url + "/"
+    return s
+
+
+@dataclass
+class AnnotatorLog:
+    username: str
+    served: list[int] = field(default_factory=list)  # item ids handed out, in order
+    acknowledged: dict[int, int] = field(default_factory=dict)  # annotation id -> item id (201 responses)
+    replays: int = 0
+    cycle_ms: list[float] = field(default_factory=list)
+    next_ms: list[float] = field(default_factory=list)
+    submit_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def judgment_body(payload: dict, rng: random.Random) -> dict:
+    """A valid judgment for the served item, whatever the project's mode."""
+    ids = [r["id"] for r in payload["responses"]]
+    rng.shuffle(ids)
+    body: dict = {"item": payload["item"], "idempotency_key": uuid.uuid4().hex, "confidence": rng.randint(1, 5)}
+    mode = payload["mode"]
+    if mode in ("ranking", "ranking_safety"):
+        # a tie for the last two now and then
+        body["ranking"] = [[i] for i in ids[:-2]] + ([ids[-2:]] if rng.random() < 0.3 else [[ids[-2]], [ids[-1]]])
+    if mode == "pairwise":
+        body.update(pair_choice=rng.choice(["a", "b"]), pair_strength=rng.randint(1, 3))
+    if mode in ("safety", "ranking_safety"):
+        body["response_safety"] = [
+            {"response": i, "label": "unsafe", "categories": ["S1"]} if rng.random() < 0.2 else {"response": i, "label": "safe"}
+            for i in ids
+        ]
+        if mode == "safety":
+            body["prompt_label"] = "safe"
+    return body
+
+
+def work(
+    session: requests.Session, base_url: str, slug: str, log: AnnotatorLog, *, retry_rate: float = 0.1,
+    max_cycles: int | None = None, seed: int = 0, stop: threading.Event | None = None,
+) -> AnnotatorLog:
+    """Take items and submit them until the queue is empty (HTTP 204). Every tenth submit or so is
+    sent twice with the same idempotency key, as a double click or a retried request would."""
+    rng = random.Random(seed)
+    nxt, sub = f"{base_url}/api/annotate/{slug}/next/", f"{base_url}/api/annotate/{slug}/submit/"
+    cycles = 0
+    while max_cycles is None or cycles < max_cycles:
+        if stop is not None and stop.is_set():
+            break
+        t0 = time.perf_counter()
+        r = session.post(nxt, timeout=60)
+        t1 = time.perf_counter()
+        if r.status_code == 204:
+            break
+        if r.status_code != 200:
+            log.errors.append(f"next: HTTP {r.status_code} {r.text[:200]}")
+            break
+        payload = r.json()
+        log.served.append(payload["item"])
+        body = judgment_body(payload, rng)
+        t2 = time.perf_counter()
+        r = session.post(sub, json=body, timeout=60)
+        t3 = time.perf_counter()
+        if r.status_code != 201:
+            log.errors.append(f"submit: HTTP {r.status_code} {r.text[:200]}")
+            break
+        log.acknowledged[r.json()["annotation"]] = payload["item"]
+        log.next_ms.append((t1 - t0) * 1000)
+        log.submit_ms.append((t3 - t2) * 1000)
+        log.cycle_ms.append((t1 - t0 + t3 - t2) * 1000)
+        if rng.random() < retry_rate:
+            again = session.post(sub, json=body, timeout=60)
+            if again.status_code != 200 or not again.json().get("replayed"):
+                log.errors.append(f"replay: HTTP {again.status_code} {again.text[:200]}")
+            log.replays += 1
+        cycles += 1
+    return log
+
+
+def run_annotators(base_url: str, slug: str, users: list[tuple[str, str]], **kw) -> tuple[list[AnnotatorLog], float]:
+    """Log everyone in, then let them all work at once. Returns the logs and the wall time (s)."""
+    sessions = [(login(base_url, u, p), AnnotatorLog(username=u)) for u, p in users]
+    barrier = threading.Barrier(len(sessions) + 1)
+
+    def go(i: int, s: requests.Session, log: AnnotatorLog) -> None:
+        barrier.wait()
+        try:
+            work(s, base_url, slug, log, seed=i, **kw)
+        except Exception as exc:  # noqa: BLE001 - reported by the checks
+            log.errors.append(repr(exc))
+
+    threads = [threading.Thread(target=go, args=(i, s, log)) for i, (s, log) in enumerate(sessions)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return [log for _, log in sessions], time.perf_counter() - t0
+
+
+def integrity_problems(project, logs: list[AnnotatorLog], *, expected_per_item: int) -> list[str]:
+    """What went wrong, checked against the database (empty list: nothing lost, nothing doubled)."""
+    from django.db.models import Count, Q
+
+    from annotation.models import Annotation, Item
+
+    problems: list[str] = []
+    for log in logs:
+        problems += [f"{log.username}: {e}" for e in log.errors]
+        if len(set(log.served)) != len(log.served):
+            problems.append(f"{log.username} was handed an item twice")
+    human = Annotation.objects.filter(project=project, source="human")
+    stored = dict(human.values_list("pk", "item_id"))
+    acked: dict[int, int] = {}
+    for log in logs:
+        acked.update(log.acknowledged)
+    if stored != acked:
+        lost = set(acked) - set(stored)
+        extra = set(stored) - set(acked)
+        problems.append(f"stored records differ from acknowledged ones: {len(lost)} lost, {len(extra)} unacknowledged")
+    per_annotator_item = human.values("annotator", "item").annotate(n=Count("pk")).filter(n__gt=1)
+    if per_annotator_item.exists():
+        problems.append(f"{per_annotator_item.count()} (annotator, item) pairs have more than one record")
+    counts = Item.objects.filter(project=project).annotate(
+        n=Count("annotations", filter=Q(annotations__source="human"))
+    ).values_list("pk", "n")
+    wrong = [(pk, n) for pk, n in counts if n != expected_per_item]
+    if wrong:
+        problems.append(f"{len(wrong)} items do not have exactly {expected_per_item} annotations, e.g. {wrong[:5]}")
+    return problems
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# --- The benchmark -----------------------------------------------------------------------------------
+
+
+def _django_setup() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret")
+    import django
+
+    django.setup()
+
+
+def _make_project(slug: str, *, items: int, responses: int, overlap: int, annotators: int, mode: str):
+    import json
+    import tempfile
+
+    from django.contrib.auth import get_user_model
+
+    from annotation import services
+    from annotation.importing import import_file
+    from annotation.models import Membership
+
+    services.roles_ensure_groups()
+    versions = {v.taxonomy.slug: v for v in services.taxonomy_load_presets()}
+    project = services.project_create(
+        slug=slug, name=f"Bench {slug}", taxonomy_version=versions["aegis-2.0"],
+        principle_set=services.principle_set_load_default(), overlap=overlap, mode=mode,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "items.jsonl"
+        with path.open("w") as fh:
+            for i in range(items):
+                fh.write(json.dumps({
+                    "id": f"{slug}-{i}", "prompt": f"Bench prompt {i} of {slug}: how do I do thing {i}?",
+                    "responses": [f"Answer {j} to {i}: " + "lorem ipsum " * 40 for j in range(responses)],
+                }) + "\n")
+        batch = import_file(project=project, path=path, source_name="bench.jsonl", fmt="tribunal", background=False)
+        assert batch.status == "done", batch.errors
+    User = get_user_model()
+    users = []
+    for i in range(annotators):
+        name = f"{slug}-a{i}"
+        user = User.objects.create_user(username=name, password="bench-pw-" + name)
+        services.user_set_role(user=user, role="annotator")
+        services.membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
+        users.append((name, "bench-pw-" + name))
+    return project, users
+
+
+def _serve(port: int, workers: int, env: dict) -> subprocess.Popen:
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--timeout", "120", "--log-level", "warning",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/login/", timeout=2).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not come up")
+
+
+def _summary(name: str, logs: list[AnnotatorLog], wall: float) -> dict:
+    cycles = [c for log in logs for c in log.cycle_ms]
+    nexts = [c for log in logs for c in log.next_ms]
+    submits = [c for log in logs for c in log.submit_ms]
+    row = {
+        "level": name, "cycles": len(cycles), "wall_s": wall, "cycles_per_s": len(cycles) / wall if wall else 0.0,
+        "p50": percentile(cycles, 50), "p95": percentile(cycles, 95), "p99": percentile(cycles, 99),
+        "next_p95": percentile(nexts, 95), "submit_p95": percentile(submits, 95),
+        "replays": sum(log.replays for log in logs),
+    }
+    print(
+        f"{name:>14}: {row['cycles']:5d} cycles in {wall:6.2f}s = {row['cycles_per_s']:7.1f} cycles/s | cycle latency ms "
+        f"p50 {row['p50']:6.1f} p95 {row['p95']:6.1f} p99 {row['p99']:6.1f} | p95 next {row['next_p95']:.1f} submit {row['submit_p95']:.1f}"
+        f" | {row['replays']} retried submits",
+        flush=True,
+    )
+    return row
+
+
+def _baseline(base_url: str, slug: str, user: tuple[str, str], seconds: float, threads: int) -> None:
+    """POST /next/ while holding a lease: the same auth/session/HTTP path without a claim or a write."""
+    sessions = [login(base_url, *user) for _ in range(threads)]
+    sessions[0].post(f"{base_url}/api/annotate/{slug}/next/", timeout=30)
+    times: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def go(s: requests.Session) -> None:
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            r = s.post(f"{base_url}/api/annotate/{slug}/next/", timeout=30)
+            r.raise_for_status()
+            with lock:
+                times.append((time.perf_counter() - t0) * 1000)
+
+    ts = [threading.Thread(target=go, args=(s,)) for s in sessions]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.perf_counter() - t0
+    print(
+        f"{'baseline x' + str(threads):>14}: {len(times):5d} renew requests in {wall:6.2f}s = {len(times) / wall:7.1f} req/s | "
+        f"latency ms p50 {percentile(times, 50):6.1f} p95 {percentile(times, 95):6.1f} p99 {percentile(times, 99):6.1f}",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8711)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (the README's production default: 4)")
+    parser.add_argument("--items", type=int, default=300, help="items per level")
+    parser.add_argument("--responses", type=int, default=3)
+    parser.add_argument("--levels", default="1,8,20")
+    parser.add_argument("--mode", default="ranking_safety")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        print("Set DATABASE_URL to a PostgreSQL database (the bench measures the production setup).", file=sys.stderr)
+        return 2
+    _django_setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
+           "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
+    server = _serve(args.port, args.workers, env)
+    base = f"http://127.0.0.1:{args.port}"
+    run = uuid.uuid4().hex[:6]
+    failures = 0
+    print(f"gunicorn config.wsgi:application --workers {args.workers} on 127.0.0.1:{args.port}; PostgreSQL; "
+          f"{args.items} items x {args.responses} responses per level; mode {args.mode}; {os.cpu_count()} CPUs", flush=True)
+    try:
+        for level in [int(x) for x in args.levels.split(",")]:
+            overlap = min(2, level)
+            project, users = _make_project(
+                f"bench-{run}-{level}", items=args.items, responses=args.responses, overlap=overlap,
+                annotators=level, mode=args.mode,
+            )
+            connection.close()
+            if level == max(int(x) for x in args.levels.split(",")):
+                _baseline(base, project.slug, users[0], seconds=3.0, threads=level)
+                from annotation.models import Assignment
+
+                Assignment.objects.filter(project=project).delete()  # the baseline's lease, unsubmitted
+            logs, wall = run_annotators(base, project.slug, users)
+            _summary(f"{level} annotators", logs, wall)
+            problems = integrity_problems(project, logs, expected_per_item=overlap)
+            if problems:
+                failures += 1
+                print("  INTEGRITY FAILED: " + "; ".join(problems), flush=True)
+            else:
+                print(f"  integrity: every item has exactly {overlap} judgment(s); nobody got an item twice; "
+                      "stored records == acknowledged records", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
