@@ -8,6 +8,7 @@ skipped in bounded chunks. Lines are decoded one by one, so non-UTF-8 bytes are 
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,14 @@ class ErrorLog:
     cap: int
     items: list[dict] = field(default_factory=list)
     count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, line: int, error: str) -> None:
-        self.count += 1
-        if len(self.items) < self.cap:
-            self.items.append({"line": line, "error": error})
+        # The parser thread and the planning thread both report (see service._in_thread).
+        with self._lock:
+            self.count += 1
+            if len(self.items) < self.cap:
+                self.items.append({"line": line, "error": error})
 
     def __bool__(self) -> bool:
         return self.count > 0

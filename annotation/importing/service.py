@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -193,12 +195,13 @@ def _walk(batch, path, fmt, categories, errors: ErrorLog, *, writer: ChunkWriter
     seen_hashes: set[str] = set()
     seen_ids: dict[str, str] = {}
     stats = _Stats()
-    for chunk in _chunks(records, settings.IMPORT_BATCH_SIZE):
-        planned, skipped = _plan(batch.project_id, chunk, seen_hashes, seen_ids, errors)
+    parsed = _in_thread(_parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE))
+    for chunk, hashes, position, records_read in parsed:
+        planned, skipped = _plan(batch.project_id, chunk, hashes, seen_hashes, seen_ids, errors)
         stats.skipped += skipped
         if writer is not None and not errors:
             writer.write(planned)
-        progress.update(reader.bytes_read(), ctx.records_read)
+        progress.update(position, records_read)
     stats.records_read = ctx.records_read
     stats.skipped += ctx.ignored
     return stats
@@ -207,22 +210,15 @@ def _walk(batch, path, fmt, categories, errors: ErrorLog, *, writer: ChunkWriter
 def _plan(
     project_id: int,
     chunk: list[Record],
+    hashes: list[str],
     seen_hashes: set[str],
     seen_ids: dict[str, str],
     errors: ErrorLog,
 ) -> tuple[list[tuple[Record, str]], int]:
     """Decide per record: write, skip (same content already in the project or earlier in the
     file), or error (its external id belongs to a different item)."""
-    hashes = [content_hash(r) for r in chunk]
-    in_db = set(
-        Item.objects.filter(project_id=project_id, content_hash__in=set(hashes)).values_list("content_hash", flat=True)
-    )
-    ids = {r.external_id for r in chunk if r.external_id}
-    ids_in_db = (
-        dict(Item.objects.filter(project_id=project_id, external_id__in=ids).values_list("external_id", "content_hash"))
-        if ids
-        else {}
-    )
+    ids = list({r.external_id for r in chunk if r.external_id})
+    in_db, ids_in_db = _existing(project_id, list(set(hashes)), ids)
     planned: list[tuple[Record, str]] = []
     skipped = 0
     for record, digest in zip(chunk, hashes):
@@ -243,10 +239,92 @@ def _plan(
     return planned, skipped
 
 
+def _existing(project_id: int, hashes: list[str], ids: list[str]) -> tuple[set[str], dict[str, str]]:
+    """Which of these content hashes, and which of these external ids (→ their item's hash), the
+    project already has. On PostgreSQL one array parameter (``= ANY(%s)``) replaces thousands of
+    ``IN (%s, ...)`` placeholders, which is much cheaper to parse and plan."""
+    if connection.vendor == "postgresql":
+        table = Item._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT content_hash FROM {table} WHERE project_id = %s AND content_hash = ANY(%s)",
+                [project_id, hashes],
+            )
+            in_db = {row[0] for row in cursor.fetchall()}
+            ids_in_db: dict[str, str] = {}
+            if ids:
+                cursor.execute(
+                    f"SELECT external_id, content_hash FROM {table} WHERE project_id = %s AND external_id = ANY(%s)",
+                    [project_id, ids],
+                )
+                ids_in_db = dict(cursor.fetchall())
+        return in_db, ids_in_db
+    items = Item.objects.filter(project_id=project_id)
+    in_db = set(items.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
+    ids_in_db = dict(items.filter(external_id__in=ids).values_list("external_id", "content_hash")) if ids else {}
+    return in_db, ids_in_db
+
+
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     it = iter(records)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def _parsed_chunks(
+    reader: LineReader, records: Iterable[Record], ctx: ParseContext, size: int
+) -> Iterator[tuple[list[Record], list[str], int, int]]:
+    """Chunks of records with their content hashes, and how far the file had been read then."""
+    for chunk in _chunks(records, size):
+        yield chunk, [content_hash(r) for r in chunk], reader.bytes_read(), ctx.records_read
+
+
+_DONE = object()
+
+
+def _in_thread(source: Iterator, depth: int = 2) -> Iterator:
+    """Run ``source`` (parsing: pure Python, no database) in a thread, ``depth`` chunks ahead.
+
+    While this thread waits for PostgreSQL (psycopg releases the GIL during COPY and queries),
+    the parser gets the CPU: the two passes overlap client and server work. Only the calling
+    thread touches the database. An exception in the parser is re-raised here; if the consumer
+    stops early, the parser thread is told to stop and is joined.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for value in source:
+                if not put((None, value)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((exc, None))
+
+    thread = threading.Thread(target=run, name="import-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            signal, value = q.get()
+            if signal is None:
+                yield value
+            elif signal is _DONE:
+                return
+            else:
+                raise signal
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 class _Progress:
@@ -294,7 +372,7 @@ class _Progress:
 
 def _finish_failed(batch: ImportBatch, errors: ErrorLog, *, records_read: int) -> None:
     batch.status = ImportBatch.Status.FAILED
-    batch.errors = errors.items
+    batch.errors = sorted(errors.items, key=lambda e: e["line"])
     batch.error_count = errors.count
     batch.records_read = records_read
     batch.items_created = batch.items_skipped = batch.responses_created = batch.annotations_created = 0
