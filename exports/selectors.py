@@ -26,13 +26,16 @@ def export_files(export: Export) -> list[dict]:
     """The files of a finished export as listed in its manifest (name, bytes, sha256)."""
     if export.status != Export.Status.DONE or not export.manifest:
         return []
-    return [{"name": name, **meta} for name, meta in sorted(export.manifest.get("files", {}).items())]
+    files = [{"name": name, **meta} for name, meta in sorted(export.manifest.get("files", {}).items())]
+    # manifest.json cannot list its own hash; it is downloadable all the same
+    return [{"name": "manifest.json", "sha256": "", "bytes": None}, *files]
 
 
 def export_file_path(export: Export, name: str) -> Path:
     """The path of one listed file of a finished export; 404 for anything not in the manifest
     (so a crafted name cannot reach outside the export folder)."""
-    if export.status != Export.Status.DONE or name not in (export.manifest or {}).get("files", {}):
+    listed = name == "manifest.json" or name in (export.manifest or {}).get("files", {})
+    if export.status != Export.Status.DONE or not listed:
         raise Http404("No such file.")
     path = Path(export.out_dir) / name
     if not path.is_file():
