@@ -11,6 +11,7 @@ Idempotent, so ``make run`` calls it on every start:
 """
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -104,9 +105,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {user.username:<11} {password}")
         existing = [u.username for u, p in users if p is None]
         if existing:
+            # Name the key file in the hint when make run set one, so the command can be pasted as is.
+            key_file = os.environ.get("SECRET_KEY_FILE")
+            prefix = f"SECRET_KEY_FILE={key_file} " if key_file else ""
             self.stdout.write(
                 f"Demo users exist: {', '.join(existing)} (passwords unchanged; "
-                "reset one with `python manage.py changepassword NAME`)."
+                f"reset one with `{prefix}python manage.py changepassword NAME`)."
             )
 
         by_name = {u.username: u for u, _ in users}
