@@ -29,6 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from annotation.importing.detect import FORMATS, DetectError, detect_format
@@ -133,8 +134,9 @@ def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
         categories = CategoryMap.for_version(project.taxonomy_version)
 
         # Pass 1: validate everything, write nothing.
+        known = _Known(project.pk)
         progress = _Progress(batch, enabled=report_progress, pass_no=1)
-        stats = _walk(batch, path, fmt, categories, errors, writer=None, progress=progress)
+        stats = _walk(batch, path, fmt, categories, errors, known=known, writer=None, progress=progress)
         if errors:
             _finish_failed(batch, errors, records_read=stats.records_read)
             return
@@ -148,13 +150,14 @@ def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
         try:
             with transaction.atomic():
                 Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").get()
+                known.catch_up()
                 writer = ChunkWriter(
                     batch=batch,
                     taxonomy_version_id=project.taxonomy_version_id,
                     source_file=batch.source_name,
                     now=timezone.now(),
                 )
-                stats = _walk(batch, path, fmt, categories, errors, writer=writer, progress=progress)
+                stats = _walk(batch, path, fmt, categories, errors, known=known, writer=writer, progress=progress)
                 progress.close()
                 if errors:
                     raise _Abort
@@ -188,7 +191,9 @@ class _Stats:
         self.skipped = 0
 
 
-def _walk(batch, path, fmt, categories, errors: ErrorLog, *, writer: ChunkWriter | None, progress) -> _Stats:
+def _walk(
+    batch, path, fmt, categories, errors: ErrorLog, *, known: _Known, writer: ChunkWriter | None, progress
+) -> _Stats:
     reader = LineReader(path, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, errors=errors)
     ctx = ParseContext(errors=errors, categories=categories, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES)
     records = PARSERS[fmt](reader, ctx)
@@ -197,7 +202,7 @@ def _walk(batch, path, fmt, categories, errors: ErrorLog, *, writer: ChunkWriter
     stats = _Stats()
     parsed = _in_thread(_parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE))
     for chunk, hashes, position, records_read in parsed:
-        planned, skipped = _plan(batch.project_id, chunk, hashes, seen_hashes, seen_ids, errors)
+        planned, skipped = _plan(known, chunk, hashes, seen_hashes, seen_ids, errors, from_db=writer is None)
         stats.skipped += skipped
         if writer is not None and not errors:
             writer.write(planned)
@@ -208,17 +213,20 @@ def _walk(batch, path, fmt, categories, errors: ErrorLog, *, writer: ChunkWriter
 
 
 def _plan(
-    project_id: int,
+    known: _Known,
     chunk: list[Record],
     hashes: list[str],
     seen_hashes: set[str],
     seen_ids: dict[str, str],
     errors: ErrorLog,
+    *,
+    from_db: bool,
 ) -> tuple[list[tuple[Record, str]], int]:
     """Decide per record: write, skip (same content already in the project or earlier in the
     file), or error (its external id belongs to a different item)."""
-    ids = list({r.external_id for r in chunk if r.external_id})
-    in_db, ids_in_db = _existing(project_id, list(set(hashes)), ids)
+    if from_db:
+        known.look_up(hashes, [r.external_id for r in chunk if r.external_id])
+    in_db, ids_in_db = known.hashes, known.ids
     planned: list[tuple[Record, str]] = []
     skipped = 0
     for record, digest in zip(chunk, hashes):
@@ -239,30 +247,56 @@ def _plan(
     return planned, skipped
 
 
-def _existing(project_id: int, hashes: list[str], ids: list[str]) -> tuple[set[str], dict[str, str]]:
-    """Which of these content hashes, and which of these external ids (→ their item's hash), the
-    project already has. On PostgreSQL one array parameter (``= ANY(%s)``) replaces thousands of
-    ``IN (%s, ...)`` placeholders, which is much cheaper to parse and plan."""
-    if connection.vendor == "postgresql":
-        table = Item._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT content_hash FROM {table} WHERE project_id = %s AND content_hash = ANY(%s)",
-                [project_id, hashes],
-            )
-            in_db = {row[0] for row in cursor.fetchall()}
-            ids_in_db: dict[str, str] = {}
-            if ids:
+class _Known:
+    """What the project already holds, as far as this file is concerned.
+
+    Pass 1 asks the database, chunk by chunk, which of the file's content hashes and external ids
+    exist (committed rows only: nothing of ours is written yet) and remembers the hits. Pass 2 does
+    not query per chunk: the table grows inside its own transaction, and the planner, whose
+    statistics predate those rows, would scan the whole project for every chunk (quadratic at a
+    million rows). Instead, once the project lock is held, ``catch_up`` adds every item committed
+    in the project since pass 1 began. That is complete because every import inserts under the
+    project lock, so a row committed later was also given a larger id than ``start_id`` (the
+    project's largest id when pass 1 began). The unique constraints stay the last guard.
+    """
+
+    def __init__(self, project_id: int) -> None:
+        self.project_id = project_id
+        self.hashes: set[str] = set()
+        self.ids: dict[str, str] = {}
+        self.start_id = Item.objects.filter(project_id=project_id).aggregate(m=Max("id"))["m"] or 0
+
+    def look_up(self, hashes: list[str], ids: list[str]) -> None:
+        items = Item.objects.filter(project_id=self.project_id)
+        if connection.vendor == "postgresql":
+            # One array parameter instead of thousands of IN (%s, ...) placeholders.
+            table = Item._meta.db_table
+            with connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT external_id, content_hash FROM {table} WHERE project_id = %s AND external_id = ANY(%s)",
-                    [project_id, ids],
+                    f"SELECT content_hash FROM {table} WHERE project_id = %s AND content_hash = ANY(%s)",
+                    [self.project_id, list(set(hashes))],
                 )
-                ids_in_db = dict(cursor.fetchall())
-        return in_db, ids_in_db
-    items = Item.objects.filter(project_id=project_id)
-    in_db = set(items.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
-    ids_in_db = dict(items.filter(external_id__in=ids).values_list("external_id", "content_hash")) if ids else {}
-    return in_db, ids_in_db
+                self.hashes.update(row[0] for row in cursor.fetchall())
+                if ids:
+                    cursor.execute(
+                        f"SELECT external_id, content_hash FROM {table} "
+                        "WHERE project_id = %s AND external_id <> '' AND external_id = ANY(%s)",
+                        [self.project_id, list(set(ids))],
+                    )
+                    self.ids.update(cursor.fetchall())
+            return
+        self.hashes.update(items.filter(content_hash__in=set(hashes)).values_list("content_hash", flat=True))
+        if ids:
+            self.ids.update(items.filter(external_id__in=set(ids)).values_list("external_id", "content_hash"))
+
+    def catch_up(self) -> None:
+        rows = Item.objects.filter(project_id=self.project_id, id__gt=self.start_id).values_list(
+            "content_hash", "external_id"
+        )
+        for digest, external_id in rows.iterator(chunk_size=5000):
+            self.hashes.add(digest)
+            if external_id:
+                self.ids[external_id] = digest
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

@@ -202,3 +202,26 @@ def test_concurrent_imports_of_one_file_store_it_once(project, tmp_path):
     assert sorted((b.status, b.items_created, b.items_skipped) for b in results) == [
         ("done", 0, 300), ("done", 300, 0)]
     assert Item.objects.filter(project=project).count() == 300
+
+
+def test_items_committed_between_the_passes_are_not_duplicated(project, tmp_path, monkeypatch):
+    # given: while import A is between its passes, import B of the same file finishes first
+    from annotation.importing import service
+
+    lines = [json.dumps({"id": f"r-{n}", "prompt": f"p {n}", "responses": ["a", "b"]}).encode() for n in range(20)]
+    path = _write(tmp_path, "same.jsonl", lines)
+    original = service._Known.catch_up
+    inner: list[ImportBatch] = []
+
+    def catch_up_after_b(self):
+        monkeypatch.setattr(service._Known, "catch_up", original)
+        inner.append(import_file(project=project, path=path, source_name="same.jsonl"))
+        original(self)
+
+    monkeypatch.setattr(service._Known, "catch_up", catch_up_after_b)
+    # when
+    outer = import_file(project=project, path=path, source_name="same.jsonl")
+    # then: B stored the items, A skipped every one of them
+    assert (inner[0].status, inner[0].items_created) == ("done", 20)
+    assert (outer.status, outer.items_created, outer.items_skipped) == ("done", 0, 20)
+    assert Item.objects.filter(project=project).count() == 20
