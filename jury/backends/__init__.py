@@ -1,0 +1,7 @@
+"""Model backends of the jury. Importing this package is cheap: torch and transformers are imported
+only when a local backend is built (in the worker), never by the web process."""
+from __future__ import annotations
+
+from jury.backends.base import Backend, JudgeRequest, JudgeResult, get_backend, clear_backends
+
+__all__ = ["Backend", "JudgeRequest", "JudgeResult", "get_backend", "clear_backends"]

@@ -1,0 +1,117 @@
+"""Local models through transformers: any Hugging Face folder, or a packaged GGUF model converted
+once into MODEL_CACHE_DIR. Worker-only: imports torch and transformers.
+
+Device: the juror's ``device`` or ``TRIBUNAL_DEVICE`` (auto | cpu | cuda | cuda:N). On CUDA the
+model runs in half precision (bfloat16 where the card supports it, else float16); on CPU in float32.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jury import scoring
+from jury.backends.base import Backend
+from jury.prompts import Template
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    from django.conf import settings
+
+    value = (requested or getattr(settings, "TRIBUNAL_DEVICE", "auto") or "auto").strip().lower()
+    if value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if value.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"TRIBUNAL_DEVICE={value} but CUDA is not available on this worker.")
+    return torch.device(value)
+
+
+def dtype_for(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def model_folder(spec: dict[str, Any]) -> Path:
+    if spec["backend"] == "packaged":
+        from jury.backends.packaged import ensure_converted
+
+        return ensure_converted(spec["model"])
+    folder = Path(spec["model"]).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Model folder {folder} does not exist on this worker.")
+    return folder
+
+
+class LocalBackend(Backend):
+    def __init__(self, spec: dict[str, Any]):
+        super().__init__(spec)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        started = time.perf_counter()
+        folder = model_folder(spec)
+        self.device = resolve_device(spec.get("device"))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype_for(self.device))
+        self.model.to(self.device).eval()
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        self._chat = bool(spec.get("use_chat_template", True) and getattr(self.tokenizer, "chat_template", None))
+        self.load_seconds = time.perf_counter() - started
+        log.info("loaded juror model %s on %s in %.2fs", folder, self.device, self.load_seconds)
+
+    def encode(self, text: str) -> list:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def decode(self, units: list) -> str:
+        return self.tokenizer.decode(units, skip_special_tokens=True)
+
+    def uses_chat(self) -> bool:
+        return self._chat
+
+    def frame(self, template: Template, user_text: str) -> str:
+        if not self._chat:
+            return super().frame(template, user_text)
+        messages = [{"role": "system", "content": template.system}, {"role": "user", "content": user_text}]
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def context_ids(self, context: str) -> list[int]:
+        # A chat-rendered context already carries its special tokens; a plain one gets BOS etc.
+        return self.tokenizer.encode(context, add_special_tokens=not self._chat)
+
+    def score_contexts(self, items: list[tuple[str, dict[str, str]]]) -> list[dict[str, float]]:
+        results: list[dict[str, float]] = []
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start:start + self.batch_size]
+            contexts = [self.context_ids(c)[-self.max_length:] for c, _ in batch]
+            keys = [list(labels) for _, labels in batch]
+            label_ids = [[self.encode(labels[k]) for k in ks] for (_, labels), ks in zip(batch, keys)]
+            for labs in label_ids:
+                if any(len(lab) == 0 for lab in labs):
+                    raise ValueError("A label encodes to no tokens.")
+            scores = scoring.score_batch(self.model, contexts, label_ids, pad_id=self.pad_id)
+            results.extend({k: s for k, s in zip(ks, row)} for ks, row in zip(keys, scores))
+        return results
+
+    def generate(self, context: str, max_new_tokens: int = 8) -> str:
+        ids = self.context_ids(context)[-self.max_length:]
+        out = scoring.generate(self.model, ids, pad_id=self.pad_id, max_new_tokens=max_new_tokens)
+        return self.tokenizer.decode(out, skip_special_tokens=True)
+
+
+def peak_memory_bytes() -> int:
+    """Peak resident memory of this process (Linux ru_maxrss is KiB) or of the CUDA device."""
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+__all__ = ["LocalBackend", "resolve_device", "dtype_for", "peak_memory_bytes"]

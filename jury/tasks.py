@@ -1,0 +1,79 @@
+"""Celery tasks of the jury. Thin and idempotent: they take primary keys and call services.
+
+All are named ``jury.*`` so CELERY_TASK_ROUTES sends them to the ``gpu`` queue. This module is
+imported by the web process (autodiscovery): it must not import torch, and it does not — the
+services import the model backends only inside the chunk task's body.
+
+Resumability: ``jury.run_chunk`` is acks_late (proven idempotent: verdicts are unique per run,
+juror, target and order and inserted with conflicts ignored), and when a worker starts it
+re-dispatches every pending/running run (``worker_ready``), so a run whose worker was killed
+continues as soon as a worker is back. A chunk still leased by a dead worker is retried after
+its lease ends.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+log = logging.getLogger(__name__)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@shared_task(name="jury.run_dispatch", ignore_result=True)
+def run_dispatch_task(run_id: int) -> None:
+    """Mark the run running and enqueue its unfinished chunks."""
+    from jury import services
+
+    for chunk_id in services.jury_run_dispatch(run_id=run_id):
+        run_chunk_task.delay(chunk_id)
+
+
+@shared_task(name="jury.run_chunk", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=200,
+             ignore_result=True)
+def run_chunk_task(self, chunk_id: int) -> None:
+    """Judge one chunk. Idempotent: already-written verdicts are skipped."""
+    from jury import services
+
+    worker = _worker_name()
+    state, wait = services.jury_chunk_claim(chunk_id=chunk_id, worker=worker)
+    if state == "busy":
+        # Another worker holds the lease (or a dead one did): look again when the lease ends.
+        raise self.retry(countdown=wait)
+    if state != "claimed":
+        return
+    services.jury_chunk_process(chunk_id=chunk_id, worker=worker)
+
+
+@shared_task(name="jury.run_finalize", ignore_result=True)
+def run_finalize_task(run_id: int) -> None:
+    """Aggregate a run whose chunks are all done. Idempotent."""
+    from jury import services
+
+    services.jury_run_finalize(run_id=run_id)
+
+
+@shared_task(name="jury.resume_runs", ignore_result=True)
+def resume_runs_task() -> None:
+    from jury import services
+
+    services.jury_runs_resume_all()
+
+
+@worker_ready.connect
+def _resume_on_worker_start(sender=None, **kwargs) -> None:
+    """A (re)started worker picks up runs left unfinished by a dead one. Only workers that
+    consume the gpu queue do this, so a web-only or import-only worker does not."""
+    try:
+        queues = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender else set()
+    except Exception:  # pragma: no cover - defensive: never break worker start-up
+        queues = set()
+    if queues and "gpu" not in queues:
+        return
+    resume_runs_task.delay()
