@@ -113,7 +113,7 @@ def _ordered_groups(ev: ItemEvidence) -> tuple[tuple[int, ...], ...]:
     if not pref.has_order:
         raise Skip("tie")
     # inside a group, the source order (position) is the stable, stated order of rows
-    return tuple(tuple(sorted(g, key=lambda rid: ev.responses[rid][0])) for g in pref.groups)
+    return tuple(g if len(g) == 1 else tuple(sorted(g, key=lambda rid: ev.responses[rid][0])) for g in pref.groups)
 
 
 def _pairs(ev: ItemEvidence, options: ExportOptions) -> list[tuple[int, int]]:

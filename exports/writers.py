@@ -51,8 +51,11 @@ class SplitWriter:
     def _flush(self) -> None:
         if not self._buffer:
             return
-        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
-        self._buffer = []
+        # Column by column: several times faster than Table.from_pylist on wide text rows.
+        rows, self._buffer = self._buffer, []
+        table = pa.Table.from_arrays(
+            [pa.array([r.get(f.name) for r in rows], type=f.type) for f in self.schema], schema=self.schema
+        )
         if self._parquet is not None:
             self._parquet.write_table(table)
         if self._arrow is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PairVote:
     a: int
     b: int
@@ -26,7 +26,7 @@ class PairVote:
     strength: int  # 0..3
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PairConsensus:
     a: int
     b: int

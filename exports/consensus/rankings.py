@@ -24,7 +24,7 @@ Vote = list[list[int]]
 SCORE_TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Preference:
     """The consensus ordering of one item's responses."""
 

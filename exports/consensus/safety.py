@@ -24,13 +24,13 @@ NEEDS_CAUTION_POLICIES = ("permissive", "defensive")
 SAFETY_TIE_POLICIES = ("skip", "unsafe", "safe")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SafetyVote:
     label: str  # safe | needs_caution | unsafe
     categories: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SafetyConsensus:
     label: str | None  # "safe" | "unsafe" | None when tied and the tie policy is "skip"
     categories: tuple[str, ...]

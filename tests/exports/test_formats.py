@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from annotation.models import Annotation
 from exports import services
 from exports.models import Export
 from exports.options import ExportOptionsError
@@ -235,6 +236,13 @@ def test_supersedes_and_adjudication_and_jury_fallback(project, raters, tmp_path
     annotate(project, item, annotator=raters[0], pair=(a, b, "b", 2), supersedes=old)  # correction
     _, out = _run(project, tmp_path, "c", format="dpo")
     assert _rows(out / "train.jsonl")[0]["chosen"] == "second"
+    # an undone judgment (a retraction record superseding it) counts for nothing
+    item0, (e, f) = make_item(project, "q0", ["kept?", "no"])
+    undone = annotate(project, item0, annotator=raters[1], pair=(e, f, "a", 1))
+    Annotation.objects.create(project=project, item=item0, source="human", annotator=raters[1],
+                              supersedes=undone, retracted=True)
+    _, out = _run(project, tmp_path, "r", format="dpo")
+    assert item0.pk not in [r["item_id"] for r in _rows(out / "train.jsonl")]
     # jury only item: used only as a fallback
     item2, (c, d) = make_item(project, "q2", ["x", "y"])
     annotate(project, item2, source="jury", pair=(c, d, "a", 1), detail="panel")
@@ -289,3 +297,28 @@ def test_bad_options_give_clear_errors(project, ranked, tmp_path, export_dir):
     other = services.export_request(project=project, options={"format": "guard-aegis"}, background=False)
     other = services.export_run(export_id=other.pk)
     assert other.status == Export.Status.FAILED and "no_labels" in other.error
+
+
+def test_jury_confidence_filter_uses_jury_decisions(project, raters, tmp_path):
+    from django.apps import apps
+
+    try:
+        jury_model = apps.get_model("jury", "Jury")
+        run_model = apps.get_model("jury", "JuryRun")
+        decision_model = apps.get_model("jury", "JuryDecision")
+    except LookupError:
+        pytest.skip("the jury app has no JuryDecision model in this tree")
+    jury = jury_model.objects.create(name="panel")
+    run = run_model.objects.create(project=project, jury=jury, task="preference")
+    confident, (a, b) = make_item(project, "sure", ["yes", "no"])
+    doubtful, (c, d) = make_item(project, "unsure", ["maybe", "perhaps"])
+    human, (e, f) = make_item(project, "human", ["h1", "h2"])
+    annotate(project, human, annotator=raters[0], pair=(e, f, "a", 2))
+    for item, (x, y), conf in ((confident, (a, b), 0.95), (doubtful, (c, d), 0.55)):
+        ann = annotate(project, item, source="jury", pair=(x, y, "a", 1), detail="panel")
+        decision_model.objects.create(run=run, item=item, task="preference", rule=jury.rule, label=str(x.pk),
+                                      confidence=conf, annotation=ann)
+    manifest, out = _run(project, tmp_path, "j", format="dpo", min_jury_confidence=0.9)
+    # humans' rows are not jury rows and pass; the doubtful jury decision is left out
+    assert [r["item_id"] for r in _rows(out / "train.jsonl")] == [confident.pk, human.pk]
+    assert manifest["counts"]["items_dropped"] == {"min_jury_confidence": 1}

@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from annotation.models import Membership
+from annotation.models import Item, Membership
 from annotation import services as core_services
 from exports import services
-from exports.evidence import iter_chunks
+from exports.evidence import _chunks_orm, _chunks_postgres, iter_chunks
 from exports.models import Export
 from exports.options import build_options
 from exports.pipeline import run_export
@@ -231,9 +231,40 @@ def test_queries_are_bounded_per_chunk_not_per_item(project, raters):
         with CaptureQueriesContext(connection) as ctx:
             chunks = [len(c) for c in iter_chunks(project=project, options=options)]
         assert chunks == [20, 20, 20]
-        # per chunk: items, responses, annotations (+ response safety for guard); one last empty page
-        per_chunk = 4 if fmt == "guard-aegis" else 3
+        # PostgreSQL: one query per chunk (JSON aggregates); elsewhere items, responses, annotations
+        # (+ response labels for guard formats). Plus one last query that finds no more items.
+        per_chunk = 1 if connection.vendor == "postgresql" else 4 if fmt == "guard-aegis" else 3
         assert len(ctx.captured_queries) == 3 * per_chunk + 1, [q["sql"][:80] for q in ctx.captured_queries]
+        orm = [len(c) for c in _chunks_orm(project=project, options=options, size=20)]
+        assert orm == [20, 20, 20]
+
+
+@pytest.mark.django_db
+def test_the_postgres_and_portable_readers_yield_the_same_evidence(project, raters, ranked_and_safety_items):
+    if connection.vendor != "postgresql":
+        pytest.skip("the JSON-aggregate reader is PostgreSQL only")
+    for raw in ({"format": "dpo"}, {"format": "guard-aegis", "exclude_flagged": True},
+                {"format": "kto", "signal": "safety", "date_from": "2000-01-01"}):
+        options = build_options({**raw, "chunk_size": 7})
+        fast = [ev for chunk in _chunks_postgres(project=project, options=options, size=7) for ev in chunk]
+        portable = [ev for chunk in _chunks_orm(project=project, options=options, size=7) for ev in chunk]
+        assert len(fast) == len(portable) > 0
+        flagged = Item.objects.get(metadata__flagged=True).pk
+        assert (flagged in [ev.item_id for ev in fast]) is not options.exclude_flagged
+        for a, b in zip(fast, portable):
+            assert (a.item_id, a.external_id, a.prompt, a.responses) == (b.item_id, b.external_id, b.prompt, b.responses)
+            assert [r.raw() for r in a.records] == [r.raw() for r in b.records]
+
+
+@pytest.fixture
+def ranked_and_safety_items(project, raters):
+    _many(project, raters, 15)
+    item, (a, b) = make_item(project, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                             ["Hello", "Yo"], metadata={"flagged": True})
+    old = annotate(project, item, annotator=raters[1], pair=(a, b, "tie", 0))
+    annotate(project, item, annotator=raters[1], pair=(a, b, "b", 3), supersedes=old)
+    annotate(project, item, source="jury", pair=(a, b, "a", 1), prompt_label="needs_caution",
+             response_labels={a: ("safe", []), b: ("unsafe", ["S12", "S10"])})
 
 
 @pytest.mark.django_db
