@@ -80,7 +80,9 @@ def main() -> None:
     setup_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault("TRIBUNAL_VAR_DIR", tempfile.mkdtemp(prefix="tribunal-bench-var-"))
+    scratch_var = None
+    if "TRIBUNAL_VAR_DIR" not in os.environ:
+        scratch_var = os.environ["TRIBUNAL_VAR_DIR"] = tempfile.mkdtemp(prefix="tribunal-bench-var-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import logging
 
@@ -97,6 +99,7 @@ def main() -> None:
     from annotation.importing.reader import ErrorLog, LineReader
     from annotation.models import Item, Response
 
+    work = Path(tempfile.mkdtemp(prefix="tribunal-bench-import-"))
     try:
         call_command("migrate", verbosity=0)
         versions = {v.taxonomy.slug: v for v in services.taxonomy_load_presets()}
@@ -104,7 +107,6 @@ def main() -> None:
         def new_project(slug: str):
             return services.project_create(slug=slug, name=slug, taxonomy_version=versions["aegis-2.0"])
 
-        work = Path(tempfile.mkdtemp(prefix="tribunal-bench-import-"))
         print(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {url.rsplit('/', 1)[1]}, "
               f"IMPORT_BATCH_SIZE={os.environ.get('IMPORT_BATCH_SIZE', 2000)}")
         print(f"{'what':<44}{'responses':>11}{'seconds':>10}{'responses/s':>14}")
@@ -180,6 +182,11 @@ def main() -> None:
                   f"bulk_create, {results[size] / results['baseline: ORM create() per row']:.0f}x per-row ORM, "
                   f"target 20,000/s {'met' if results[size] >= 20_000 else 'NOT met'}")
     finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+        if scratch_var:
+            shutil.rmtree(scratch_var, ignore_errors=True)
         if not args.keep_db:
             drop_database(url)
 
