@@ -28,7 +28,7 @@ from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -175,6 +175,13 @@ def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
                 ])
         except _Abort:
             _finish_failed(batch, errors, records_read=stats.records_read)
+        except IntegrityError as exc:
+            # The unique constraints caught what the dedup could not see (an item added to the
+            # project outside an import, during this one). Everything was rolled back.
+            logger.warning("import batch %s hit a constraint: %s", batch.pk, exc)
+            errors.add(0, "the project changed during the import (an item with the same content or id was added "
+                          f"meanwhile); nothing was stored, import the file again ({exc.__class__.__name__})")
+            _finish_failed(batch, errors, records_read=0)
         finally:
             progress.close()
     except Exception as exc:  # a poisoned job must end FAILED, not crash-loop or stay RUNNING
