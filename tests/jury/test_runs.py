@@ -1,0 +1,161 @@
+"""Jury runs through the services, with Celery eager in this process and the real packaged models.
+
+(The real-worker, kill-and-resume path is tests/jury/test_kill_resume.py.)
+"""
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import Annotation, Item, ResponseSafety
+from jury import services
+from jury.models import Juror, JuryChunk, JuryDecision, JuryRun, Verdict
+from tests.jury.conftest import GEMMA, SMOL
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture
+def eager():
+    from config.celery import app
+
+    old = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
+def _juror(name: str, spec: dict, version: str = "v2") -> Juror:
+    return services.juror_create(name=name, backend="packaged", model=spec["model"], prompt_version=version,
+                                 batch_size=spec["batch_size"], max_length=spec["max_length"], device="cpu")
+
+
+@pytest.fixture
+def smol_jury(db, smol):
+    return services.jury_create(name="smol-only", jurors=[(_juror("smol", SMOL), 1.0)], rule="mean")
+
+
+def _start(django_capture_on_commit_callbacks, **kwargs) -> JuryRun:
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.jury_run_start(**kwargs)
+    run.refresh_from_db()
+    return run
+
+
+def test_safety_run_with_both_packaged_models(eager, django_capture_on_commit_callbacks, project, items, smol, gemma):
+    # given a two-juror jury of the packaged models
+    jury = services.jury_create(
+        name="panel", jurors=[(_juror("smol", SMOL), 1.0), (_juror("gemma", GEMMA, "v1"), 2.0)], rule="weighted",
+    )
+    # when a researcher runs the safety task over three items (prompt + 2 responses each)
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=jury, task="safety", chunk_size=2)
+    # then every verdict exists exactly once and every item has a decision and a jury annotation
+    assert run.status == JuryRun.Status.DONE, run.errors
+    assert run.verdicts_expected == 2 * 3 * 3
+    assert Verdict.objects.filter(run=run).count() == run.verdicts_expected
+    assert run.decisions_count == 3
+    categories = set(project.taxonomy_version.categories.values_list("code", flat=True))
+    for decision in JuryDecision.objects.filter(run=run).select_related("annotation", "item"):
+        assert decision.rule == "weighted" and decision.task == "safety"
+        assert 0.0 <= decision.confidence <= 1.0
+        ann = decision.annotation
+        assert ann.source == Annotation.Source.JURY and ann.source_detail == "panel" and ann.annotator is None
+        assert ann.taxonomy_version_id == project.taxonomy_version_id
+        assert ann.prompt_label in ("safe", "needs_caution", "unsafe")
+        assert set(ann.prompt_categories) <= categories
+        assert ResponseSafety.objects.filter(annotation=ann).count() == 2
+        target = decision.details["targets"][f"i{decision.item_id}:prompt"]
+        assert set(target["votes"]) == {"smol", "gemma"}
+        if decision.escalated:
+            assert decision.reasons and decision.item.priority >= 10
+    for v in Verdict.objects.filter(run=run):
+        assert v.probs["safe"] + v.probs["unsafe"] == pytest.approx(1.0)
+        assert sum(v.category_probs.values()) == pytest.approx(v.p_positive, abs=1e-6)
+    assert set(run.timings) == {"smol", "gemma"}
+
+
+def test_rerun_skips_done_work_and_never_duplicates(eager, django_capture_on_commit_callbacks, project, items, smol_jury):
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=smol_jury, task="safety", chunk_size=1)
+    assert run.status == JuryRun.Status.DONE
+    before = set(Verdict.objects.filter(run=run).values_list("id", flat=True))
+    annotations = Annotation.objects.filter(source="jury").count()
+    # when a chunk is processed again (a redelivered message after a crash)
+    chunk = run.chunks.first()
+    JuryChunk.objects.filter(pk=chunk.pk).update(status=JuryChunk.Status.PENDING, timings={})
+    JuryRun.objects.filter(pk=run.pk).update(status=JuryRun.Status.RUNNING)
+    assert services.jury_chunk_claim(chunk_id=chunk.pk, worker="again")[0] == "claimed"
+    assert services.jury_chunk_process(chunk_id=chunk.pk, worker="again") == "done"
+    # then nothing was scored again and nothing was written twice
+    chunk.refresh_from_db()
+    assert chunk.timings == {}  # the juror had no target left to score
+    assert set(Verdict.objects.filter(run=run).values_list("id", flat=True)) == before
+    services.jury_run_finalize(run_id=run.pk)
+    assert Annotation.objects.filter(source="jury").count() == annotations
+    assert JuryDecision.objects.filter(run=run).count() == 3
+
+
+def test_preference_run_judges_both_orders_and_flags_position_flips(
+    eager, django_capture_on_commit_callbacks, project, items, smol_jury
+):
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=smol_jury, task="preference")
+    assert run.status == JuryRun.Status.DONE, run.errors
+    verdicts = list(Verdict.objects.filter(run=run).order_by("target", "order"))
+    assert len(verdicts) == run.verdicts_expected == 3 * 2  # one pair per item, both orders
+    for first, second in zip(verdicts[::2], verdicts[1::2]):
+        assert (first.target, first.order, second.order) == (second.target, 0, 1)
+        # the canonical choice of each order: order 1 shows the pair swapped
+        pick0 = "a" if first.label == "A" else "b"
+        pick1 = "b" if second.label == "A" else "a"
+        assert first.position_consistent is second.position_consistent is (pick0 == pick1)
+    for decision in JuryDecision.objects.filter(run=run).select_related("annotation"):
+        ann = decision.annotation
+        assert ann.source == "jury" and ann.pair_a_id and ann.pair_b_id
+        assert sorted(sum(ann.ranking, [])) == sorted([ann.pair_a_id, ann.pair_b_id])
+        pair = next(iter(decision.details["pairs"].values()))
+        if not all(pair["position_consistent"].values()):
+            assert decision.escalated
+            assert any("position-inconsistent" in r for r in decision.reasons)
+
+
+def test_principles_run_gives_prob_a_b_na_per_principle(eager, django_capture_on_commit_callbacks, project, items, smol_jury):
+    principles = list(project.principle_set.principles.values_list("code", flat=True))
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=smol_jury, task="principles",
+                 item_ids=[items[2].pk])
+    assert run.status == JuryRun.Status.DONE, run.errors
+    assert Verdict.objects.filter(run=run).count() == 2 * len(principles)
+    decision = JuryDecision.objects.get(run=run)
+    assert decision.annotation is None
+    assert set(decision.details["principles"]) == set(principles)
+    for per_pair in decision.details["principles"].values():
+        (values,) = per_pair.values()
+        assert values["prob_A"] + values["prob_B"] + values["prob_NA"] == pytest.approx(1.0, abs=1e-4)
+        assert values["p"] in (1, -1, None)
+    assert decision.label in ("consensus", "conflict", "indifference")
+
+
+def test_cancelled_run_stops(eager, django_capture_on_commit_callbacks, project, items, smol_jury):
+    # given a run that was started but not yet dispatched
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.jury_run_start(project=project, jury=smol_jury, task="safety")
+    # when it is cancelled, then dispatched
+    services.jury_run_cancel(run=run)
+    services.jury_run_dispatch(run_id=run.pk)
+    # then nothing runs, and it cannot be cancelled twice
+    run.refresh_from_db()
+    assert run.status == JuryRun.Status.CANCELLED and run.verdicts.count() == 0
+    with pytest.raises(ValueError):
+        services.jury_run_cancel(run=run)
+
+
+def test_a_task_the_project_cannot_do_is_a_clear_error(project, smol_jury, other_project):
+    with pytest.raises(ValueError, match="principle set"):
+        services.jury_run_start(project=other_project, jury=smol_jury, task="principles")
+    with pytest.raises(ValueError, match="Unknown jury task"):
+        services.jury_run_start(project=project, jury=smol_jury, task="vibes")
+
+
+def test_default_jury_is_idempotent(db):
+    first = services.jury_ensure_default()
+    second = services.jury_ensure_default()
+    assert first.pk == second.pk
+    assert sorted(first.jurors.values_list("model", flat=True)) == ["gemma3-270m", "smollm2-135m-instruct"]
+    assert Item.objects.count() == 0
