@@ -1,0 +1,89 @@
+"""Researcher pages of the jury: runs of a project (start one), a run's live progress, and an item
+with every juror's verdict beside the human labels.
+
+Access: researchers who are members of the project, and admins (``roles.get_project_for_researcher``);
+everyone else gets 404. Model text is untrusted: templates only print it auto-escaped.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from annotation import roles
+from jury import selectors, services
+from jury.forms import RunStartForm
+
+
+@login_required
+def run_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = roles.get_project_for_researcher(request.user, slug)
+    if request.method == "POST":
+        form = RunStartForm(request.POST)
+        if form.is_valid():
+            try:
+                run = services.jury_run_start(
+                    project=project, jury=form.cleaned_data["jury"], task=form.cleaned_data["task"],
+                    user=request.user, chunk_size=form.cleaned_data.get("chunk_size"),
+                )
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Jury run #{run.pk} started.")
+                return redirect("jury-run", slug=project.slug, pk=run.pk)
+        status = 400
+    else:
+        form = RunStartForm()
+        status = 200
+    runs = list(selectors.run_list(project=project)[:50])
+    return render(request, "jury/runs.html", {"project": project, "form": form, "runs": runs}, status=status)
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = roles.get_project_for_researcher(request.user, slug)
+    run = selectors.run_get(project=project, pk=pk)
+    context = {
+        "project": project, "run": run, "progress": selectors.run_progress(run=run), "active": run.is_active,
+    }
+    if getattr(request, "htmx", False):
+        return render(request, "jury/run.html#run-progress", context)
+    context["decisions"] = list(selectors.run_decisions(run=run)[:200])
+    return render(request, "jury/run.html", context)
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = roles.get_project_for_researcher(request.user, slug)
+    run = selectors.run_get(project=project, pk=pk)
+    try:
+        services.jury_run_cancel(run=run)
+        messages.success(request, f"Jury run #{run.pk} cancelled.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("jury-run", slug=project.slug, pk=run.pk)
+
+
+@login_required
+def item_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = roles.get_project_for_researcher(request.user, slug)
+    item = selectors.item_get(project=project, pk=pk)
+    runs: "OrderedDict[int, dict]" = OrderedDict()
+    for v in selectors.item_verdicts(item=item):
+        entry = runs.setdefault(v.run_id, {"run": v.run, "verdicts": []})
+        entry["verdicts"].append(v)
+    decisions = {d.run_id: d for d in selectors.item_decisions(item=item)}
+    for run_id, entry in runs.items():
+        entry["decision"] = decisions.get(run_id)
+    context = {
+        "project": project, "item": item, "responses": sorted(item.responses.all(), key=lambda r: r.position),
+        "runs": list(runs.values()), "human": list(selectors.item_human_labels(item=item)),
+    }
+    return render(request, "jury/item.html", context)
