@@ -248,14 +248,15 @@ def _serve(port: int, workers: int, env: dict) -> subprocess.Popen:
         "--workers", str(workers), "--timeout", "120", "--log-level", "warning",
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    deadline = time.time() + 60
+    deadline = time.time() + 90
     while time.time() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/login/", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/login/", timeout=10).status_code == 200:
                 return proc
-        except requests.ConnectionError:
-            time.sleep(0.3)
+        except requests.RequestException:
+            time.sleep(0.5)
     proc.terminate()
+    proc.wait(timeout=30)
     raise RuntimeError("gunicorn did not come up")
 
 
