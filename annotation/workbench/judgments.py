@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from annotation.models import Annotation, Project, SafetyLabel
+from annotation.models import Project, SafetyLabel
 
 MAX_RATIONALE = 10_000
 UNSAFE = SafetyLabel.UNSAFE.value
@@ -253,16 +253,3 @@ def annotation_fields(clean: CleanJudgment, *, project: Project) -> dict:
         principles_conflicted=clean.principles_conflicted,
     )
 
-
-__all__ = [
-    "Annotation",
-    "CleanJudgment",
-    "Judgment",
-    "JudgmentInvalid",
-    "ResponseLabel",
-    "StaleAssignment",
-    "WorkbenchError",
-    "annotation_fields",
-    "judgment_validate",
-    "mode_parts",
-]
