@@ -9,3 +9,6 @@ from config.settings import *  # noqa: E402,F401,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
+
+# WhiteNoise warns on every request when STATIC_ROOT does not exist; tests serve from finders.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
