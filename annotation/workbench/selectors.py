@@ -59,8 +59,16 @@ def prompt_messages(item: Item) -> list[dict[str, str]]:
     return out
 
 
+def remember_responses(assignment: Assignment, responses: list[Response]) -> None:
+    """Keep the item's responses that the claim just read on the assignment object (this request only)."""
+    assignment._tribunal_responses = responses
+
+
 def responses_in_order(assignment: Assignment) -> list[Response]:
-    by_id = {r.pk: r for r in Response.objects.filter(item_id=assignment.item_id)}
+    known = getattr(assignment, "_tribunal_responses", None)
+    if known is None or any(r.item_id != assignment.item_id for r in known):
+        known = Response.objects.filter(item_id=assignment.item_id)
+    by_id = {r.pk: r for r in known}
     ordered = [by_id[rid] for rid in assignment.shown_order if rid in by_id]
     return ordered
 

@@ -24,7 +24,8 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.models import Annotation, Assignment, Item, Project, ResponseSafety
+from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, ResponseSafety
+from annotation.workbench import selectors
 from annotation.workbench.judgments import (
     CleanJudgment,
     Judgment,
@@ -85,43 +86,63 @@ def _candidates(project: Project, annotator, *, gold: bool, now: datetime):
     return qs.order_by("-priority", "id")
 
 
-def _shuffled(item: Item, annotator) -> list[int]:
-    ids = list(item.responses.order_by("position").values_list("pk", flat=True))
+def _shuffled(ids: list[int], item_id: int, annotator) -> list[int]:
+    ids = list(ids)
     # Seeded per (item, annotator): stable across reloads, different between annotators.
-    random.Random(f"tribunal:{item.pk}:{annotator.pk}").shuffle(ids)
+    random.Random(f"tribunal:{item_id}:{annotator.pk}").shuffle(ids)
     return ids
 
 
 def _take(item: Item, project: Project, annotator, *, gold: bool, now: datetime) -> Assignment | None:
-    """With the item row locked: re-check and hand the item to ``annotator``; None if no longer possible."""
-    mine = Assignment.objects.filter(item=item, annotator=annotator).first()
+    """With the item row locked: re-check and hand the item to ``annotator``; None if no longer possible.
+
+    One read of the item's assignment rows (a handful: at most ``overlap`` live ones plus lapsed,
+    skipped and flagged ones) gives this annotator's own row, the lapsed leases and the used slots.
+    Slots only become used under the item lock, which we hold, so that read can only overstate
+    what is free if a lapsed lease is being submitted right now; the expiring UPDATE below waits
+    for that row and re-checks it, and when it touched fewer rows than expected we read again.
+    The partial unique index on live slots stays the last word either way.
+    """
+    rows = list(Assignment.objects.filter(item=item))
+    mine = next((a for a in rows if a.annotator_id == annotator.pk), None)
     if mine is not None and mine.status not in (ST.EXPIRED, ST.RELEASED):
         return None
     slot = None
     if not gold:
-        Assignment.objects.filter(item=item, status=ST.ACTIVE, expires_at__lt=now).update(status=ST.EXPIRED)
-        used = set(
-            Assignment.objects.filter(item=item, status__in=Assignment.LIVE, slot__isnull=False).values_list(
-                "slot", flat=True
+        lapsed = [a.pk for a in rows if a.status == ST.ACTIVE and a.expires_at < now]
+        if lapsed:
+            n = Assignment.objects.filter(pk__in=lapsed, status=ST.ACTIVE, expires_at__lt=now).update(
+                status=ST.EXPIRED
             )
-        )
+            if n != len(lapsed):
+                rows = list(Assignment.objects.filter(item=item))
+            else:
+                for a in rows:
+                    if a.pk in lapsed:
+                        a.status = ST.EXPIRED
+        used = {a.slot for a in rows if a.status in Assignment.LIVE and a.slot is not None}
         free = [s for s in range(project.overlap) if s not in used]
         if not free:
             return None
         slot = free[0]
+    responses = list(item.responses.order_by("position"))
     if mine is None:
         mine = Assignment(
-            project=project, item=item, annotator=annotator, is_gold=gold, shown_order=_shuffled(item, annotator)
+            project=project, item=item, annotator=annotator, is_gold=gold,
+            shown_order=_shuffled([r.pk for r in responses], item.pk, annotator),
         )
+    else:
+        mine.item = item
     mine.status, mine.slot, mine.served_at, mine.expires_at = ST.ACTIVE, slot, now, now + _lease(project)
     mine.reason, mine.note = "", ""
-    # A savepoint: a concurrent request of the same annotator may have taken a lease a moment ago
-    # (one active lease per annotator), and that must not poison the outer transaction.
-    with transaction.atomic():
-        if mine.pk is None:
-            mine.save(force_insert=True)
-        else:
-            mine.save(update_fields=["status", "slot", "served_at", "expires_at", "reason", "note"])
+    # A concurrent request of the same annotator may have taken a lease a moment ago (one active
+    # lease per annotator): the IntegrityError rolls back this attempt and queue_next goes round again.
+    if mine.pk is None:
+        mine.save(force_insert=True)
+    else:
+        mine.save(update_fields=["status", "slot", "served_at", "expires_at", "reason", "note"])
+    # The caller usually shows the item next: spare it a second read of the responses.
+    selectors.remember_responses(mine, responses)
     return mine
 
 
@@ -153,7 +174,25 @@ def _claim(project: Project, annotator, *, gold: bool, now: datetime) -> Assignm
     return None
 
 
-@transaction.atomic
+def _next_attempt(*, project: Project, annotator, now: datetime) -> Assignment | None:
+    current = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .filter(project=project, annotator=annotator, status=ST.ACTIVE)
+        .first()
+    )
+    if current is not None:
+        if current.expires_at < now + _lease(project) / 2:
+            current.expires_at = now + _lease(project)
+            current.save(update_fields=["expires_at"])
+        return current
+    if _gold_due(project, annotator):
+        taken = _claim(project, annotator, gold=True, now=now)
+        if taken is not None:
+            return taken
+    return _claim(project, annotator, gold=False, now=now)
+
+
 def queue_next(*, project: Project, annotator, now: datetime | None = None) -> Assignment | None:
     """The item ``annotator`` should work on now, as their active lease; None when the queue is empty.
 
@@ -161,26 +200,13 @@ def queue_next(*, project: Project, annotator, now: datetime | None = None) -> A
     item); its time is renewed. Otherwise claims a new item: gold first when the project's
     ``gold_rate`` says one is due, then the highest ``Item.priority`` (which the jury raises for
     items it disputed), then import order. Side effects: lapsed leases on the claimed item become
-    ``expired``; one Assignment row is inserted or revived.
+    ``expired``; one Assignment row is inserted or revived. Each attempt is one atomic block.
     """
     now = now or timezone.now()
     for _ in range(2):
-        current = (
-            Assignment.objects.select_for_update()
-            .filter(project=project, annotator=annotator, status=ST.ACTIVE)
-            .first()
-        )
-        if current is not None:
-            if current.expires_at < now + _lease(project) / 2:
-                current.expires_at = now + _lease(project)
-                current.save(update_fields=["expires_at"])
-            return current
         try:
-            if _gold_due(project, annotator):
-                taken = _claim(project, annotator, gold=True, now=now)
-                if taken is not None:
-                    return taken
-            return _claim(project, annotator, gold=False, now=now)
+            with transaction.atomic():
+                return _next_attempt(project=project, annotator=annotator, now=now)
         except IntegrityError:
             # Another request of this annotator took a lease between our check and our insert:
             # go round once more and return that one.
@@ -222,20 +248,43 @@ def _reclaim(assignment: Assignment, *, project: Project, now: datetime) -> bool
 # --- Submissions ------------------------------------------------------------------------------------
 
 
-def _category_codes(project: Project) -> set[str]:
-    return set(project.taxonomy_version.categories.values_list("code", flat=True))
-
-
-def _principle_ids(project: Project) -> set[int]:
-    if project.principle_set_id is None:
+def _category_codes(project: Project, mentioned: set[str]) -> set[str]:
+    """The codes among ``mentioned`` that exist in the project's taxonomy version (no query when none)."""
+    if not mentioned:
         return set()
-    return set(project.principle_set.principles.values_list("pk", flat=True))
+    return set(
+        HazardCategory.objects.filter(version_id=project.taxonomy_version_id, code__in=mentioned).values_list(
+            "code", flat=True
+        )
+    )
+
+
+def _principle_ids(project: Project, mentioned: set[int]) -> set[int]:
+    """The ids among ``mentioned`` that are principles of the project's set (no query when none)."""
+    if project.principle_set_id is None or not mentioned:
+        return set()
+    return set(
+        Principle.objects.filter(principle_set_id=project.principle_set_id, pk__in=mentioned).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def validate_for_project(*, project: Project, judgment: Judgment, shown_order: list[int]) -> CleanJudgment:
+    # judgment_validate only ever asks whether the categories and principles the judgment names
+    # are valid, so looking up just those is the same check as loading the whole taxonomy.
+    codes = {str(c) for c in judgment.prompt_categories}
+    for rl in judgment.response_labels.values():
+        codes.update(str(c) for c in rl.categories)
+    principle_ids: set[int] = set()
+    for p in judgment.principles:
+        try:
+            principle_ids.add(int(p))
+        except (TypeError, ValueError):
+            pass
     return judgment_validate(
         project=project, judgment=judgment, shown_order=shown_order,
-        category_codes=_category_codes(project), principle_ids=_principle_ids(project),
+        category_codes=_category_codes(project, codes), principle_ids=_principle_ids(project, principle_ids),
     )
 
 
@@ -257,11 +306,12 @@ def _store(
             ]
         )
     if clean.principle_ids:
-        annotation.principles.add(*clean.principle_ids)
+        through = Annotation.principles.through
+        through.objects.bulk_create([through(annotation=annotation, principle_id=pid) for pid in clean.principle_ids])
     return annotation
 
 
-def _replay(*, annotator, key: str, item_id: int) -> SubmitResult | None:
+def _replay(*, annotator, key: str, item_id: int, assignment: Assignment | None = None) -> SubmitResult | None:
     if not key:
         return None
     earlier = Annotation.objects.filter(annotator=annotator, idempotency_key=key).first()
@@ -269,11 +319,11 @@ def _replay(*, annotator, key: str, item_id: int) -> SubmitResult | None:
         return None
     if earlier.item_id != item_id:
         raise WorkbenchError("This idempotency key was already used for another item.", code="key_reused")
-    assignment = Assignment.objects.filter(item_id=item_id, annotator=annotator).first()
+    if assignment is None:
+        assignment = Assignment.objects.filter(item_id=item_id, annotator=annotator).first()
     return SubmitResult(annotation=earlier, assignment=assignment, replayed=True)
 
 
-@transaction.atomic
 def annotation_submit(
     *, project: Project, annotator, item_id: int, judgment: Judgment, idempotency_key: str = "",
     now: datetime | None = None,
@@ -291,14 +341,31 @@ def annotation_submit(
     """
     now = now or timezone.now()
     key = (idempotency_key or "").strip()[:64]
-    replay = _replay(annotator=annotator, key=key, item_id=item_id)
+    try:
+        return _submit(project=project, annotator=annotator, item_id=item_id, judgment=judgment, key=key, now=now)
+    except IntegrityError:
+        # The whole attempt was rolled back. A twin of this request with the same key that
+        # committed first is the usual cause: answer with its record.
+        with transaction.atomic():
+            replay = _replay(annotator=annotator, key=key, item_id=item_id)
+        if replay is not None:
+            return replay
+        raise
+
+
+@transaction.atomic
+def _submit(*, project: Project, annotator, item_id: int, judgment: Judgment, key: str, now: datetime) -> SubmitResult:
+    assignment = (
+        Assignment.objects.select_for_update()
+        .filter(project=project, annotator=annotator, item_id=item_id)
+        .first()
+    )
+    # Checked under the row lock: a concurrent twin of this request may have just committed.
+    replay = _replay(annotator=annotator, key=key, item_id=item_id, assignment=assignment)
     if replay is not None:
         return replay
-    assignment = _own_assignment(project=project, annotator=annotator, item_id=item_id)
-    # Re-check under the row lock: a concurrent twin of this request may have just committed.
-    replay = _replay(annotator=annotator, key=key, item_id=item_id)
-    if replay is not None:
-        return replay
+    if assignment is None:
+        raise StaleAssignment("This item was not handed to you, so nothing was saved.", code="not_assigned")
     if assignment.status == ST.DONE:
         raise StaleAssignment(
             "You already submitted this item. Use undo to change your answer.", code="already_submitted"
@@ -315,18 +382,11 @@ def annotation_submit(
     previous = assignment.annotation
     supersedes = previous if previous is not None and previous.retracted else None
     duration_ms = max(0, int((now - assignment.served_at).total_seconds() * 1000))
-    try:
-        with transaction.atomic():
-            annotation = _store(
-                project=project, item_id=item_id, clean=clean, source=Annotation.Source.HUMAN, annotator=annotator,
-                shown_order=list(assignment.shown_order), duration_ms=duration_ms, supersedes=supersedes,
-                idempotency_key=key,
-            )
-    except IntegrityError:
-        replay = _replay(annotator=annotator, key=key, item_id=item_id)
-        if replay is not None:
-            return replay
-        raise
+    annotation = _store(
+        project=project, item_id=item_id, clean=clean, source=Annotation.Source.HUMAN, annotator=annotator,
+        shown_order=list(assignment.shown_order), duration_ms=duration_ms, supersedes=supersedes,
+        idempotency_key=key,
+    )
     assignment.status, assignment.annotation, assignment.submitted_at = ST.DONE, annotation, now
     # The lease now bounds the undo window.
     assignment.expires_at = now + _lease(project)
