@@ -9,13 +9,15 @@ filter).
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import orjson
 from django.apps import apps
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Q
 
 from annotation.models import Annotation, Item, Response, ResponseSafety
@@ -117,20 +119,30 @@ def item_ids_query(*, project, options: ExportOptions):
     return qs
 
 
-def iter_chunks(*, project, options: ExportOptions, chunk_size: int | None = None) -> Iterator[list[ItemEvidence]]:
+def iter_chunks(
+    *, project, options: ExportOptions, chunk_size: int | None = None, prefetch: bool = True
+) -> Iterator[list[ItemEvidence]]:
     """Yield the project's items in id order, ``chunk_size`` at a time, with their evidence.
 
-    Keyset pagination (``id > last``) keeps every query bounded and the memory flat: only one
-    chunk is alive at a time. On PostgreSQL one query per chunk brings each item with its
-    responses, current records and their response labels as JSON aggregates (the database does
-    the joining in C; Python decodes one JSON document per item with orjson). Other databases
-    (SQLite on a laptop) take the portable ORM path: four bounded queries per chunk. Both paths
-    yield the same evidence (a test compares them).
+    Keyset pagination (``id > last``) keeps every query bounded and the memory flat: only a
+    bounded number of chunks is alive at a time. On PostgreSQL one query per chunk brings the
+    chunk's items with their responses, current records and their response labels as one JSON
+    document (the database does the joining in C; Python decodes it with one orjson call), and
+    with ``prefetch`` the next chunk is read on a helper thread, over the same connection, while
+    the caller works on the current one (the database and Python then run at the same time).
+    Other databases (SQLite on a laptop) take the portable ORM path: four bounded queries per
+    chunk. Both paths yield the same evidence (a test compares them).
     """
     size = chunk_size or options.chunk_size
-    reader = _chunks_postgres if connection.vendor == "postgresql" else _chunks_orm
     jury_model = jury_decision_model() if options.min_jury_confidence is not None else None
-    for chunk in reader(project=project, options=options, size=size):
+    if connection.vendor == "postgresql":
+        db = connections[connection.alias]  # this thread's wrapper, shared with the prefetch thread
+        chunks = _chunks_postgres(project=project, options=options, size=size, db=db)
+        if prefetch:
+            chunks = _prefetched(chunks, db)
+    else:
+        chunks = _chunks_orm(project=project, options=options, size=size)
+    for chunk in chunks:
         if jury_model is not None:
             jury = {r.id: r for ev in chunk for r in ev.records if r.source == "jury"}
             if jury:
@@ -139,6 +151,64 @@ def iter_chunks(*, project, options: ExportOptions, chunk_size: int | None = Non
                 ):
                     jury[aid].jury_confidence = confidence
         yield chunk
+
+
+_DONE = object()
+
+
+def _prefetched(chunks: Iterator[list[ItemEvidence]], db) -> Iterator[list[ItemEvidence]]:
+    """Run the ``chunks`` generator on a helper thread, one chunk ahead of the consumer.
+
+    The helper uses the caller's connection (Django allows it with ``inc_thread_sharing``;
+    psycopg serialises statements on one connection with its own lock), so it reads inside the
+    caller's transaction and snapshot rules exactly as a plain loop would. While it waits for
+    the database it holds no GIL, so the query for chunk N+1 runs while the caller turns chunk
+    N into rows. Memory stays bounded: at most one chunk waits in the queue and one is being
+    read. An error in the reader is raised in the caller; a caller that stops early stops the
+    reader.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        handoff.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            item: object = exc
+        else:
+            item = _DONE
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    db.inc_thread_sharing()
+    worker = threading.Thread(target=produce, name="export-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
+        db.dec_thread_sharing()
 
 
 def _needs(options: ExportOptions) -> tuple[bool, bool]:
@@ -194,7 +264,8 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Iterator[list[
         yield [evidence[i] for i in ids]
 
 
-def _chunks_postgres(*, project, options: ExportOptions, size: int) -> Iterator[list[ItemEvidence]]:
+def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> Iterator[list[ItemEvidence]]:
+    db = db if db is not None else connection
     need_safety, need_preference = _needs(options)
     item_t, resp_t = Item._meta.db_table, Response._meta.db_table
     ann_t, rs_t = Annotation._meta.db_table, ResponseSafety._meta.db_table
@@ -222,35 +293,38 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int) -> Iterator[
             pass
         else:
             item_where.append(f"NOT EXISTS (SELECT 1 FROM {assignment_t} f WHERE f.item_id = i.id AND f.status = 'flagged')")
+    # The whole chunk is one JSON document: [[id, external_id, prompt, responses, records], ...]
     sql = f"""
-        SELECT i.id, i.external_id, i.prompt::text,
+        SELECT json_agg(json_build_array(i.id, i.external_id, i.prompt,
           (SELECT json_agg(json_build_array(r.id, r.position, r.text) ORDER BY r.position)
-             FROM {resp_t} r WHERE r.item_id = i.id)::text,
+             FROM {resp_t} r WHERE r.item_id = i.id),
           (SELECT json_agg(json_build_array(a.id, a.source, a.annotator_id, a.ranking, a.pair_a_id, a.pair_b_id,
                                             a.pair_choice, a.pair_strength, a.prompt_label, a.prompt_categories,
                                             {safety_agg}) ORDER BY a.id)
-             FROM {ann_t} a WHERE {' AND '.join(ann_where)})::text
-        FROM {item_t} i
-        WHERE {' AND '.join(item_where)}
-        ORDER BY i.id
-        LIMIT %s
+             FROM {ann_t} a WHERE {' AND '.join(ann_where)})) ORDER BY i.id)::text
+        FROM (SELECT * FROM {item_t} i WHERE {' AND '.join(item_where)} ORDER BY i.id LIMIT %s) i
     """
     loads = orjson.loads
     last = 0
-    with connection.cursor() as cur:
+    with db.cursor() as cur:
         while True:
             cur.execute(sql, [*params, project.pk, last, size])
-            rows = cur.fetchall()
-            if not rows:
+            (doc,) = cur.fetchone()
+            if doc is None:
                 return
+            rows = loads(doc)
+            del doc
             last = rows[-1][0]
             chunk = []
+            append = chunk.append
             for item_id, external_id, prompt, responses, annotations in rows:
-                ev = ItemEvidence(item_id, external_id, _prompt_messages(loads(prompt)), {}, [])
-                if responses:
-                    ev.responses = {rid: (position, text) for rid, position, text in loads(responses)}
+                ev = ItemEvidence(
+                    item_id, external_id, _prompt_messages(prompt),
+                    {rid: (position, text) for rid, position, text in responses} if responses else {}, [],
+                )
                 if annotations:
-                    for aid, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats, safety in loads(annotations):
+                    records = ev.records
+                    for aid, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats, safety in annotations:
                         rec = Record(
                             aid, source, annotator_id, ranking if need_preference else None,
                             (pa_, pb_, choice, strength) if choice and need_preference else None,
@@ -258,8 +332,9 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int) -> Iterator[
                         )
                         if safety:
                             rec.response_labels = {rid: (label, cats or []) for rid, label, cats in safety}
-                        ev.records.append(rec)
-                chunk.append(ev)
+                        records.append(rec)
+                append(ev)
+            del rows
             yield chunk
 
 
@@ -281,16 +356,17 @@ def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
     pair_votes: list[PairVote] = []
     votes: list[list[list[int]]] = []
     for r in chosen:
-        if r.ranking is not None:
-            vote = [[rid for rid in group if rid in known] for group in r.ranking]
+        ranking, pair = r.ranking, r.pair
+        if ranking is not None:
+            vote = [[rid for rid in group if rid in known] for group in ranking]
             vote = [g for g in vote if g]
             if vote:
                 votes.append(vote)
-        if r.pair is not None:
-            a, b, choice, strength = r.pair
+        if pair is not None:
+            a, b, choice, strength = pair
             if a in known and b in known:
                 pair_votes.append(PairVote(a, b, choice, strength or 0))
-    if pair_votes and not votes and len({frozenset((v.a, v.b)) for v in pair_votes}) == 1:
+    if pair_votes and not votes and _one_pair(pair_votes):
         pc = pairwise_majority(pair_votes)
         if pc.winner is None:
             groups: tuple[tuple[int, ...], ...] = ((pc.a, pc.b),)
@@ -312,6 +388,13 @@ def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
             votes.append([[winner], [loser]])
     if votes:
         ev.preference = rank(options.ranking_method, votes)
+
+
+def _one_pair(pair_votes: list[PairVote]) -> bool:
+    """Whether every vote is on the same unordered pair of responses."""
+    first = pair_votes[0]
+    a, b = first.a, first.b
+    return all((v.a == a and v.b == b) or (v.a == b and v.b == a) for v in pair_votes)
 
 
 def _decide_safety(ev: ItemEvidence, options: ExportOptions, category_order: dict[str, int]) -> None:

@@ -99,7 +99,9 @@ def _pro_prefix(messages: list[dict]) -> list[str]:
 
 
 def _pick(ev: ItemEvidence, group: tuple[int, ...], options: ExportOptions) -> list[int]:
-    if len(group) == 1 or options.tie_policy == "expand":
+    if len(group) == 1:
+        return list(group)
+    if options.tie_policy == "expand":
         return sorted(group, key=lambda rid: ev.responses[rid][0])
     if options.tie_policy == "position":
         return [min(group, key=lambda rid: ev.responses[rid][0])]
@@ -113,7 +115,11 @@ def _ordered_groups(ev: ItemEvidence) -> tuple[tuple[int, ...], ...]:
     if not pref.has_order:
         raise Skip("tie")
     # inside a group, the source order (position) is the stable, stated order of rows
-    return tuple(g if len(g) == 1 else tuple(sorted(g, key=lambda rid: ev.responses[rid][0])) for g in pref.groups)
+    groups = pref.groups
+    for g in groups:
+        if len(g) != 1:
+            return tuple(g if len(g) == 1 else tuple(sorted(g, key=lambda rid: ev.responses[rid][0])) for g in groups)
+    return groups
 
 
 def _pairs(ev: ItemEvidence, options: ExportOptions) -> list[tuple[int, int]]:
@@ -201,19 +207,26 @@ def rows_for(ev: ItemEvidence, options: ExportOptions, tax: TaxonomyContext) -> 
 
 def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     rows = []
-    prompt = _prompt(ev, options)
-    for chosen, rejected in _pairs(ev, options):
-        row = {
-            "item_id": ev.item_id,
-            "prompt": prompt,
-            "chosen": _completion(ev.responses[chosen][1], options),
-            "rejected": _completion(ev.responses[rejected][1], options),
-        }
-        if options.include_margin:
-            row["margin"] = _margin(ev, chosen, rejected)
-        row["chosen_id"] = chosen
-        row["rejected_id"] = rejected
-        row["label_source"] = ev.preference_source
+    pairs = _pairs(ev, options)
+    item_id, responses, source = ev.item_id, ev.responses, ev.preference_source
+    if options.style == "conversational":
+        prompt = ev.prompt
+        def completion(rid):  # noqa: E306
+            return [{"role": "assistant", "content": responses[rid][1]}]
+    else:
+        prompt = prompt_text(ev.prompt)
+        def completion(rid):  # noqa: E306
+            return responses[rid][1]
+    include_margin = options.include_margin
+    for chosen, rejected in pairs:
+        # key order is the file's column order
+        if include_margin:
+            row = {"item_id": item_id, "prompt": prompt, "chosen": completion(chosen), "rejected": completion(rejected),
+                   "margin": _margin(ev, chosen, rejected), "chosen_id": chosen, "rejected_id": rejected,
+                   "label_source": source}
+        else:
+            row = {"item_id": item_id, "prompt": prompt, "chosen": completion(chosen), "rejected": completion(rejected),
+                   "chosen_id": chosen, "rejected_id": rejected, "label_source": source}
         rows.append(row)
     return rows
 

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PARQUET_BATCH_ROWS = 5000
+JSONL_BATCH_ROWS = 10_000  # a cap for very large chunks
+_dumps = orjson.dumps
 
 
 class SplitWriter:
@@ -27,6 +29,7 @@ class SplitWriter:
         self.schema = schema
         self.rows = 0
         self._buffer: list[dict] = []
+        self._lines: list[bytes] = []  # JSONL lines not yet written
         self._jsonl = open(folder / f"{split}.jsonl", "wb") if "jsonl" in outputs else None
         self._parquet = (
             pq.ParquetWriter(folder / f"{split}.parquet", schema, compression="zstd") if "parquet" in outputs else None
@@ -42,11 +45,22 @@ class SplitWriter:
     def write(self, rows: list[dict]) -> None:
         self.rows += len(rows)
         if self._jsonl is not None:
-            self._jsonl.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+            lines = self._lines
+            for row in rows:
+                lines.append(_dumps(row))
+            if len(lines) >= JSONL_BATCH_ROWS:
+                self.flush_lines()
         if self._parquet is not None or self._arrow is not None:
             self._buffer.extend(rows)
             if len(self._buffer) >= PARQUET_BATCH_ROWS:
                 self._flush()
+
+    def flush_lines(self) -> None:
+        """Write the pending JSONL lines in one call (the pipeline calls it after every chunk, so
+        at most one chunk's lines wait in memory)."""
+        if self._lines:
+            self._jsonl.write(b"\n".join(self._lines) + b"\n")  # type: ignore[union-attr]
+            self._lines = []
 
     def _flush(self) -> None:
         if not self._buffer:
@@ -64,6 +78,7 @@ class SplitWriter:
     def close(self) -> None:
         self._flush()
         if self._jsonl is not None:
+            self.flush_lines()
             self._jsonl.close()
         if self._parquet is not None:
             self._parquet.close()

@@ -48,17 +48,19 @@ def pairwise_majority(votes: list[PairVote]) -> PairConsensus:
     """Consensus of votes on one pair. Votes given as (b, a) are flipped onto (a, b) first."""
     if not votes:
         raise ValueError("pairwise_majority needs at least one vote")
-    a, b = sorted((votes[0].a, votes[0].b))
+    first = votes[0]
+    a, b = (first.a, first.b) if first.a <= first.b else (first.b, first.a)
     votes_a = votes_b = votes_tie = 0
     signed = 0.0  # positive: towards a
     strength_a = strength_b = 0
     for v in votes:
-        if {v.a, v.b} != {a, b}:
-            raise ValueError(f"votes on different pairs: {(a, b)} and {(v.a, v.b)}")
-        if v.choice == "tie":
+        va, vb, choice = v.a, v.b, v.choice
+        if not ((va == a and vb == b) or (va == b and vb == a)):
+            raise ValueError(f"votes on different pairs: {(a, b)} and {(va, vb)}")
+        if choice == "tie":
             votes_tie += 1
             continue
-        picked = v.a if v.choice == "a" else v.b
+        picked = va if choice == "a" else vb
         if picked == a:
             votes_a += 1
             strength_a += v.strength

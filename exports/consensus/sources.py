@@ -45,4 +45,6 @@ def select_records(records: Sequence[R], policy: str) -> tuple[list[R], str]:
         chosen = [r for r in records if r.source in HUMAN_SOURCES]
         if not chosen and policy == "human-with-jury-fallback":
             chosen = [r for r in records if r.source == "jury"]
+    if len(chosen) == 1:  # the common case; the same string as the general expression below
+        return chosen, chosen[0].source
     return chosen, "+".join(sorted({r.source for r in chosen}))
