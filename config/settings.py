@@ -131,6 +131,9 @@ IMPORT_MAX_LINE_BYTES = envint("IMPORT_MAX_LINE_BYTES", 1024 * 1024, minimum=102
 IMPORT_BATCH_SIZE = envint("IMPORT_BATCH_SIZE", 2000, minimum=1)
 IMPORT_MAX_ERRORS = envint("IMPORT_MAX_ERRORS", 1000, minimum=1)
 IMPORT_UPLOAD_DIR = VAR_DIR / "imports"
+# A background job whose worker is on another host and has not reported progress for this long is
+# considered abandoned and re-queued when a worker starts (same-host claimants are checked by pid).
+JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", 300, minimum=10)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -24,6 +24,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
 from annotation.importing.reader import ErrorLog, LineReader
 from annotation.importing.writer import ChunkWriter, content_hash
+from annotation.jobs import claimant_is_gone, worker_identity
 from annotation.models import ImportBatch, Item, Project
 
 logger = logging.getLogger(__name__)
@@ -100,8 +102,9 @@ def import_batch_run(*, batch_id: int) -> ImportBatch | None:
     """Run a stored (background) batch. Idempotent: claims the batch with a conditional UPDATE
     (pending → running) and does nothing if someone else already did; returns None then.
     The uploaded copy is removed when the batch ends, DONE or FAILED."""
+    now = timezone.now()
     claimed = ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PENDING).update(
-        status=ImportBatch.Status.RUNNING, started_at=timezone.now()
+        status=ImportBatch.Status.RUNNING, started_at=now, heartbeat_at=now, claimed_by=worker_identity()
     )
     if claimed != 1:
         return None
@@ -111,6 +114,34 @@ def import_batch_run(*, batch_id: int) -> ImportBatch | None:
     finally:
         shutil.rmtree(Path(batch.stored_path).parent, ignore_errors=True)
     return batch
+
+
+def import_batches_resume(*, stale_after_s: int | None = None) -> list[int]:
+    """Hand abandoned background batches back to the queue; returns their ids.
+
+    A batch is abandoned when it is RUNNING and the worker process that claimed it is gone (see
+    ``annotation.jobs``). Its write pass was one transaction, which died with the process, so
+    nothing of it is stored: it goes back to PENDING and is enqueued again. A rerun cannot
+    duplicate anything (items are deduplicated by content), and the conditional claim makes sure
+    only one worker runs it. Called when a worker starts.
+    """
+    from annotation.tasks import import_run_task
+
+    stale_after = timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS)
+    resumed = []
+    running = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING, background=True)
+    for batch in running.only("pk", "claimed_by", "heartbeat_at"):
+        if not claimant_is_gone(batch.claimed_by, batch.heartbeat_at, stale_after=stale_after):
+            continue
+        # Conditional on the same claimant, so two starting workers cannot both hand it back.
+        handed_back = ImportBatch.objects.filter(
+            pk=batch.pk, status=ImportBatch.Status.RUNNING, claimed_by=batch.claimed_by
+        ).update(status=ImportBatch.Status.PENDING, claimed_by="", bytes_read=0, records_read=0)
+        if handed_back == 1:
+            logger.warning("import batch %s was abandoned by %s; queued again", batch.pk, batch.claimed_by)
+            transaction.on_commit(lambda pk=batch.pk: import_run_task.delay(pk))
+            resumed.append(batch.pk)
+    return resumed
 
 
 # --- The two passes --------------------------------------------------------------------------------
@@ -396,12 +427,16 @@ class _Progress:
         self.last = time.monotonic()
         half = self.batch.size_bytes // 2
         done = min(position, self.batch.size_bytes) // 2 + (half if self.pass_no == 2 else 0)
+        now = timezone.now()
         if self.conn is None:
-            ImportBatch.objects.filter(pk=self.batch.pk).update(bytes_read=done, records_read=records)
+            ImportBatch.objects.filter(pk=self.batch.pk).update(
+                bytes_read=done, records_read=records, heartbeat_at=now
+            )
         else:
             with self.conn.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {ImportBatch._meta.db_table} SET bytes_read = %s WHERE id = %s", [done, self.batch.pk]
+                    f"UPDATE {ImportBatch._meta.db_table} SET bytes_read = %s, heartbeat_at = %s WHERE id = %s",
+                    [done, now, self.batch.pk],
                 )
 
     def close(self) -> None:
