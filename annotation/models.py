@@ -315,6 +315,11 @@ class Item(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Kept by database triggers (migration 0005), never by application code: writes from here are ignored.
+    filled = models.PositiveSmallIntegerField(
+        default=0, editable=False,
+        help_text="Live (active or done) slotted assignments; the queue skips items where this reaches the overlap.",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -90,25 +90,35 @@ def judgment_body(payload: dict, rng: random.Random) -> dict:
 
 def work(
     session: requests.Session, base_url: str, slug: str, log: AnnotatorLog, *, retry_rate: float = 0.1,
-    max_cycles: int | None = None, seed: int = 0, stop: threading.Event | None = None,
+    max_cycles: int | None = None, seed: int = 0, stop: threading.Event | None = None, one_request: bool = False,
 ) -> AnnotatorLog:
-    """Take items and submit them until the queue is empty (HTTP 204). Every tenth submit or so is
-    sent twice with the same idempotency key, as a double click or a retried request would."""
+    """Take items and submit them until the queue is empty (HTTP 204, or ``next: null``). Every
+    tenth submit or so is sent twice with the same idempotency key, as a double click or a retried
+    request would.
+
+    ``one_request=False``: a cycle is ``POST next/`` then ``POST submit/``. ``one_request=True``:
+    one ``POST next/`` to start, then every cycle is a single ``POST submit/?next=1`` whose answer
+    carries the next item; the cycle latency is that one request."""
     rng = random.Random(seed)
     nxt, sub = f"{base_url}/api/annotate/{slug}/next/", f"{base_url}/api/annotate/{slug}/submit/"
+    if one_request:
+        sub += "?next=1"
     cycles = 0
+    payload = None
     while max_cycles is None or cycles < max_cycles:
         if stop is not None and stop.is_set():
             break
         t0 = time.perf_counter()
-        r = session.post(nxt, timeout=60)
+        fetched = payload is None
+        if fetched:
+            r = session.post(nxt, timeout=60)
+            if r.status_code == 204:
+                break
+            if r.status_code != 200:
+                log.errors.append(f"next: HTTP {r.status_code} {r.text[:200]}")
+                break
+            payload = r.json()
         t1 = time.perf_counter()
-        if r.status_code == 204:
-            break
-        if r.status_code != 200:
-            log.errors.append(f"next: HTTP {r.status_code} {r.text[:200]}")
-            break
-        payload = r.json()
         log.served.append(payload["item"])
         body = judgment_body(payload, rng)
         t2 = time.perf_counter()
@@ -117,16 +127,26 @@ def work(
         if r.status_code != 201:
             log.errors.append(f"submit: HTTP {r.status_code} {r.text[:200]}")
             break
-        log.acknowledged[r.json()["annotation"]] = payload["item"]
-        log.next_ms.append((t1 - t0) * 1000)
+        answer = r.json()
+        log.acknowledged[answer["annotation"]] = payload["item"]
+        if fetched:
+            log.next_ms.append((t1 - t0) * 1000)
         log.submit_ms.append((t3 - t2) * 1000)
         log.cycle_ms.append((t1 - t0 + t3 - t2) * 1000)
         if rng.random() < retry_rate:
             again = session.post(sub, json=body, timeout=60)
             if again.status_code != 200 or not again.json().get("replayed"):
                 log.errors.append(f"replay: HTTP {again.status_code} {again.text[:200]}")
+            elif one_request and again.json().get("next") != answer.get("next"):
+                log.errors.append("replay: a replayed submit named another next item")
             log.replays += 1
         cycles += 1
+        if one_request:
+            payload = answer.get("next")
+            if payload is None:
+                break
+        else:
+            payload = None
     return log
 
 
@@ -241,11 +261,13 @@ def _make_project(slug: str, *, items: int, responses: int, overlap: int, annota
     return project, users
 
 
-def _serve(port: int, workers: int, env: dict) -> subprocess.Popen:
+def _serve(port: int, workers: int, env: dict, *, threads: int = 1) -> subprocess.Popen:
     cmd = [
         str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--timeout", "120", "--log-level", "warning",
     ]
+    if threads > 1:
+        cmd += ["--threads", str(threads)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -259,7 +281,7 @@ def _serve(port: int, workers: int, env: dict) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not come up")
 
 
-def _summary(name: str, logs: list[AnnotatorLog], wall: float) -> dict:
+def _summary(name: str, logs: list[AnnotatorLog], wall: float, *, one_request: bool = False) -> dict:
     cycles = [c for log in logs for c in log.cycle_ms]
     nexts = [c for log in logs for c in log.next_ms]
     submits = [c for log in logs for c in log.submit_ms]
@@ -269,10 +291,13 @@ def _summary(name: str, logs: list[AnnotatorLog], wall: float) -> dict:
         "next_p95": percentile(nexts, 95), "submit_p95": percentile(submits, 95),
         "replays": sum(log.replays for log in logs),
     }
+    split = (
+        f"p95 submit?next=1 {row['submit_p95']:.1f}" if one_request
+        else f"p95 next {row['next_p95']:.1f} submit {row['submit_p95']:.1f}"
+    )
     print(
-        f"{name:>14}: {row['cycles']:5d} cycles in {wall:6.2f}s = {row['cycles_per_s']:7.1f} cycles/s | cycle latency ms "
-        f"p50 {row['p50']:6.1f} p95 {row['p95']:6.1f} p99 {row['p99']:6.1f} | p95 next {row['next_p95']:.1f} submit {row['submit_p95']:.1f}"
-        f" | {row['replays']} retried submits",
+        f"{name:>18}: {row['cycles']:5d} cycles in {wall:6.2f}s = {row['cycles_per_s']:7.1f} cycles/s | cycle latency ms "
+        f"p50 {row['p50']:6.1f} p95 {row['p95']:6.1f} p99 {row['p99']:6.1f} | {split} | {row['replays']} retried submits",
         flush=True,
     )
     return row
@@ -302,19 +327,71 @@ def _baseline(base_url: str, slug: str, user: tuple[str, str], seconds: float, t
         t.join()
     wall = time.perf_counter() - t0
     print(
-        f"{'baseline x' + str(threads):>14}: {len(times):5d} renew requests in {wall:6.2f}s = {len(times) / wall:7.1f} req/s | "
+        f"{'baseline x' + str(threads):>18}: {len(times):5d} renew requests in {wall:6.2f}s = {len(times) / wall:7.1f} req/s | "
         f"latency ms p50 {percentile(times, 50):6.1f} p95 {percentile(times, 95):6.1f} p99 {percentile(times, 99):6.1f}",
         flush=True,
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the gunicorn workers, this database's PostgreSQL backends and
+    this (client) process: where a cycle's CPU goes on the shared machine."""
+    from django.db import connection
+
+    workers = [
+        int(p.name) for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _ppid(int(p.name)) == server_pid
+    ]
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        backends = [row[0] for row in cur.fetchall()]
+    connection.close()
+    t = os.times()
+    return {
+        "gunicorn": sum(_cpu_seconds(p) for p in workers),
+        "postgres": sum(_cpu_seconds(p) for p in backends),
+        "client": t.user + t.system,
+        "_backends": {p: _cpu_seconds(p) for p in backends},
+    }
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _cpu_report(before: dict, after: dict, cycles: int) -> str:
+    # Backends that ended during the level took their CPU with them; ones that started count whole.
+    pg = sum(v - before["_backends"].get(p, 0.0) for p, v in after["_backends"].items())
+    parts = {"gunicorn": after["gunicorn"] - before["gunicorn"], "postgres": pg, "client": after["client"] - before["client"]}
+    total = sum(parts.values())
+    per = " + ".join(f"{k} {1000 * v / max(cycles, 1):.1f}" for k, v in parts.items())
+    return f"  CPU ms per cycle: {per} = {1000 * total / max(cycles, 1):.1f} (2 cores: at most {2 * cycles / max(total, 1e-9):.0f} cycles/s if nothing else ran)"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8711)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (the README's production default: 4)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread workers)")
     parser.add_argument("--items", type=int, default=300, help="items per level")
     parser.add_argument("--responses", type=int, default=3)
     parser.add_argument("--levels", default="1,8,20")
+    parser.add_argument(
+        "--variants", default="2req,1req",
+        help="2req: POST next/ + POST submit/ per cycle; 1req: POST submit/?next=1 per cycle (the answer carries the next item)",
+    )
     parser.add_argument("--mode", default="ranking_safety")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -327,37 +404,46 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
            "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
-    server = _serve(args.port, args.workers, env)
+    server = _serve(args.port, args.workers, env, threads=args.threads)
     base = f"http://127.0.0.1:{args.port}"
     run = uuid.uuid4().hex[:6]
     failures = 0
-    print(f"gunicorn config.wsgi:application --workers {args.workers} on 127.0.0.1:{args.port}; PostgreSQL; "
-          f"{args.items} items x {args.responses} responses per level; mode {args.mode}; {os.cpu_count()} CPUs", flush=True)
+    levels = [int(x) for x in args.levels.split(",")]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    threads = f" --threads {args.threads}" if args.threads > 1 else ""
+    print(f"gunicorn config.wsgi:application --workers {args.workers}{threads} on 127.0.0.1:{args.port}; PostgreSQL; "
+          f"{args.items} items x {args.responses} responses per level; mode {args.mode}; {os.cpu_count()} CPUs; "
+          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     try:
-        for level in [int(x) for x in args.levels.split(",")]:
+        for level in levels:
             overlap = min(2, level)
-            project, users = _make_project(
-                f"bench-{run}-{level}", items=args.items, responses=args.responses, overlap=overlap,
-                annotators=level, mode=args.mode,
-            )
-            connection.close()
-            if level == max(int(x) for x in args.levels.split(",")):
-                _baseline(base, project.slug, users[0], seconds=3.0, threads=level)
-                from annotation.models import Assignment
+            for variant in variants:
+                project, users = _make_project(
+                    f"bench-{run}-{level}-{variant}", items=args.items, responses=args.responses, overlap=overlap,
+                    annotators=level, mode=args.mode,
+                )
+                connection.close()
+                if level == max(levels) and variant == variants[0]:
+                    _baseline(base, project.slug, users[0], seconds=3.0, threads=level)
+                    from annotation.models import Assignment
 
-                Assignment.objects.filter(project=project).delete()  # the baseline's lease, unsubmitted
-            logs, wall = run_annotators(base, project.slug, users)
-            _summary(f"{level} annotators", logs, wall)
-            problems = integrity_problems(project, logs, expected_per_item=overlap)
-            if problems:
-                failures += 1
-                print("  INTEGRITY FAILED: " + "; ".join(problems), flush=True)
-            else:
-                print(f"  integrity: every item has exactly {overlap} judgment(s); nobody got an item twice; "
-                      "stored records == acknowledged records", flush=True)
+                    Assignment.objects.filter(project=project).delete()  # the baseline's lease, unsubmitted
+                cpu0 = _cpu_snapshot(server.pid)
+                logs, wall = run_annotators(base, project.slug, users, one_request=(variant == "1req"))
+                cpu1 = _cpu_snapshot(server.pid)
+                row = _summary(f"{level} annot. {variant}", logs, wall, one_request=(variant == "1req"))
+                print(_cpu_report(cpu0, cpu1, row["cycles"]), flush=True)
+                problems = integrity_problems(project, logs, expected_per_item=overlap)
+                if problems:
+                    failures += 1
+                    print("  INTEGRITY FAILED: " + "; ".join(problems), flush=True)
+                else:
+                    print(f"  integrity: every item has exactly {overlap} judgment(s); nobody got an item twice; "
+                          "stored records == acknowledged records", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     return 1 if failures else 0
 
 

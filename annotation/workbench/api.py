@@ -7,7 +7,8 @@ metadata; the jury's suggestion only when the project turned it on, marked with 
 """
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -74,51 +75,65 @@ def _member_project(request: Request, slug: str) -> Project:
     return roles.get_project_for_member(request.user, slug)[0]
 
 
+class NextItemSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField()
+    item = serializers.IntegerField()
+    mode = serializers.CharField()
+    prompt = serializers.ListField(child=serializers.DictField())
+    responses = serializers.ListField(child=serializers.DictField(), help_text="In your shown order.")
+    lease_expires_at = serializers.DateTimeField()
+    jury_suggestion = serializers.DictField(allow_null=True)
+
+
+def _next_payload(project: Project, assignment) -> dict:
+    """What an annotator is shown for their lease: the item, its responses in their order, and the
+    jury's suggestion only when the project shows it."""
+    suggestion = selectors.jury_suggestion(project, assignment.item_id)
+    payload = {
+        "assignment": assignment.pk,
+        "item": assignment.item_id,
+        "mode": project.mode,
+        "prompt": selectors.prompt_messages(assignment.item),
+        "responses": [{"id": r.pk, "text": r.text} for r in selectors.responses_in_order(assignment)],
+        "lease_expires_at": assignment.expires_at,
+        "jury_suggestion": (
+            {
+                "source": f"jury: {suggestion.source}", "ranking": suggestion.ranking,
+                "pair_choice": suggestion.pair_choice, "pair_strength": suggestion.pair_strength,
+                "prompt_label": suggestion.prompt_label,
+                "response_safety": [
+                    {"response": rid, "label": lab, "categories": cats}
+                    for rid, (lab, cats) in suggestion.response_labels.items()
+                ],
+            }
+            if suggestion
+            else None
+        ),
+    }
+    return NextItemSerializer(payload).data
+
+
 class NextItemApi(APIView):
     """Lease the next item of the queue (or get back the one you hold). 204 when the queue is empty."""
 
-    class OutputSerializer(serializers.Serializer):
-        assignment = serializers.IntegerField()
-        item = serializers.IntegerField()
-        mode = serializers.CharField()
-        prompt = serializers.ListField(child=serializers.DictField())
-        responses = serializers.ListField(child=serializers.DictField(), help_text="In your shown order.")
-        lease_expires_at = serializers.DateTimeField()
-        jury_suggestion = serializers.DictField(allow_null=True)
+    OutputSerializer = NextItemSerializer
 
-    @extend_schema(request=None, responses={200: OutputSerializer, 204: None})
+    @extend_schema(request=None, responses={200: NextItemSerializer, 204: None})
     def post(self, request: Request, slug: str) -> Response:
         project = _member_project(request, slug)
         assignment = services.queue_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        suggestion = selectors.jury_suggestion(project, assignment.item_id)
-        payload = {
-            "assignment": assignment.pk,
-            "item": assignment.item_id,
-            "mode": project.mode,
-            "prompt": selectors.prompt_messages(assignment.item),
-            "responses": [{"id": r.pk, "text": r.text} for r in selectors.responses_in_order(assignment)],
-            "lease_expires_at": assignment.expires_at,
-            "jury_suggestion": (
-                {
-                    "source": f"jury: {suggestion.source}", "ranking": suggestion.ranking,
-                    "pair_choice": suggestion.pair_choice, "pair_strength": suggestion.pair_strength,
-                    "prompt_label": suggestion.prompt_label,
-                    "response_safety": [
-                        {"response": rid, "label": lab, "categories": cats}
-                        for rid, (lab, cats) in suggestion.response_labels.items()
-                    ],
-                }
-                if suggestion
-                else None
-            ),
-        }
-        return Response(self.OutputSerializer(payload).data)
+        return Response(_next_payload(project, assignment))
 
 
 class AnnotationSubmitApi(APIView):
-    """Submit your judgment of the item you hold. Repeat-safe with ``idempotency_key``."""
+    """Submit your judgment of the item you hold. Repeat-safe with ``idempotency_key``.
+
+    With ``?next=1`` a successful (or replayed) submit also leases your next item and returns it
+    under ``next`` (null when the queue is empty), as ``POST next/`` would: one request per item.
+    The submission is committed before the next item is claimed; on an error nothing is claimed.
+    """
 
     class InputSerializer(JudgmentSerializer):
         item = serializers.IntegerField()
@@ -130,7 +145,22 @@ class AnnotationSubmitApi(APIView):
         duration_ms = serializers.IntegerField()
         replayed = serializers.BooleanField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer})
+    class OutputWithNextSerializer(OutputSerializer):
+        next = NextItemSerializer(
+            required=False, allow_null=True,
+            help_text="Only with ?next=1: your next item (null when the queue is empty).",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputWithNextSerializer, 200: OutputWithNextSerializer},
+        parameters=[
+            OpenApiParameter(
+                "next", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
+                description="Also lease and return your next item (field `next`).",
+            )
+        ],
+    )
     def post(self, request: Request, slug: str) -> Response:
         project = _member_project(request, slug)
         ser = self.InputSerializer(data=request.data)
@@ -146,7 +176,11 @@ class AnnotationSubmitApi(APIView):
             "annotation": result.annotation.pk, "item": result.annotation.item_id,
             "duration_ms": result.annotation.duration_ms, "replayed": result.replayed,
         }
-        return Response(self.OutputSerializer(out).data, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+        data = self.OutputSerializer(out).data
+        if request.query_params.get("next", "").lower() in ("1", "true", "yes"):
+            assignment = services.queue_next(project=project, annotator=request.user)
+            data["next"] = _next_payload(project, assignment) if assignment is not None else None
+        return Response(data, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
 
 
 class AssignmentSkipApi(APIView):

@@ -10,7 +10,11 @@ Locking order (to stay deadlock-free):
 - submitting, skipping, flagging and undoing lock the annotator's own *assignment* row first and
   lock the item only when a lapsed lease has to be re-claimed; a lease whose row is still ``active``
   keeps its slot even after its time ran out, because only a claimer holding the item lock turns
-  it into ``expired`` (and it needs the assignment row lock for that, which the submitter holds).
+  it into ``expired``;
+- the database trigger that keeps ``Item.filled`` (migration 0005) updates the item row whenever
+  an assignment starts or stops holding a slot, so a skip or an undo also waits for the item lock
+  after taking its assignment lock. To keep that one-way, whoever holds an item lock expires
+  lapsed leases with ``SKIP LOCKED`` (:func:`_expire`) and never waits for an assignment row.
 """
 from __future__ import annotations
 
@@ -20,8 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, ResponseSafety
@@ -65,24 +68,21 @@ def _gold_due(project: Project, annotator) -> bool:
 
 
 def _candidates(project: Project, annotator, *, gold: bool, now: datetime):
-    """Items this annotator may be given, best first (jury priority, then import order)."""
+    """Items this annotator may be given, best first (jury priority, then import order).
+
+    Open items are those whose trigger-kept ``filled`` count is below the overlap, plus the few
+    items holding a lapsed lease (still counted as filled until a claimer expires it under the
+    item lock; at most one active lease per annotator, found through the one-active-lease index).
+    """
     mine = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
         status__in=[ST.EXPIRED, ST.RELEASED]
     )
     qs = Item.objects.filter(project=project, is_gold=gold).exclude(Exists(mine))
     if not gold:
-        # A lapsed lease still marked active counts as free: the claimer expires it under the item lock.
-        live = (
-            Assignment.objects.filter(item=OuterRef("pk"))
-            .filter(Q(status=ST.DONE) | Q(status=ST.ACTIVE, expires_at__gte=now))
-            .order_by()
-            .values("item")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        qs = qs.annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0))).filter(
-            live__lt=project.overlap
-        )
+        lapsed = Assignment.objects.filter(
+            project=project, status=ST.ACTIVE, expires_at__lt=now, slot__isnull=False
+        ).values("item_id")
+        qs = qs.filter(Q(filled__lt=project.overlap) | Q(pk__in=Subquery(lapsed)))
     return qs.order_by("-priority", "id")
 
 
@@ -91,6 +91,23 @@ def _shuffled(ids: list[int], item_id: int, annotator) -> list[int]:
     # Seeded per (item, annotator): stable across reloads, different between annotators.
     random.Random(f"tribunal:{item_id}:{annotator.pk}").shuffle(ids)
     return ids
+
+
+def _expire(pks: list[int], *, now: datetime) -> int:
+    """Turn these lapsed leases into ``expired`` (caller holds their item's lock); returns how many.
+
+    Rows locked right now are left alone: their owner is submitting, skipping or undoing, which
+    may need the item lock we hold (the ``filled`` trigger takes it), so waiting here could
+    deadlock. Such a lease simply keeps its slot for this claim.
+    """
+    lockable = list(
+        Assignment.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=pks, status=ST.ACTIVE, expires_at__lt=now)
+        .values_list("pk", flat=True)
+    )
+    if lockable:
+        Assignment.objects.filter(pk__in=lockable).update(status=ST.EXPIRED)
+    return len(lockable)
 
 
 def _take(item: Item, project: Project, annotator, *, gold: bool, now: datetime) -> Assignment | None:
@@ -110,16 +127,12 @@ def _take(item: Item, project: Project, annotator, *, gold: bool, now: datetime)
     slot = None
     if not gold:
         lapsed = [a.pk for a in rows if a.status == ST.ACTIVE and a.expires_at < now]
-        if lapsed:
-            n = Assignment.objects.filter(pk__in=lapsed, status=ST.ACTIVE, expires_at__lt=now).update(
-                status=ST.EXPIRED
-            )
-            if n != len(lapsed):
-                rows = list(Assignment.objects.filter(item=item))
-            else:
-                for a in rows:
-                    if a.pk in lapsed:
-                        a.status = ST.EXPIRED
+        if lapsed and _expire(lapsed, now=now) != len(lapsed):
+            rows = list(Assignment.objects.filter(item=item))
+        else:
+            for a in rows:
+                if a.pk in lapsed:
+                    a.status = ST.EXPIRED
         used = {a.slot for a in rows if a.status in Assignment.LIVE and a.slot is not None}
         free = [s for s in range(project.overlap) if s not in used]
         if not free:
@@ -230,9 +243,13 @@ def _reclaim(assignment: Assignment, *, project: Project, now: datetime) -> bool
     if assignment.is_gold:
         return True
     Item.objects.select_for_update().filter(pk=assignment.item_id).first()
-    Assignment.objects.filter(item_id=assignment.item_id, status=ST.ACTIVE, expires_at__lt=now).exclude(
-        pk=assignment.pk
-    ).update(status=ST.EXPIRED)
+    lapsed = list(
+        Assignment.objects.filter(item_id=assignment.item_id, status=ST.ACTIVE, expires_at__lt=now)
+        .exclude(pk=assignment.pk)
+        .values_list("pk", flat=True)
+    )
+    if lapsed:
+        _expire(lapsed, now=now)
     used = set(
         Assignment.objects.filter(item_id=assignment.item_id, status__in=Assignment.LIVE, slot__isnull=False)
         .exclude(pk=assignment.pk)
