@@ -7,9 +7,10 @@ For a batch of contexts, each with its own set of label token sequences, we want
    position's logits are computed. Gemma 3's output layer has 262k rows, so computing logits at
    every position would dominate the cost; here it is one row per context. That row scores the
    first token of every label; single-token labels are finished.
-2. Labels of several tokens continue from the cached keys/values of their context: the cache
-   rows are gathered once per (context, label) pair and the label tokens (except the last) are
-   run in one more small batch, again with logits only where a label token is read.
+2. Labels of several tokens continue from the cached keys/values of their context: the label
+   tokens (except the last) run in one more small batch over the cached context, with logits
+   only at the label positions. Labels that share a prefix share a row (see below), so the
+   second pass has about two rows per context even with two dozen category labels.
 
 ``score_full`` is the plain reference (context + label concatenated, one sequence per label); the
 tests check both agree.
@@ -40,7 +41,7 @@ def score_batch(
     label_sets: Sequence[Sequence[Sequence[int]]],
     *,
     pad_id: int,
-    pair_batch: int = 64,
+    pair_batch: int = 32,
 ) -> list[list[float]]:
     """Log-probs of each label sequence after each context.
 
@@ -59,30 +60,52 @@ def score_batch(
 
     cache = out.cache
     lengths = mask.sum(-1)  # [B] real tokens per context
-    pairs = [(b, k) for b, labels in enumerate(label_sets) for k, lab in enumerate(labels) if len(lab) > 1]
-    for start in range(0, len(pairs), pair_batch):
-        group = pairs[start:start + pair_batch]
+    # The continuation inputs are label[:-1]. Labels often share them ("unsafe\nCategory: S1" and
+    # "...: S2" both continue from "...: S"), and because attention is causal a row also yields the
+    # next-token distribution after each of its own prefixes. So each context needs only its
+    # *maximal* inputs (those that are no other input's prefix) as rows: for the 23 Aegis category
+    # labels that is 2 rows instead of 23.
+    rows_spec: list[tuple[int, list[int]]] = []  # (context index, input tokens)
+    serve: list[tuple[int, int, int]] = []  # (context, label, row) for labels longer than one token
+    for b, labels in enumerate(label_sets):
+        inputs = sorted({tuple(lab[:-1]) for lab in labels if len(lab) > 1}, key=len, reverse=True)
+        kept: list[tuple[int, ...]] = []
+        for inp in inputs:
+            if not any(k[: len(inp)] == inp for k in kept):
+                kept.append(inp)
+        first_row = len(rows_spec)
+        rows_spec.extend((b, list(k)) for k in kept)
+        for k, lab in enumerate(labels):
+            if len(lab) > 1:
+                inp = tuple(lab[:-1])
+                row = next(first_row + n for n, kk in enumerate(kept) if kk[: len(inp)] == inp)
+                serve.append((b, k, row))
+    by_row: dict[int, list[tuple[int, int]]] = {}
+    for b, k, row in serve:
+        by_row.setdefault(row, []).append((b, k))
+    for start in range(0, len(rows_spec), pair_batch):
+        group = rows_spec[start:start + pair_batch]
         rows = torch.tensor([b for b, _ in group], device=device)
-        conts = [list(label_sets[b][k][:-1]) for b, k in group]  # inputs that predict tokens 1..L-1
-        width = max(len(c) for c in conts)
+        width = max(len(inp) for _, inp in group)
         cont_ids = torch.full((len(group), width), pad_id, dtype=torch.long, device=device)
         cont_mask = torch.zeros((len(group), width), dtype=torch.long, device=device)
-        for r, c in enumerate(conts):
-            cont_ids[r, : len(c)] = torch.tensor(c, device=device)
-            cont_mask[r, : len(c)] = 1  # right padding: pads come after the real tokens, so they never affect them
+        for r, (_, inp) in enumerate(group):
+            cont_ids[r, : len(inp)] = torch.tensor(inp, device=device)
+            cont_mask[r, : len(inp)] = 1  # right padding: pads come after the real tokens, so they never affect them
         sub_cache = copy.deepcopy(cache)
-        sub_cache.batch_select_indices(rows)  # [P, ...] cache rows, one per (context, label) pair
+        sub_cache.batch_select_indices(rows)  # [R, ...] one cache row per continuation row
         full_mask = torch.cat([mask[rows], cont_mask], dim=-1)
         cont_pos = lengths[rows].unsqueeze(-1) + torch.arange(width, device=device).unsqueeze(0)
         step = model(
             input_ids=cont_ids, attention_mask=full_mask, position_ids=cont_pos,
             cache=sub_cache, use_cache=True, logits_to_keep=width,
         )
-        logp = torch.log_softmax(step.logits.float(), dim=-1)  # [P, width, V]
-        for r, (b, k) in enumerate(group):
-            lab = label_sets[b][k]
-            targets = torch.tensor(lab[1:], device=device)
-            scores[b][k] += float(logp[r, torch.arange(len(lab) - 1, device=device), targets].sum())
+        logp = torch.log_softmax(step.logits.float(), dim=-1)  # [R, width, V]
+        for r in range(len(group)):
+            for b, k in by_row.get(start + r, []):
+                lab = label_sets[b][k]
+                targets = torch.tensor(lab[1:], device=device)
+                scores[b][k] += float(logp[r, torch.arange(len(lab) - 1, device=device), targets].sum())
         del sub_cache, step, logp
     return scores
 

@@ -408,6 +408,9 @@ def jury_run_finalize(*, run_id: int) -> JuryRun | None:
 
 @transaction.atomic
 def _decide_items(run: JuryRun, item_ids: list[int]) -> None:
+    # Two finalisations of one run (a redelivered message) take turns on the run row; the second
+    # then sees the first's decisions and skips those items instead of failing on the unique key.
+    JuryRun.objects.select_for_update().filter(pk=run.pk).first()
     weights = {m["id"]: m["weight"] for m in run.config["jurors"]}
     names = {m["id"]: m["name"] for m in run.config["jurors"]}
     by_item: dict[int, list[Verdict]] = defaultdict(list)

@@ -54,8 +54,8 @@ class LocalBackend(Backend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         started = time.perf_counter()
+        self.device = resolve_device(spec.get("device"))  # first: a wrong device fails before any loading
         folder = model_folder(spec)
-        self.device = resolve_device(spec.get("device"))
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype_for(self.device))
         self.model.to(self.device).eval()

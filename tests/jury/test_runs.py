@@ -159,3 +159,39 @@ def test_default_jury_is_idempotent(db):
     assert first.pk == second.pk
     assert sorted(first.jurors.values_list("model", flat=True)) == ["gemma3-270m", "smollm2-135m-instruct"]
     assert Item.objects.count() == 0
+
+
+def test_a_juror_that_cannot_judge_fails_the_run_clearly_and_resume_finishes_it(
+    eager, django_capture_on_commit_callbacks, project, items, smol
+):
+    """An OpenAI-compatible juror whose server is down (HTTP 503, no retries allowed): the run fails
+    with the reason and nothing half-written; once the server answers, resuming finishes the run."""
+    from tests.jury.openai_server import Server, model_scorer
+
+    with Server(model_scorer(smol.model, smol.tokenizer), fail_first=1) as server:
+        juror = services.juror_create(name="remote", backend="openai", model="smollm2", endpoint=server.url,
+                                      prompt_version="v1", batch_size=8, max_length=384, timeout_s=120,
+                                      max_retries=0, use_chat_template=False)
+        jury = services.jury_create(name="remote-jury", jurors=[(juror, 1.0)])
+        run = _start(django_capture_on_commit_callbacks, project=project, jury=jury, task="preference")
+        assert run.status == JuryRun.Status.FAILED
+        assert run.errors[0]["juror"] == "remote" and "HTTP 503" in run.errors[0]["error"]
+        assert not JuryDecision.objects.filter(run=run).exists()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.jury_run_resume(run=run)
+    run.refresh_from_db()
+    assert run.status == JuryRun.Status.DONE, run.errors
+    assert Verdict.objects.filter(run=run).count() == run.verdicts_expected == 6
+    assert JuryDecision.objects.filter(run=run).count() == 3
+
+
+def test_a_cuda_juror_on_a_cpu_worker_fails_with_a_clear_error(eager, django_capture_on_commit_callbacks, project, items):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this worker has CUDA")
+    juror = services.juror_create(name="gpu", backend="packaged", model=SMOL["model"], device="cuda")
+    jury = services.jury_create(name="gpu-jury", jurors=[(juror, 1.0)])
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=jury, task="safety")
+    assert run.status == JuryRun.Status.FAILED
+    assert "CUDA is not available" in run.errors[0]["error"]
