@@ -195,3 +195,35 @@ def test_a_cuda_juror_on_a_cpu_worker_fails_with_a_clear_error(eager, django_cap
     run = _start(django_capture_on_commit_callbacks, project=project, jury=jury, task="safety")
     assert run.status == JuryRun.Status.FAILED
     assert "CUDA is not available" in run.errors[0]["error"]
+
+
+def test_a_judgment_that_flips_with_the_order_is_stored_as_position_inconsistent(
+    eager, django_capture_on_commit_callbacks, project, items
+):
+    """A juror that always answers "A" (a pure position bias), served over HTTP: every pair's two
+    orders disagree about which response is better, so every verdict is stored as
+    position-inconsistent and every decision is escalated with that reason."""
+    from tests.jury.openai_server import Server
+
+    def always_a(prompt: str) -> dict:
+        for label, lp in ((" A", -0.05), (" B", -3.0)):
+            if prompt.endswith(label):
+                cut = len(prompt) - len(label)
+                return {"tokens": [prompt[:cut], label, "."], "token_logprobs": [None, lp, -1.0],
+                        "text_offset": [0, cut, len(prompt)], "top_logprobs": None}
+        raise AssertionError(f"unexpected label in {prompt[-20:]!r}")
+
+    with Server(always_a) as server:
+        juror = services.juror_create(name="biased", backend="openai", model="m", endpoint=server.url,
+                                      prompt_version="v1", use_chat_template=False)
+        jury = services.jury_create(name="biased-jury", jurors=[(juror, 1.0)], rule="mean")
+        run = _start(django_capture_on_commit_callbacks, project=project, jury=jury, task="preference")
+    assert run.status == JuryRun.Status.DONE, run.errors
+    verdicts = Verdict.objects.filter(run=run)
+    assert verdicts.count() == 6 and set(verdicts.values_list("label", flat=True)) == {"A"}
+    assert set(verdicts.values_list("position_consistent", flat=True)) == {False}
+    for decision in JuryDecision.objects.filter(run=run).select_related("item", "annotation"):
+        assert decision.escalated
+        assert any("position-inconsistent: biased" in r for r in decision.reasons)
+        # averaged over both orders the bias cancels: a tie, shown to humans first
+        assert decision.annotation.pair_choice == "tie" and decision.item.priority >= 10
