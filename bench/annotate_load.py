@@ -6,13 +6,22 @@ prints cycles/s and p50/p95/p99 latency per level, and afterwards checks in the 
 nothing was lost or doubled: every item has exactly ``overlap`` standing judgments, nobody was
 handed an item twice, and the stored records are exactly the ones the server acknowledged.
 
+Two ways to drive a cycle, each on its own fresh project per level (``--variants``):
+- ``2req``: ``POST next/`` then ``POST submit/`` (two requests per item);
+- ``1req``: ``POST submit/?next=1``, whose answer carries the next item (one request per item, as
+  the htmx page does); the cycle latency is that one request.
+
 Baseline in the same run: "renew" cycles, a POST to /next/ while holding a lease (auth, session,
 one locked SELECT, no claim), give the floor that the framework and server cost on this machine.
+After each level the CPU time used per cycle by the gunicorn workers, this database's PostgreSQL
+backends and the client is printed (Linux /proc): on a shared 2-core machine that, not the wall
+clock, says what a cycle costs.
 
     DATABASE_URL=postgres://postgres@localhost:5432/h_bench TRIBUNAL_VAR_DIR=/tmp/var_bench \\
         .venv/bin/python bench/annotate_load.py --port 8711 --workers 4 --items 300
 
-Also imported by ``tests/annotation/test_workbench_concurrency.py`` for the client side.
+Also imported by ``tests/annotation/test_workbench_concurrency.py`` and
+``tests/annotation/test_workbench_api_next.py`` for the client side.
 """
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ class AnnotationSubmitApi(APIView):
         }
         data = self.OutputSerializer(out).data
         if request.query_params.get("next", "").lower() in ("1", "true", "yes"):
-            assignment = services.queue_next(project=project, annotator=request.user)
+            assignment = services.queue_next(project=project, annotator=request.user, after_submit=not result.replayed)
             data["next"] = _next_payload(project, assignment) if assignment is not None else None
         return Response(data, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
 

@@ -193,13 +193,15 @@ def _claim(project: Project, annotator, *, gold: bool, now: datetime) -> Assignm
     return None
 
 
-def _next_attempt(*, project: Project, annotator, now: datetime) -> Assignment | None:
-    current = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("item")
-        .filter(project=project, annotator=annotator, status=ST.ACTIVE)
-        .first()
-    )
+def _next_attempt(*, project: Project, annotator, now: datetime, look_for_current: bool = True) -> Assignment | None:
+    current = None
+    if look_for_current:
+        current = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("item")
+            .filter(project=project, annotator=annotator, status=ST.ACTIVE)
+            .first()
+        )
     if current is not None:
         if current.expires_at < now + _lease(project) / 2:
             current.expires_at = now + _lease(project)
@@ -212,7 +214,9 @@ def _next_attempt(*, project: Project, annotator, now: datetime) -> Assignment |
     return _claim(project, annotator, gold=False, now=now)
 
 
-def queue_next(*, project: Project, annotator, now: datetime | None = None) -> Assignment | None:
+def queue_next(
+    *, project: Project, annotator, now: datetime | None = None, after_submit: bool = False
+) -> Assignment | None:
     """The item ``annotator`` should work on now, as their active lease; None when the queue is empty.
 
     Returns the annotator's current lease if they hold one (a reload does not hand out a second
@@ -220,12 +224,23 @@ def queue_next(*, project: Project, annotator, now: datetime | None = None) -> A
     ``gold_rate`` says one is due, then the highest ``Item.priority`` (which the jury raises for
     items it disputed), then import order. Side effects: lapsed leases on the claimed item become
     ``expired``; one Assignment row is inserted or revived. Each attempt is one atomic block.
+
+    ``after_submit=True`` (the caller has just stored a new submission of this annotator's lease)
+    skips the look-up of a current lease and claims straight away. Should the annotator hold one
+    after all, the one-active-lease constraint refuses the claim and the second attempt, which
+    looks, returns that lease; so does an empty queue. The same answer, one query less in the
+    usual case.
     """
     now = now or timezone.now()
-    for _ in range(2):
+    for attempt in range(2):
         try:
             with transaction.atomic():
-                return _next_attempt(project=project, annotator=annotator, now=now)
+                got = _next_attempt(
+                    project=project, annotator=annotator, now=now, look_for_current=not (after_submit and attempt == 0)
+                )
+            if got is not None or not after_submit or attempt:
+                return got
+            # Nothing to claim: before saying so, look for a lease the annotator still holds.
         except IntegrityError:
             # Another request of this annotator took a lease between our check and our insert:
             # go round once more and return that one.

@@ -109,8 +109,9 @@ def test_sql_statements_per_request_stay_within_budget(project, tmp_path, annota
             content_type="application/json",
         )
     assert r.status_code == 201 and r.json()["next"]["item"] not in (None, payload["item"])
-    # One request for a whole cycle: the per-request part once, then the submit, then the claim.
-    assert len(q.captured_queries) <= 18, [x["sql"][:120] for x in q.captured_queries]
+    # One request for a whole cycle: the per-request part once, the submit, then the claim (which
+    # skips the current-lease look-up right after a submit).
+    assert len(q.captured_queries) <= 17, [x["sql"][:120] for x in q.captured_queries]
 
 
 _spec = importlib.util.spec_from_file_location(
@@ -174,3 +175,36 @@ def test_resending_the_original_submit_after_an_undo_replays_it(project, tmp_pat
     assert again.replayed and again.annotation.pk == first.annotation.pk
     assert Annotation.objects.filter(annotator=annotator).count() == 2  # the record and its retraction
     assert Assignment.objects.get(pk=lease.pk).status == "active"
+
+
+
+@pytest.mark.parametrize("n_items", [2, 3], ids=["nothing-else-to-claim", "claim-refused-by-one-lease-rule"])
+def test_after_submit_still_returns_a_lease_the_annotator_holds(project, tmp_path, n_items):
+    """The claim after a submit skips the current-lease look-up. A lease held after all (here the
+    submitted item was a lapsed lease taken back while another lease is active) is still returned:
+    with 2 items nothing else can be claimed; with 3 the claim of the third is refused by the
+    one-active-lease constraint and the retry finds the lease."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.workbench import services as wb
+    from tests.annotation.workbench_fixtures import full_judgment
+
+    items = make_items(project, tmp_path, n_items)
+    u1, u2, u3 = make_annotators(project, 3)
+    t0 = timezone.now()
+    lapsed = wb.queue_next(project=project, annotator=u1, now=t0)
+    assert lapsed.item_id == items[0].pk
+    t1 = t0 + timedelta(seconds=project.lease_seconds + 1)
+    assert wb.queue_next(project=project, annotator=u2, now=t1).item_id == items[0].pk  # expires u1's lease
+    assert wb.queue_next(project=project, annotator=u3, now=t1).item_id == items[0].pk  # item 0 is full
+    held = wb.queue_next(project=project, annotator=u1, now=t1)
+    assert held.item_id == items[1].pk
+    wb.assignment_skip(project=project, annotator=u3, item_id=items[0].pk, reason="unsure")  # a slot frees
+    done = wb.annotation_submit(project=project, annotator=u1, item_id=items[0].pk,
+                                judgment=full_judgment(project, lapsed.shown_order), now=t1)
+    assert not done.replayed and done.assignment.status == "done"
+    got = wb.queue_next(project=project, annotator=u1, now=t1, after_submit=True)
+    assert got is not None and got.pk == held.pk
+    assert list(Assignment.objects.filter(annotator=u1, status="active").values_list("pk", flat=True)) == [held.pk]
