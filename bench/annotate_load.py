@@ -100,6 +100,7 @@ def judgment_body(payload: dict, rng: random.Random) -> dict:
 def work(
     session: requests.Session, base_url: str, slug: str, log: AnnotatorLog, *, retry_rate: float = 0.1,
     max_cycles: int | None = None, seed: int = 0, stop: threading.Event | None = None, one_request: bool = False,
+    interval_s: float = 0.0,
 ) -> AnnotatorLog:
     """Take items and submit them until the queue is empty (HTTP 204, or ``next: null``). Every
     tenth submit or so is sent twice with the same idempotency key, as a double click or a retried
@@ -107,16 +108,24 @@ def work(
 
     ``one_request=False``: a cycle is ``POST next/`` then ``POST submit/``. ``one_request=True``:
     one ``POST next/`` to start, then every cycle is a single ``POST submit/?next=1`` whose answer
-    carries the next item; the cycle latency is that one request."""
+    carries the next item; the cycle latency is that one request.
+
+    ``interval_s > 0`` paces the annotator: cycle k starts no earlier than k * interval_s after
+    the first (time spent reading), so N annotators offer at most N / interval_s cycles/s."""
     rng = random.Random(seed)
     nxt, sub = f"{base_url}/api/annotate/{slug}/next/", f"{base_url}/api/annotate/{slug}/submit/"
     if one_request:
         sub += "?next=1"
     cycles = 0
     payload = None
+    start = time.perf_counter()
     while max_cycles is None or cycles < max_cycles:
         if stop is not None and stop.is_set():
             break
+        if interval_s > 0:
+            wait = start + cycles * interval_s - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
         t0 = time.perf_counter()
         fetched = payload is None
         if fetched:
@@ -159,9 +168,15 @@ def work(
     return log
 
 
-def run_annotators(base_url: str, slug: str, users: list[tuple[str, str]], **kw) -> tuple[list[AnnotatorLog], float]:
-    """Log everyone in, then let them all work at once. Returns the logs and the wall time (s)."""
+def run_annotators(
+    base_url: str, slug: str, users: list[tuple[str, str]], *, on_ready=None, **kw
+) -> tuple[list[AnnotatorLog], float]:
+    """Log everyone in, then let them all work at once. Returns the logs and the wall time (s).
+    ``on_ready()`` runs after the logins (whose password hashing is not part of a cycle), just
+    before the start."""
     sessions = [(login(base_url, u, p), AnnotatorLog(username=u)) for u, p in users]
+    if on_ready is not None:
+        on_ready()
     barrier = threading.Barrier(len(sessions) + 1)
 
     def go(i: int, s: requests.Session, log: AnnotatorLog) -> None:
@@ -305,7 +320,7 @@ def _summary(name: str, logs: list[AnnotatorLog], wall: float, *, one_request: b
         else f"p95 next {row['next_p95']:.1f} submit {row['submit_p95']:.1f}"
     )
     print(
-        f"{name:>18}: {row['cycles']:5d} cycles in {wall:6.2f}s = {row['cycles_per_s']:7.1f} cycles/s | cycle latency ms "
+        f"{name:>26}: {row['cycles']:5d} cycles in {wall:6.2f}s = {row['cycles_per_s']:7.1f} cycles/s | cycle latency ms "
         f"p50 {row['p50']:6.1f} p95 {row['p95']:6.1f} p99 {row['p99']:6.1f} | {split} | {row['replays']} retried submits",
         flush=True,
     )
@@ -336,7 +351,7 @@ def _baseline(base_url: str, slug: str, user: tuple[str, str], seconds: float, t
         t.join()
     wall = time.perf_counter() - t0
     print(
-        f"{'baseline x' + str(threads):>18}: {len(times):5d} renew requests in {wall:6.2f}s = {len(times) / wall:7.1f} req/s | "
+        f"{'baseline x' + str(threads):>26}: {len(times):5d} renew requests in {wall:6.2f}s = {len(times) / wall:7.1f} req/s | "
         f"latency ms p50 {percentile(times, 50):6.1f} p95 {percentile(times, 95):6.1f} p99 {percentile(times, 99):6.1f}",
         flush=True,
     )
@@ -402,6 +417,11 @@ def main() -> int:
         help="2req: POST next/ + POST submit/ per cycle; 1req: POST submit/?next=1 per cycle (the answer carries the next item)",
     )
     parser.add_argument("--mode", default="ranking_safety")
+    parser.add_argument(
+        "--paced", type=float, default=100.0,
+        help="after the levels, one more 1req run at the top level with the annotators paced to offer this many "
+        "cycles/s in total (0: skip): the latency at that rate rather than at saturation",
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("Set DATABASE_URL to a PostgreSQL database (the bench measures the production setup).", file=sys.stderr)
@@ -423,32 +443,38 @@ def main() -> int:
     print(f"gunicorn config.wsgi:application --workers {args.workers}{threads} on 127.0.0.1:{args.port}; PostgreSQL; "
           f"{args.items} items x {args.responses} responses per level; mode {args.mode}; {os.cpu_count()} CPUs; "
           f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    runs = [(level, variant, 0.0) for level in levels for variant in variants]
+    if args.paced > 0:
+        runs.append((max(levels), "1req", max(levels) / args.paced))
     try:
-        for level in levels:
+        for level, variant, interval in runs:
             overlap = min(2, level)
-            for variant in variants:
-                project, users = _make_project(
-                    f"bench-{run}-{level}-{variant}", items=args.items, responses=args.responses, overlap=overlap,
-                    annotators=level, mode=args.mode,
-                )
-                connection.close()
-                if level == max(levels) and variant == variants[0]:
-                    _baseline(base, project.slug, users[0], seconds=3.0, threads=level)
-                    from annotation.models import Assignment
+            project, users = _make_project(
+                f"bench-{run}-{level}-{variant}{'-paced' if interval else ''}", items=args.items,
+                responses=args.responses, overlap=overlap, annotators=level, mode=args.mode,
+            )
+            connection.close()
+            if level == max(levels) and variant == variants[0] and not interval:
+                _baseline(base, project.slug, users[0], seconds=3.0, threads=level)
+                from annotation.models import Assignment
 
-                    Assignment.objects.filter(project=project).delete()  # the baseline's lease, unsubmitted
-                cpu0 = _cpu_snapshot(server.pid)
-                logs, wall = run_annotators(base, project.slug, users, one_request=(variant == "1req"))
-                cpu1 = _cpu_snapshot(server.pid)
-                row = _summary(f"{level} annot. {variant}", logs, wall, one_request=(variant == "1req"))
-                print(_cpu_report(cpu0, cpu1, row["cycles"]), flush=True)
-                problems = integrity_problems(project, logs, expected_per_item=overlap)
-                if problems:
-                    failures += 1
-                    print("  INTEGRITY FAILED: " + "; ".join(problems), flush=True)
-                else:
-                    print(f"  integrity: every item has exactly {overlap} judgment(s); nobody got an item twice; "
-                          "stored records == acknowledged records", flush=True)
+                Assignment.objects.filter(project=project).delete()  # the baseline's lease, unsubmitted
+            cpu0: dict = {}
+            logs, wall = run_annotators(
+                base, project.slug, users, one_request=(variant == "1req"), interval_s=interval,
+                on_ready=lambda: cpu0.update(_cpu_snapshot(server.pid)),
+            )
+            cpu1 = _cpu_snapshot(server.pid)
+            name = f"{level} annot. {variant}" + (f" paced {level / interval:.0f}/s" if interval else "")
+            row = _summary(name, logs, wall, one_request=(variant == "1req"))
+            print(_cpu_report(cpu0, cpu1, row["cycles"]), flush=True)
+            problems = integrity_problems(project, logs, expected_per_item=overlap)
+            if problems:
+                failures += 1
+                print("  INTEGRITY FAILED: " + "; ".join(problems), flush=True)
+            else:
+                print(f"  integrity: every item has exactly {overlap} judgment(s); nobody got an item twice; "
+                      "stored records == acknowledged records", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
