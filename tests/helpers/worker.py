@@ -82,11 +82,17 @@ def broker_in_this_process(url: str) -> Iterator[None]:
     The app reads CELERY_BROKER_URL once from the settings, and caches its connection and producer
     pools, so both are dropped on the way in and out.
     """
+    import kombu.pools
+
     from config.celery import app
 
     def reset_pools() -> None:
         if app._pool is not None:
             app._pool.force_close_all()
+        # kombu keeps producer pools in a process-wide registry keyed by broker URL: when the new
+        # URL equals the old one (CI points CELERY_BROKER_URL at the same Redis), the app would be
+        # handed the old producer pool, bound to the connection pool just closed. Clear it too.
+        kombu.pools.reset()
         app._after_fork()  # Celery's own way to forget the connection and producer pools
 
     old_url, old_options = app.conf.broker_url, app.conf.broker_transport_options
