@@ -9,11 +9,17 @@ written to be idempotent, so the rerun adds nothing twice.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 def worker_identity() -> str:
@@ -35,3 +41,33 @@ def claimant_is_gone(claimed_by: str, heartbeat_at: datetime | None, *, stale_af
     if host == socket.gethostname() and pid.isdigit():
         return int(pid) != os.getpid() and not _pid_alive(int(pid))
     return heartbeat_at is None or heartbeat_at < timezone.now() - stale_after
+
+
+def hand_back_abandoned(
+    *,
+    queryset,
+    running: str,
+    pending: str,
+    enqueue: Callable[[int], None],
+    stale_after: timedelta,
+    reset: dict[str, Any] | None = None,
+) -> list[int]:
+    """Put RUNNING jobs whose claimant is gone back to PENDING and enqueue them again.
+
+    ``queryset`` selects the candidate jobs (a model with ``status``, ``claimed_by`` and
+    ``heartbeat_at``). The hand-back is a conditional UPDATE on the same status and claimant, so two
+    workers starting at once cannot both re-queue one job; ``enqueue(pk)`` runs after commit.
+    ``reset`` names progress fields to clear. Returns the ids handed back.
+    """
+    handed_back: list[int] = []
+    for pk, claimed_by, heartbeat_at in queryset.filter(status=running).values_list("pk", "claimed_by", "heartbeat_at"):
+        if not claimant_is_gone(claimed_by, heartbeat_at, stale_after=stale_after):
+            continue
+        updated = queryset.model.objects.filter(pk=pk, status=running, claimed_by=claimed_by).update(
+            status=pending, claimed_by="", **(reset or {})
+        )
+        if updated == 1:
+            logger.warning("%s %s was abandoned by %s; queued again", queryset.model.__name__, pk, claimed_by)
+            transaction.on_commit(lambda pk=pk: enqueue(pk))
+            handed_back.append(pk)
+    return handed_back

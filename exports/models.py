@@ -44,6 +44,8 @@ class Export(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed by progress reports.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

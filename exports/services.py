@@ -7,6 +7,7 @@ the outcome; running it twice is harmless (the second call finds the job claimed
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.jobs import hand_back_abandoned, worker_identity
 from annotation.models import Project
 from exports.evidence import jury_decision_model
 from exports.models import Export
@@ -78,8 +80,9 @@ def export_run(*, export_id: int) -> Export | None:
     """
     from exports.pipeline import ExportEmptyError, run_export
 
+    now = timezone.now()
     claimed = Export.objects.filter(pk=export_id, status=Export.Status.PENDING).update(
-        status=Export.Status.RUNNING, started_at=timezone.now(), error=""
+        status=Export.Status.RUNNING, started_at=now, heartbeat_at=now, claimed_by=worker_identity(), error=""
     )
     if claimed != 1:
         return Export.objects.filter(pk=export_id).first()
@@ -87,7 +90,9 @@ def export_run(*, export_id: int) -> Export | None:
     options = build_options(export.options)
 
     def progress(items_done: int, items_total: int, rows: int) -> None:
-        Export.objects.filter(pk=export_id).update(items_done=items_done, items_total=items_total, rows_written=rows)
+        Export.objects.filter(pk=export_id).update(
+            items_done=items_done, items_total=items_total, rows_written=rows, heartbeat_at=timezone.now()
+        )
 
     try:
         manifest = run_export(project=export.project, options=options, out_dir=Path(export.out_dir), progress=progress)
@@ -101,6 +106,24 @@ def export_run(*, export_id: int) -> Export | None:
             export_id, status=Export.Status.DONE, manifest=manifest, rows_written=manifest["counts"]["rows_total"]
         )
     return Export.objects.get(pk=export_id)
+
+
+def export_jobs_resume(*, stale_after_s: int | None = None) -> list[int]:
+    """Re-queue background exports whose worker died mid-run (called when a worker starts).
+
+    A rerun is safe: the job writes to its own deterministic folder and rewrites every file, and
+    the same data and options give the same bytes.
+    """
+    from exports.tasks import export_run_task
+
+    return hand_back_abandoned(
+        queryset=Export.objects.filter(background=True),
+        running=Export.Status.RUNNING,
+        pending=Export.Status.PENDING,
+        enqueue=export_run_task.delay,
+        stale_after=timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS),
+        reset={"items_done": 0, "rows_written": 0},
+    )
 
 
 def _finish(export_id: int, *, status: str, error: str = "", manifest: dict | None = None, rows_written: int | None = None) -> None:

@@ -37,7 +37,7 @@ from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
 from annotation.importing.reader import ErrorLog, LineReader
 from annotation.importing.writer import ChunkWriter, content_hash
-from annotation.jobs import claimant_is_gone, worker_identity
+from annotation.jobs import hand_back_abandoned, worker_identity
 from annotation.models import ImportBatch, Item, Project
 
 logger = logging.getLogger(__name__)
@@ -127,21 +127,14 @@ def import_batches_resume(*, stale_after_s: int | None = None) -> list[int]:
     """
     from annotation.tasks import import_run_task
 
-    stale_after = timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS)
-    resumed = []
-    running = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING, background=True)
-    for batch in running.only("pk", "claimed_by", "heartbeat_at"):
-        if not claimant_is_gone(batch.claimed_by, batch.heartbeat_at, stale_after=stale_after):
-            continue
-        # Conditional on the same claimant, so two starting workers cannot both hand it back.
-        handed_back = ImportBatch.objects.filter(
-            pk=batch.pk, status=ImportBatch.Status.RUNNING, claimed_by=batch.claimed_by
-        ).update(status=ImportBatch.Status.PENDING, claimed_by="", bytes_read=0, records_read=0)
-        if handed_back == 1:
-            logger.warning("import batch %s was abandoned by %s; queued again", batch.pk, batch.claimed_by)
-            transaction.on_commit(lambda pk=batch.pk: import_run_task.delay(pk))
-            resumed.append(batch.pk)
-    return resumed
+    return hand_back_abandoned(
+        queryset=ImportBatch.objects.filter(background=True),
+        running=ImportBatch.Status.RUNNING,
+        pending=ImportBatch.Status.PENDING,
+        enqueue=import_run_task.delay,
+        stale_after=timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS),
+        reset={"bytes_read": 0, "records_read": 0},
+    )
 
 
 # --- The two passes --------------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""An export whose worker died mid-run is handed back when a worker starts, and its rerun gives
+the same bytes as an uninterrupted run."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from annotation.jobs import worker_identity
+from exports import services
+from exports.models import Export
+from tests.exports.conftest import annotate, make_item
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _files(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def test_an_abandoned_export_is_requeued_and_finishes_with_identical_files(project, raters, researcher, export_dir):
+    for i in range(12):
+        item, (a, b) = make_item(project, f"prompt {i}", [f"good {i}", f"bad {i}"])
+        annotate(project, item, annotator=raters[0], ranking=[[a], [b]])
+    options = {"format": "dpo"}
+    clean = services.export_request(project=project, user=researcher, options=options, background=False)
+    clean = services.export_run(export_id=clean.pk)
+    assert clean.status == Export.Status.DONE
+
+    # given: a background export claimed by a worker process that no longer exists, half written
+    export = services.export_request(project=project, user=researcher, options=options)
+    host = worker_identity().rsplit(":", 1)[0]
+    Export.objects.filter(pk=export.pk).update(
+        status=Export.Status.RUNNING, claimed_by=f"{host}:999999999", heartbeat_at=timezone.now(), items_done=5
+    )
+    Path(export.out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(export.out_dir) / "train.jsonl").write_text('{"half": "written"')
+    # and one claimed by this living process, which must be left alone
+    live = services.export_request(project=project, user=researcher, options=options)
+    Export.objects.filter(pk=live.pk).update(
+        status=Export.Status.RUNNING, claimed_by=worker_identity(), heartbeat_at=timezone.now()
+    )
+    # when: a worker starts
+    assert services.export_jobs_resume() == [export.pk]
+    # then: the abandoned one is pending again, and its rerun matches the clean run byte for byte
+    export.refresh_from_db()
+    assert export.status == Export.Status.PENDING and export.claimed_by == "" and export.items_done == 0
+    assert services.export_run(export_id=export.pk).status == Export.Status.DONE
+    assert _files(Path(export.out_dir)) == _files(Path(clean.out_dir))
+    live.refresh_from_db()
+    assert live.status == Export.Status.RUNNING
