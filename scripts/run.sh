@@ -55,6 +55,8 @@ echo "==> taxonomy presets and principles"
 echo "==> demo project, items and users"
 demo_log=$("$PY" manage.py load_demo 2>&1) || { printf '%s\n' "$demo_log"; exit 1; }
 printf '%s\n' "$demo_log"
+echo "==> default jury (the two packaged models; converted on the worker's first run)"
+"$PY" manage.py load_default_jury
 echo "==> static files"
 "$PY" manage.py collectstatic --noinput -v 0
 
