@@ -134,6 +134,9 @@ IMPORT_UPLOAD_DIR = VAR_DIR / "imports"
 # A background job whose worker is on another host and has not reported progress for this long is
 # considered abandoned and re-queued when a worker starts (same-host claimants are checked by pid).
 JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", 300, minimum=10)
+EXPORT_DIR = Path(envstr("EXPORT_DIR", str(VAR_DIR / "exports")))
+# How long a worker holds a jury chunk before another worker may take it over.
+JURY_CHUNK_LEASE_S = envint("JURY_CHUNK_LEASE_S", 300, minimum=1)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

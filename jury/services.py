@@ -23,13 +23,13 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotation.models import Annotation, Item, Project, ResponseSafety
-from config.env import envint
 from jury import aggregation, judging
 from jury.backends.registry import PACKAGED_MODELS
 from jury.models import Juror, Jury, JuryChunk, JuryDecision, JuryMember, JuryRun, Task, Verdict
@@ -41,7 +41,7 @@ MAX_CHUNK_ATTEMPTS = 5
 
 
 def chunk_lease_seconds() -> int:
-    return envint("JURY_CHUNK_LEASE_S", 300, minimum=1)
+    return settings.JURY_CHUNK_LEASE_S
 
 
 # --- configuration ---------------------------------------------------------------------------
