@@ -140,9 +140,11 @@ JURY_CHUNK_LEASE_S = envint("JURY_CHUNK_LEASE_S", 300, minimum=1)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an unauthenticated API call then gets 401 with a `WWW-Authenticate: Token`
+    # challenge (session authentication has none, so it would make that a bare 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # drf-spectacular's AutoSchema, plus each endpoint's permissions in its description and

@@ -75,8 +75,9 @@ def test_a_bad_token_is_refused(annotator):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     response = api.get("/api/projects/")
-    # 403, not 401: session authentication is listed first and sends no WWW-Authenticate challenge
-    assert response.status_code == 403
+    # 401 with a challenge: token authentication is listed first
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert response.json()["detail"] == "Invalid token."
 
 

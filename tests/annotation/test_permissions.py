@@ -3,8 +3,8 @@ exact status code. Personas: admin, researcher (member, researcher role), annota
 outsider (an annotator who is not a member) and anonymous.
 
 Non-members get 404 (never 403) on project data; annotators get 404 on management pages;
-anonymous browsers are sent to the login page and anonymous API calls get 403 (session
-authentication comes first, and it has no WWW-Authenticate challenge).
+anonymous browsers are sent to the login page and anonymous API calls get 401 with a
+``WWW-Authenticate: Token`` challenge.
 """
 from __future__ import annotations
 
@@ -46,19 +46,19 @@ PAGES = [
 ]
 
 API = [
-    ("projects list", "get", "/api/projects/", _codes(200, 200, 200, 200, 403)),
-    ("project detail", "get", "/api/projects/demo/", _codes(200, 200, 200, 404, 403)),
-    ("other project detail", "get", "/api/projects/other/", _codes(200, 404, 404, 404, 403)),
-    ("items", "get", "/api/projects/demo/items/", _codes(200, 200, 200, 404, 403)),
-    ("other items", "get", "/api/projects/other/items/", _codes(200, 404, 404, 404, 403)),
-    ("item detail", "get", "/api/projects/demo/items/{item}/", _codes(200, 200, 200, 404, 403)),
-    ("item through other project", "get", "/api/projects/other/items/{item}/", _codes(404, 404, 404, 404, 403)),
-    ("taxonomies", "get", "/api/taxonomies/", _codes(200, 200, 200, 200, 403)),
-    ("taxonomy version", "get", "/api/taxonomies/aegis-2.0/versions/1/", _codes(200, 200, 200, 200, 403)),
-    ("principle sets", "get", "/api/principle-sets/", _codes(200, 200, 200, 200, 403)),
-    ("imports list", "get", "/api/projects/demo/imports/", _codes(200, 200, 404, 404, 403)),
-    ("other imports list", "get", "/api/projects/other/imports/", _codes(200, 404, 404, 404, 403)),
-    ("import detail", "get", "/api/projects/demo/imports/{batch}/", _codes(200, 200, 404, 404, 403)),
+    ("projects list", "get", "/api/projects/", _codes(200, 200, 200, 200, 401)),
+    ("project detail", "get", "/api/projects/demo/", _codes(200, 200, 200, 404, 401)),
+    ("other project detail", "get", "/api/projects/other/", _codes(200, 404, 404, 404, 401)),
+    ("items", "get", "/api/projects/demo/items/", _codes(200, 200, 200, 404, 401)),
+    ("other items", "get", "/api/projects/other/items/", _codes(200, 404, 404, 404, 401)),
+    ("item detail", "get", "/api/projects/demo/items/{item}/", _codes(200, 200, 200, 404, 401)),
+    ("item through other project", "get", "/api/projects/other/items/{item}/", _codes(404, 404, 404, 404, 401)),
+    ("taxonomies", "get", "/api/taxonomies/", _codes(200, 200, 200, 200, 401)),
+    ("taxonomy version", "get", "/api/taxonomies/aegis-2.0/versions/1/", _codes(200, 200, 200, 200, 401)),
+    ("principle sets", "get", "/api/principle-sets/", _codes(200, 200, 200, 200, 401)),
+    ("imports list", "get", "/api/projects/demo/imports/", _codes(200, 200, 404, 404, 401)),
+    ("other imports list", "get", "/api/projects/other/imports/", _codes(200, 404, 404, 404, 401)),
+    ("import detail", "get", "/api/projects/demo/imports/{batch}/", _codes(200, 200, 404, 404, 401)),
     ("schema", "get", "/api/schema/", _codes(200, 200, 200, 200, 200)),
     ("docs", "get", "/api/docs/", _codes(200, 200, 200, 200, 200)),
 ]
@@ -89,7 +89,7 @@ def test_each_persona_gets_exactly_the_expected_status(
 
 WRITE_CASES = [
     pytest.param(persona, code, id=persona)
-    for persona, code in _codes(201, 201, 403, 403, 403).items()
+    for persona, code in _codes(201, 201, 403, 403, 401).items()
 ]
 
 
@@ -111,8 +111,8 @@ def test_only_researchers_and_admins_create_projects(persona, expected, personas
 IMPORT_CASES = [
     pytest.param(persona, slug, code, id=f"{slug}-{persona}")
     for slug, codes in (
-        ("demo", _codes(201, 201, 404, 404, 403)),
-        ("other", _codes(201, 404, 404, 404, 403)),
+        ("demo", _codes(201, 201, 404, 404, 401)),
+        ("other", _codes(201, 404, 404, 404, 401)),
     )
     for persona, code in codes.items()
 ]

@@ -70,10 +70,10 @@ def test_it_serves_the_run_api_only_to_researchers_and_admins(persona, login, pr
     ]
     for url in urls:
         code = client.get(url).status_code
-        expected = 200 if persona in ALLOWED else (403 if persona == "anonymous" else 404)
+        expected = 200 if persona in ALLOWED else (401 if persona == "anonymous" else 404)
         assert code == expected, (url, code)
     cancel = client.post(reverse("api-jury-run-cancel", args=[project.slug, pending_run.pk]))
-    assert cancel.status_code == (200 if persona in ALLOWED else (403 if persona == "anonymous" else 404))
+    assert cancel.status_code == (200 if persona in ALLOWED else (401 if persona == "anonymous" else 404))
     pending_run.refresh_from_db()
     assert (pending_run.status == JuryRun.Status.CANCELLED) == (persona in ALLOWED)
 
@@ -91,13 +91,13 @@ def test_it_rejects_another_projects_run(login, project, other_project, jury, ad
 def test_jurors_and_juries_api(persona, login, jury, researcher):
     client = login(persona)
     listing = client.get(reverse("api-jury-jurors"))
-    assert listing.status_code == {"admin": 200, "researcher": 200, "anonymous": 403}.get(persona, 403)
+    assert listing.status_code == {"admin": 200, "researcher": 200, "anonymous": 401}.get(persona, 403)
     created = client.post(
         reverse("api-jury-jurors"),
         {"name": f"remote-{persona}", "backend": "openai", "model": "big", "endpoint": "http://127.0.0.1:9/v1"},
         content_type="application/json",
     )
-    assert created.status_code == (201 if persona == "admin" else 403)
+    assert created.status_code == (201 if persona == "admin" else 401 if persona == "anonymous" else 403)
 
 
 def test_api_validates_jurors_and_juries(login, jury):
