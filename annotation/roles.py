@@ -12,7 +12,7 @@ existence of a project is not leaked.
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from annotation.models import Membership, Project
@@ -64,13 +64,33 @@ def project_role(user, project: Project) -> str | None:
 
 
 def get_project_for_member(user, slug: str) -> tuple[Project, str]:
-    """The project and the user's role in it; 404 when the user is not a member."""
-    project = Project.objects.select_related("taxonomy_version__taxonomy", "principle_set").filter(slug=slug).first()
+    """The project and the user's role in it; 404 when the user is not a member.
+
+    One query: the project, the user's membership role and the two site-wide groups that matter
+    are read together (this runs on every request of the annotation hot path). The rules are
+    those of ``project_role``.
+    """
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    project = (
+        Project.objects.select_related("taxonomy_version__taxonomy", "principle_set")
+        .filter(slug=slug)
+        .annotate(
+            _member_role=Subquery(Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]),
+            _in_admin_group=Exists(user.groups.filter(name=ADMIN)),
+            _in_researcher_group=Exists(user.groups.filter(name=RESEARCHER)),
+        )
+        .first()
+    )
     if project is None:
         raise Http404("No such project.")
-    role = project_role(user, project)
+    if user.is_superuser or project._in_admin_group:
+        return project, ADMIN
+    role = project._member_role
     if role is None:
         raise Http404("No such project.")
+    if role == Membership.Role.RESEARCHER and not project._in_researcher_group:
+        return project, ANNOTATOR
     return project, role
 
 

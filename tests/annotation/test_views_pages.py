@@ -190,11 +190,11 @@ def test_project_page_query_count_is_constant(client, researcher, project, tmp_p
     client.force_login(researcher)
     import_records(project, tmp_path, sample_records(2, prefix="a"), user=researcher, name="a.jsonl")
     # session, user, project, membership role, groups, 3 counts + aggregate, batches
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         client.get("/projects/demo/")
     for n in "bcd":
         import_records(project, tmp_path, sample_records(2, prefix=n), user=researcher, name=f"{n}.jsonl")
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         response = client.get("/projects/demo/")
     assert len(response.context["imports"]) == 4
 
