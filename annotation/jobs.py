@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +25,20 @@ logger = logging.getLogger(__name__)
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(*, model, pk: int, pending: str, running: str, **extra: Any) -> bool:
+    """Claim a PENDING job for this worker process with one conditional UPDATE.
+
+    Only one caller can win (the row's status changes under it), so a duplicate task delivery or a
+    second worker gets ``False`` and must leave the job alone. Records who claimed it and starts
+    its heartbeat, which ``hand_back_abandoned`` reads.
+    """
+    now = timezone.now()
+    updated = model.objects.filter(pk=pk, status=pending).update(
+        status=running, started_at=now, heartbeat_at=now, claimed_by=worker_identity(), **extra
+    )
+    return updated == 1
 
 
 def _pid_alive(pid: int) -> bool:
@@ -49,7 +64,7 @@ def hand_back_abandoned(
     running: str,
     pending: str,
     enqueue: Callable[[int], None],
-    stale_after: timedelta,
+    stale_after: timedelta | None = None,
     reset: dict[str, Any] | None = None,
 ) -> list[int]:
     """Put RUNNING jobs whose claimant is gone back to PENDING and enqueue them again.
@@ -57,8 +72,11 @@ def hand_back_abandoned(
     ``queryset`` selects the candidate jobs (a model with ``status``, ``claimed_by`` and
     ``heartbeat_at``). The hand-back is a conditional UPDATE on the same status and claimant, so two
     workers starting at once cannot both re-queue one job; ``enqueue(pk)`` runs after commit.
-    ``reset`` names progress fields to clear. Returns the ids handed back.
+    ``reset`` names progress fields to clear. ``stale_after`` defaults to ``JOB_STALE_SECONDS``.
+    Returns the ids handed back.
     """
+    if stale_after is None:
+        stale_after = timedelta(seconds=settings.JOB_STALE_SECONDS)
     handed_back: list[int] = []
     for pk, claimed_by, heartbeat_at in queryset.filter(status=running).values_list("pk", "claimed_by", "heartbeat_at"):
         if not claimant_is_gone(claimed_by, heartbeat_at, stale_after=stale_after):

@@ -238,7 +238,17 @@ class Membership(models.Model):
 # --- Import batches -----------------------------------------------------------------------------
 
 
-class ImportBatch(models.Model):
+class WorkerClaimed(models.Model):
+    """Who runs a background job and when they last reported (see ``annotation.jobs``)."""
+
+    claimed_by = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed by progress reports.")
+
+    class Meta:
+        abstract = True
+
+
+class ImportBatch(WorkerClaimed):
     """One import of one file into one project: what was read, what was stored, what was wrong."""
 
     class Status(models.TextChoices):
@@ -278,8 +288,6 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed by progress reports.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,8 +10,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from annotation.models import WorkerClaimed
 
-class Export(models.Model):
+
+class Export(WorkerClaimed):
     class Format(models.TextChoices):
         DPO = "dpo", "DPO (TRL preference)"
         PRO = "pro", "PRO (full rankings)"
@@ -44,8 +46,6 @@ class Export(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed by progress reports.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.jobs import hand_back_abandoned, worker_identity
+from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Project
 from exports.evidence import jury_decision_model
 from exports.models import Export
@@ -23,7 +23,7 @@ from exports.options import ExportOptions, ExportOptionsError, build_options
 
 
 def export_root() -> Path:
-    return Path(getattr(settings, "EXPORT_DIR", settings.VAR_DIR / "exports"))
+    return Path(settings.EXPORT_DIR)
 
 
 def export_default_dir(export_id: int) -> Path:
@@ -80,11 +80,7 @@ def export_run(*, export_id: int) -> Export | None:
     """
     from exports.pipeline import ExportEmptyError, run_export
 
-    now = timezone.now()
-    claimed = Export.objects.filter(pk=export_id, status=Export.Status.PENDING).update(
-        status=Export.Status.RUNNING, started_at=now, heartbeat_at=now, claimed_by=worker_identity(), error=""
-    )
-    if claimed != 1:
+    if not claim(model=Export, pk=export_id, pending=Export.Status.PENDING, running=Export.Status.RUNNING, error=""):
         return Export.objects.filter(pk=export_id).first()
     export = Export.objects.select_related("project__taxonomy_version__taxonomy").get(pk=export_id)
     options = build_options(export.options)
@@ -121,7 +117,7 @@ def export_jobs_resume(*, stale_after_s: int | None = None) -> list[int]:
         running=Export.Status.RUNNING,
         pending=Export.Status.PENDING,
         enqueue=export_run_task.delay,
-        stale_after=timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS),
+        stale_after=timedelta(seconds=stale_after_s) if stale_after_s is not None else None,
         reset={"items_done": 0, "rows_written": 0},
     )
 

@@ -37,7 +37,7 @@ from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
 from annotation.importing.reader import ErrorLog, LineReader
 from annotation.importing.writer import ChunkWriter, content_hash
-from annotation.jobs import hand_back_abandoned, worker_identity
+from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import ImportBatch, Item, Project
 
 logger = logging.getLogger(__name__)
@@ -102,11 +102,7 @@ def import_batch_run(*, batch_id: int) -> ImportBatch | None:
     """Run a stored (background) batch. Idempotent: claims the batch with a conditional UPDATE
     (pending → running) and does nothing if someone else already did; returns None then.
     The uploaded copy is removed when the batch ends, DONE or FAILED."""
-    now = timezone.now()
-    claimed = ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PENDING).update(
-        status=ImportBatch.Status.RUNNING, started_at=now, heartbeat_at=now, claimed_by=worker_identity()
-    )
-    if claimed != 1:
+    if not claim(model=ImportBatch, pk=batch_id, pending=ImportBatch.Status.PENDING, running=ImportBatch.Status.RUNNING):
         return None
     batch = ImportBatch.objects.select_related("project").get(pk=batch_id)
     try:
@@ -132,7 +128,7 @@ def import_batches_resume(*, stale_after_s: int | None = None) -> list[int]:
         running=ImportBatch.Status.RUNNING,
         pending=ImportBatch.Status.PENDING,
         enqueue=import_run_task.delay,
-        stale_after=timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS),
+        stale_after=timedelta(seconds=stale_after_s) if stale_after_s is not None else None,
         reset={"bytes_read": 0, "records_read": 0},
     )
 
