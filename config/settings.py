@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "annotation.middleware.LockConflictMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -84,9 +85,18 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web server read while the worker writes; a busy timeout instead of "database is locked".
+    # WAL lets the web server read while the worker writes. Every transaction begins IMMEDIATE, i.e.
+    # takes SQLite's single write lock at BEGIN and waits for it (up to ``timeout`` seconds) there:
+    # a DEFERRED transaction that read first and then wants to write fails at once with "database
+    # is locked" when another connection wrote meanwhile (SQLite cannot wait in that case), which
+    # turned contention into 500s. Writers still serialise; ``annotation.dbretry`` retries the rare
+    # lock error that remains, and imports commit in chunks so annotators get in between.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": envint("SQLITE_BUSY_TIMEOUT_S", 30, minimum=1),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -152,6 +162,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "annotation.permissions.TribunalAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Every API error is JSON with a `code` (a lock conflict after retries: 503 "busy").
+    "EXCEPTION_HANDLER": "annotation.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tribunal API",

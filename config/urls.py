@@ -12,3 +12,7 @@ urlpatterns = [
     path("", include("annotation.workbench.urls")),
     path("", include("annotation.urls")),
 ]
+
+# Under /api/ an unknown URL or an error outside a DRF view is JSON with a code, like every API error.
+handler404 = "annotation.api_errors.handler404"
+handler500 = "annotation.api_errors.handler500"

@@ -13,14 +13,27 @@ state kept across chunks is the set of content hashes and external ids seen so f
 
 ``import_file`` itself is not one ``@transaction.atomic`` block on purpose: a FAILED batch, with
 its error list, must be stored while everything the file would have added is not.
+
+SQLite (the embedded default) is the one declared exception to "pass 2 is one transaction": it
+has a single write lock for the whole database, and a pass 2 holding it for the whole file would
+make every annotator's submit wait behind it. There pass 2 commits each chunk in its own short
+transaction (retried on a lock conflict), while a file lock beside the database serialises the
+imports into one project. Validation errors are all found in pass 1, before anything is written,
+so a bad file still stores nothing; what differs is an interruption in pass 2 (a killed worker,
+a database that stays locked): the chunks already committed stay, and running the batch again
+(automatic for background batches) skips them by content hash and finishes the rest, adding
+nothing twice. Counts are then taken from the rows that carry the batch's id.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import queue
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -36,9 +49,10 @@ from django.utils import timezone
 from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
 from annotation.importing.reader import ErrorLog, LineReader
+from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.importing.writer import ChunkWriter, content_hash
 from annotation.jobs import claim, hand_back_abandoned
-from annotation.models import ImportBatch, Item, Project
+from annotation.models import Annotation, ImportBatch, Item, Project, Response
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +61,16 @@ _PROGRESS_EVERY_S = 0.5
 
 class _Abort(Exception):
     """Pass 2 found errors (a concurrent import got there first): roll everything back."""
+
+
+class ImportInterrupted(Exception):
+    """A background batch stopped on a transient database error (a lock conflict that outlived the
+    retries). The batch was put back to PENDING with its file kept; the task runs it again later."""
+
+
+def commits_per_chunk() -> bool:
+    """Whether pass 2 commits chunk by chunk (SQLite: see the module docstring) or as one transaction."""
+    return connection.vendor == "sqlite"
 
 
 def import_file(
@@ -98,17 +122,26 @@ def import_file(
     return batch
 
 
-def import_batch_run(*, batch_id: int) -> ImportBatch | None:
+def import_batch_run(*, batch_id: int, requeue_on_lock: bool = False) -> ImportBatch | None:
     """Run a stored (background) batch. Idempotent: claims the batch with a conditional UPDATE
     (pending → running) and does nothing if someone else already did; returns None then.
-    The uploaded copy is removed when the batch ends, DONE or FAILED."""
+    The uploaded copy is removed when the batch ends, DONE or FAILED.
+
+    ``requeue_on_lock=True`` (the Celery task, while it has retries left): a lock conflict that
+    outlived the per-statement retries puts the batch back to PENDING, keeps its file and raises
+    :class:`ImportInterrupted` for the task to retry later, instead of ending it FAILED."""
     if not claim(model=ImportBatch, pk=batch_id, pending=ImportBatch.Status.PENDING, running=ImportBatch.Status.RUNNING):
         return None
     batch = ImportBatch.objects.select_related("project").get(pk=batch_id)
+    ended = True
     try:
-        _run(batch, Path(batch.stored_path), report_progress=True)
+        _run(batch, Path(batch.stored_path), report_progress=True, requeue_on_lock=requeue_on_lock)
+    except ImportInterrupted:
+        ended = False
+        raise
     finally:
-        shutil.rmtree(Path(batch.stored_path).parent, ignore_errors=True)
+        if ended:
+            shutil.rmtree(Path(batch.stored_path).parent, ignore_errors=True)
     return batch
 
 
@@ -136,7 +169,7 @@ def import_batches_resume(*, stale_after_s: int | None = None) -> list[int]:
 # --- The two passes --------------------------------------------------------------------------------
 
 
-def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
+def _run(batch: ImportBatch, path: Path, *, report_progress: bool, requeue_on_lock: bool = False) -> None:
     errors = ErrorLog(cap=settings.IMPORT_MAX_ERRORS)
     project = batch.project
     try:
@@ -165,35 +198,38 @@ def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
             _finish_failed(batch, errors, records_read=0)
             return
 
-        # Pass 2: write, all or nothing, with the project locked against concurrent imports.
+        # Pass 2: write with the project locked against concurrent imports; all or nothing in one
+        # transaction, or chunk by chunk on SQLite (see the module docstring).
         progress = _Progress(batch, enabled=report_progress, pass_no=2)
+        writer = ChunkWriter(
+            batch=batch, taxonomy_version_id=project.taxonomy_version_id, source_file=batch.source_name,
+            now=timezone.now(),
+        )
         try:
-            with transaction.atomic():
-                Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").get()
-                known.catch_up()
-                writer = ChunkWriter(
-                    batch=batch,
-                    taxonomy_version_id=project.taxonomy_version_id,
-                    source_file=batch.source_name,
-                    now=timezone.now(),
-                )
-                stats = _walk(batch, path, fmt, categories, errors, known=known, writer=writer, progress=progress)
-                progress.close()
-                if errors:
-                    raise _Abort
-                batch.status = ImportBatch.Status.DONE
-                batch.records_read = stats.records_read
-                batch.bytes_read = batch.size_bytes
-                batch.items_created = writer.items
-                batch.items_skipped = stats.skipped
-                batch.responses_created = writer.responses
-                batch.annotations_created = writer.annotations
-                batch.finished_at = timezone.now()
-                batch.save(update_fields=[
-                    "status", "records_read", "bytes_read", "items_created", "items_skipped", "responses_created",
-                    "annotations_created", "finished_at", "detected_format", "sha256",
-                ])
+            if commits_per_chunk():
+                with _project_import_lock(project.pk):
+                    known.catch_up()
+                    stats = _walk(
+                        batch, path, fmt, categories, errors, known=known, writer=writer, progress=progress,
+                        commit_each_chunk=True,
+                    )
+                    progress.close()
+                    if errors:
+                        raise _Abort
+                    _finish_done(batch, stats, writer, counted_from_rows=True)
+            else:
+                with transaction.atomic():
+                    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").get()
+                    known.catch_up()
+                    stats = _walk(batch, path, fmt, categories, errors, known=known, writer=writer, progress=progress)
+                    progress.close()
+                    if errors:
+                        raise _Abort
+                    _finish_done(batch, stats, writer, counted_from_rows=False)
         except _Abort:
+            if commits_per_chunk() and writer.items:
+                errors.add(0, f"{writer.items} items of this file were stored before these errors were found; "
+                              "importing the corrected file adds the rest and nothing twice")
             _finish_failed(batch, errors, records_read=stats.records_read)
         except IntegrityError as exc:
             # The unique constraints caught what the dedup could not see (an item added to the
@@ -205,9 +241,66 @@ def _run(batch: ImportBatch, path: Path, *, report_progress: bool) -> None:
         finally:
             progress.close()
     except Exception as exc:  # a poisoned job must end FAILED, not crash-loop or stay RUNNING
+        if requeue_on_lock and is_lock_error(exc):
+            logger.warning("import batch %s interrupted by a lock conflict; queued again: %s", batch.pk, exc)
+            _hand_back(batch)
+            raise ImportInterrupted(f"import batch {batch.pk}: {exc}") from exc
         logger.exception("import batch %s failed", batch.pk)
         errors.add(0, f"internal error: {type(exc).__name__}: {exc}")
+        if commits_per_chunk() and Item.objects.filter(import_batch=batch).exists():
+            errors.add(0, "part of the file was stored before the error; importing the same file again adds the "
+                          "rest and nothing twice")
         _finish_failed(batch, errors, records_read=batch.records_read)
+
+
+def _finish_done(batch: ImportBatch, stats: _Stats, writer: ChunkWriter, *, counted_from_rows: bool) -> None:
+    """Mark the batch DONE with its counts. ``counted_from_rows``: count what carries the batch's
+    id (chunked pass 2, where an earlier interrupted run may have stored part of the file, which
+    this run then skipped as already present); otherwise the writer's own counts."""
+    items, responses, annotations = writer.items, writer.responses, writer.annotations
+    if counted_from_rows:
+        items = Item.objects.filter(import_batch=batch).count()
+        responses = Response.objects.filter(item__import_batch=batch).count()
+        annotations = Annotation.objects.filter(import_batch=batch).count()
+    batch.status = ImportBatch.Status.DONE
+    batch.records_read = stats.records_read
+    batch.bytes_read = batch.size_bytes
+    batch.items_created = items
+    # Items an interrupted earlier run of this batch stored were skipped as "already present".
+    batch.items_skipped = stats.skipped - (items - writer.items)
+    batch.responses_created = responses
+    batch.annotations_created = annotations
+    batch.finished_at = timezone.now()
+    retry_on_lock(batch.save)(update_fields=[
+        "status", "records_read", "bytes_read", "items_created", "items_skipped", "responses_created",
+        "annotations_created", "finished_at", "detected_format", "sha256",
+    ])
+
+
+def _hand_back(batch: ImportBatch) -> None:
+    """Put an interrupted background batch back to PENDING (its file stays) for the task's retry."""
+    retry_on_lock(
+        ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.RUNNING).update
+    )(status=ImportBatch.Status.PENDING, claimed_by="", bytes_read=0, records_read=0)
+
+
+@contextlib.contextmanager
+def _project_import_lock(project_id: int) -> Iterator[None]:
+    """Serialise the chunked pass 2 of imports into one project (SQLite only: the database is a local
+    file, so every process that writes it is on this host). An exclusive ``flock`` on a file beside
+    the database; the kernel releases it when the holder dies, so a killed worker never leaves it set."""
+    name = str(connection.settings_dict["NAME"])
+    if name.startswith("file:") or name == ":memory:":  # an in-memory test database: one process
+        lock_path = Path(tempfile.gettempdir()) / f"tribunal-{hashlib.sha1(name.encode()).hexdigest()[:12]}-{project_id}.lock"
+    else:
+        db_path = Path(name)
+        lock_path = db_path.with_name(f"{db_path.name}.import-project-{project_id}.lock")
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class _Stats:
@@ -219,7 +312,8 @@ class _Stats:
 
 
 def _walk(
-    batch, path, fmt, categories, errors: ErrorLog, *, known: _Known, writer: ChunkWriter | None, progress
+    batch, path, fmt, categories, errors: ErrorLog, *, known: _Known, writer: ChunkWriter | None, progress,
+    commit_each_chunk: bool = False,
 ) -> _Stats:
     reader = LineReader(path, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, errors=errors)
     ctx = ParseContext(errors=errors, categories=categories, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES)
@@ -227,13 +321,20 @@ def _walk(
     seen_hashes: set[str] = set()
     seen_ids: dict[str, str] = {}
     stats = _Stats()
-    parsed = _in_thread(_parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE))
-    for chunk, hashes, position, records_read in parsed:
-        planned, skipped = _plan(known, chunk, hashes, seen_hashes, seen_ids, errors, from_db=writer is None)
-        stats.skipped += skipped
-        if writer is not None and not errors:
-            writer.write(planned)
-        progress.update(position, records_read)
+    write = writer.write if writer is not None else None
+    if write is not None and commit_each_chunk:
+        # Each chunk its own short transaction: a lock conflict rolls back just that chunk, which
+        # is then written again (the writer counts a chunk only once it is written).
+        write = retry_on_lock(transaction.atomic(writer.write))
+    # closing(): the parser thread is stopped and joined here, in this thread, on every path
+    # (an exception in a write included), not later by the garbage collector in some other thread.
+    with contextlib.closing(_in_thread(_parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE))) as parsed:
+        for chunk, hashes, position, records_read in parsed:
+            planned, skipped = _plan(known, chunk, hashes, seen_hashes, seen_ids, errors, from_db=writer is None)
+            stats.skipped += skipped
+            if write is not None and not errors:
+                write(planned)
+            progress.update(position, records_read)
     stats.records_read = ctx.records_read
     stats.skipped += ctx.ignored
     return stats
@@ -385,7 +486,8 @@ def _in_thread(source: Iterator, depth: int = 2) -> Iterator:
                 raise signal
     finally:
         stop.set()
-        thread.join(timeout=10)
+        if thread is not threading.current_thread():  # never join oneself, whoever closes us
+            thread.join(timeout=10)
 
 
 class _Progress:
@@ -395,7 +497,7 @@ class _Progress:
     Pass 2 runs inside the import's transaction, whose writes nobody sees before the commit, so on
     PostgreSQL its progress goes through a second connection in autocommit mode. It only touches
     the batch row, which the import's transaction does not lock until its final UPDATE (after
-    ``close``). On SQLite a second writer would wait for the import's lock, so pass 2 reports none.
+    ``close``). On SQLite pass 2 commits chunk by chunk, so progress is written between chunks.
     """
 
     def __init__(self, batch: ImportBatch, *, enabled: bool, pass_no: int) -> None:
@@ -404,11 +506,8 @@ class _Progress:
         self.pass_no = pass_no
         self.last = 0.0
         self.conn = None
-        if enabled and pass_no == 2:
-            if connection.vendor == "postgresql":
-                self.conn = connection.copy()
-            else:
-                self.enabled = False
+        if enabled and pass_no == 2 and not commits_per_chunk():
+            self.conn = connection.copy()
 
     def update(self, position: int, records: int) -> None:
         if not self.enabled or time.monotonic() - self.last < _PROGRESS_EVERY_S:
@@ -418,7 +517,7 @@ class _Progress:
         done = min(position, self.batch.size_bytes) // 2 + (half if self.pass_no == 2 else 0)
         now = timezone.now()
         if self.conn is None:
-            ImportBatch.objects.filter(pk=self.batch.pk).update(
+            retry_on_lock(ImportBatch.objects.filter(pk=self.batch.pk).update)(
                 bytes_read=done, records_read=records, heartbeat_at=now
             )
         else:
@@ -442,7 +541,7 @@ def _finish_failed(batch: ImportBatch, errors: ErrorLog, *, records_read: int) -
     batch.records_read = records_read
     batch.items_created = batch.items_skipped = batch.responses_created = batch.annotations_created = 0
     batch.finished_at = timezone.now()
-    batch.save(update_fields=[
+    retry_on_lock(batch.save)(update_fields=[
         "status", "errors", "error_count", "records_read", "items_created", "items_skipped", "responses_created",
         "annotations_created", "finished_at", "detected_format", "sha256",
     ])

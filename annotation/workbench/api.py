@@ -7,6 +7,9 @@ metadata; the jury's suggestion only when the project turned it on, marked with 
 """
 from __future__ import annotations
 
+import logging
+
+from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -24,6 +27,8 @@ from annotation.workbench.judgments import (
     StaleAssignment,
     WorkbenchError,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _error(exc: WorkbenchError) -> Response:
@@ -133,6 +138,9 @@ class AnnotationSubmitApi(APIView):
     With ``?next=1`` a successful (or replayed) submit also leases your next item and returns it
     under ``next`` (null when the queue is empty), as ``POST next/`` would: one request per item.
     The submission is committed before the next item is claimed; on an error nothing is claimed.
+    If the claim fails after the submission was stored, the answer is still the submission's
+    success, with ``next: null`` and ``next_error`` (code ``next_unavailable``): never an error
+    status for saved work.
     """
 
     class InputSerializer(JudgmentSerializer):
@@ -149,6 +157,11 @@ class AnnotationSubmitApi(APIView):
         next = NextItemSerializer(
             required=False, allow_null=True,
             help_text="Only with ?next=1: your next item (null when the queue is empty).",
+        )
+        next_error = serializers.DictField(
+            required=False,
+            help_text="Only when the submit was stored but the next item could not be claimed "
+            "(code `next_unavailable`): ask `POST next/` for it.",
         )
 
     @extend_schema(
@@ -178,8 +191,19 @@ class AnnotationSubmitApi(APIView):
         }
         data = self.OutputSerializer(out).data
         if request.query_params.get("next", "").lower() in ("1", "true", "yes"):
-            assignment = services.queue_next(project=project, annotator=request.user, after_submit=not result.replayed)
-            data["next"] = _next_payload(project, assignment) if assignment is not None else None
+            # The submission is committed: whatever happens to the claim, the answer is its success.
+            try:
+                assignment = services.queue_next(
+                    project=project, annotator=request.user, after_submit=not result.replayed
+                )
+                data["next"] = _next_payload(project, assignment) if assignment is not None else None
+            except DatabaseError as exc:
+                log.warning("submit of item %s stored; claiming the next item failed: %s", result.annotation.item_id, exc)
+                data["next"] = None
+                data["next_error"] = {
+                    "code": "next_unavailable",
+                    "detail": "Your answer was saved. The next item could not be fetched just now: ask POST next/.",
+                }
         return Response(data, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
 
 

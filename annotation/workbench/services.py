@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Subquery
 from django.utils import timezone
 
+from annotation.dbretry import retry_on_lock
 from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, ResponseSafety
 from annotation.workbench import selectors
 from annotation.workbench.judgments import (
@@ -214,6 +215,7 @@ def _next_attempt(*, project: Project, annotator, now: datetime, look_for_curren
     return _claim(project, annotator, gold=False, now=now)
 
 
+@retry_on_lock
 def queue_next(
     *, project: Project, annotator, now: datetime | None = None, after_submit: bool = False
 ) -> Assignment | None:
@@ -362,6 +364,7 @@ def _replay(*, annotator, key: str, item_id: int, assignment: Assignment | None 
     return SubmitResult(annotation=earlier, assignment=assignment, replayed=True)
 
 
+@retry_on_lock
 def annotation_submit(
     *, project: Project, annotator, item_id: int, judgment: Judgment, idempotency_key: str = "",
     now: datetime | None = None,
@@ -436,6 +439,7 @@ def _submit(*, project: Project, annotator, item_id: int, judgment: Judgment, ke
     return SubmitResult(annotation=annotation, assignment=assignment, replayed=False)
 
 
+@retry_on_lock
 @transaction.atomic
 def annotation_undo_last(*, project: Project, annotator, now: datetime | None = None) -> Assignment:
     """Withdraw ``annotator``'s last submission in ``project`` and hand that item back to them.
@@ -488,6 +492,7 @@ def _end_lease(*, project: Project, annotator, item_id: int, status: str, reason
     return assignment
 
 
+@retry_on_lock
 @transaction.atomic
 def assignment_skip(*, project: Project, annotator, item_id: int, reason: str, note: str = "") -> Assignment:
     """Skip the item with a reason. Its slot goes back to the pool; this annotator will not get it again."""
@@ -498,6 +503,7 @@ def assignment_skip(*, project: Project, annotator, item_id: int, reason: str, n
     return _end_lease(project=project, annotator=annotator, item_id=item_id, status=ST.SKIPPED, reason=reason, note=note)
 
 
+@retry_on_lock
 @transaction.atomic
 def assignment_flag(*, project: Project, annotator, item_id: int, kind: str, note: str = "") -> Assignment:
     """Flag the item as broken or harmful to view. Recorded for researchers (adjudication page);
@@ -510,6 +516,7 @@ def assignment_flag(*, project: Project, annotator, item_id: int, kind: str, not
 # --- Adjudication -----------------------------------------------------------------------------------
 
 
+@retry_on_lock
 @transaction.atomic
 def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: Judgment) -> Annotation:
     """Record the final decision on ``item`` as a new ``Annotation(source="adjudication")``.

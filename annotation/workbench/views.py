@@ -6,11 +6,13 @@ works without JavaScript (a redirect after success, the re-shown form after an e
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +23,8 @@ from annotation.models import Assignment, Project
 from annotation.workbench import selectors, services
 from annotation.workbench.forms import attach_errors, form_state, judgment_from_post
 from annotation.workbench.judgments import JudgmentInvalid, StaleAssignment, WorkbenchError, mode_parts
+
+logger = logging.getLogger(__name__)
 
 # Model text is escaped by the templates; this header is a second wall should that ever fail.
 CSP = (
@@ -104,10 +108,18 @@ def workbench(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> HttpResponse:
+    """After a committed write: the next item. If claiming it fails (the database stayed busy past
+    the retries), the answer still confirms what was stored and offers the next item as a link:
+    saved work is never reported as a failure."""
     if not request.htmx:
         messages.success(request, flash)
         return redirect(reverse("workbench", args=[project.slug]), permanent=False)
-    assignment = services.queue_next(project=project, annotator=request.user)
+    try:
+        assignment = services.queue_next(project=project, annotator=request.user)
+    except DatabaseError as exc:
+        logger.warning("%s stored; claiming the next item failed: %s", flash, exc)
+        stale = "The next item could not be fetched just now (the server is busy). Your answer is saved."
+        return _render_task(request, _task_context(request, project, None, flash=flash, stale=stale))
     return _render_task(request, _task_context(request, project, assignment, flash=flash))
 
 

@@ -1,0 +1,36 @@
+"""Project-wide middleware."""
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from annotation.api_errors import BUSY
+from annotation.dbretry import is_lock_error
+
+logger = logging.getLogger("tribunal.errors")
+
+
+class LockConflictMiddleware:
+    """A lock conflict that outlived :func:`annotation.dbretry.retry_on_lock` is a 503 that says
+    "busy, send it again", not a 500 (JSON under ``/api/``; DRF views answer theirs themselves)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_lock_error(exception):
+            return None
+        logger.warning("%s %s: lock conflict after retries: %s", request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(BUSY, status=503)
+        else:
+            response = HttpResponse(
+                "The database is busy right now and that request changed nothing. Go back and send it again.",
+                status=503, content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = "1"
+        return response
