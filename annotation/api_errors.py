@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
@@ -32,6 +33,10 @@ SERVER_ERROR = {"code": "server_error", "detail": "Something went wrong on the s
 
 
 def _code_of(exc, default: str) -> str:
+    if isinstance(exc, Http404):  # DRF answers these as its NotFound / PermissionDenied
+        return "not_found"
+    if isinstance(exc, DjangoPermissionDenied):
+        return "permission_denied"
     get_codes = getattr(exc, "get_codes", None)
     codes = get_codes() if get_codes else None
     if isinstance(codes, str):

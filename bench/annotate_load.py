@@ -70,6 +70,7 @@ class AnnotatorLog:
     served: list[int] = field(default_factory=list)  # item ids handed out, in order
     acknowledged: dict[int, int] = field(default_factory=dict)  # annotation id -> item id (201 responses)
     replays: int = 0
+    next_retries: int = 0  # submits answered "saved, but no next item right now" (next_error)
     cycle_ms: list[float] = field(default_factory=list)
     next_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
@@ -161,6 +162,10 @@ def work(
         cycles += 1
         if one_request:
             payload = answer.get("next")
+            if payload is None and answer.get("next_error"):
+                # Saved, but the next item could not be claimed just then: ask for it on its own.
+                log.next_retries += 1
+                continue
             if payload is None:
                 break
         else:
