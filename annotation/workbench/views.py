@@ -119,7 +119,9 @@ def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> Htt
     except DatabaseError as exc:
         logger.warning("%s stored; claiming the next item failed: %s", flash, exc)
         stale = "The next item could not be fetched just now (the server is busy). Your answer is saved."
-        return _render_task(request, _task_context(request, project, None, flash=flash, stale=stale))
+        ctx = _task_context(request, project, None, flash=flash, stale=stale)
+        ctx["retry_next"] = True  # the page asks again by itself after 2 s (htmx), no key press needed
+        return _render_task(request, ctx)
     return _render_task(request, _task_context(request, project, assignment, flash=flash))
 
 

@@ -130,6 +130,10 @@ def test_the_workbench_page_confirms_a_saved_item_when_the_next_one_cannot_be_cl
     assert r.status_code == 200, html[:2000]
     assert "saved" in html and "could not be fetched just now" in html and "Your answer is saved" in html
     assert 'data-testid="queue-empty"' not in html  # not a false "nothing left"
+    assert 'data-testid="retry-next"' in html and 'hx-trigger="load delay:2s"' in html  # asks again by itself
+    # and that request (what htmx sends 2 s later, the locks gone) brings the next item
+    follow = c.get(reverse("workbench", args=[project.slug]), HTTP_HX_REQUEST="true")
+    assert follow.status_code == 200 and 'name="item"' in follow.content.decode()
     assert Annotation.objects.filter(annotator=annotator, item_id=lease.item_id).count() == 1
 
 
