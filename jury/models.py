@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from annotation.jobs import ACTIVE, JobStatus, job_status_field
 from annotation.models import Annotation, Item, Principle, Project, Response
 
 
@@ -195,19 +196,13 @@ class JuryMember(models.Model):
 
 
 class JuryRun(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    ACTIVE = (Status.PENDING, Status.RUNNING)
+    Status = JobStatus
+    ACTIVE = ACTIVE
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jury_runs")
     jury = models.ForeignKey(Jury, on_delete=models.PROTECT, related_name="runs")
     task = models.CharField(max_length=16, choices=Task.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = job_status_field()
     # The panel as it was when the run started (names, weights, prompt versions, rule, thresholds).
     config = models.JSONField(default=dict, blank=True)
     item_count = models.PositiveIntegerField(default=0)
@@ -238,18 +233,15 @@ class JuryRun(models.Model):
 
 class JuryChunk(models.Model):
     """A slice of a run's items. A worker claims it with a lease it renews while it works; a chunk
-    whose lease ran out (its worker died) can be claimed again, and its finished verdicts are kept."""
+    whose lease ran out (its worker died) can be claimed again, and its finished verdicts are kept
+    (``annotation.jobs.lease_claim``). A chunk is never cancelled itself: its run is."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     run = models.ForeignKey(JuryRun, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
     item_ids = models.JSONField(default=list)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = job_status_field()
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
+from annotation import jobs
 from annotation.models import Item
 from jury import judging
 from jury.models import JuryChunk, JuryRun, Verdict
@@ -41,26 +41,15 @@ def _judge_context(run: JuryRun, prompt_version: str) -> judging.JudgeContext:
 
 
 def jury_chunk_claim(*, chunk_id: int, worker: str) -> tuple[str, float]:
-    """Claim a chunk: ("claimed", 0), ("busy", seconds until its lease ends) or ("skip", 0)."""
-    now = timezone.now()
-    lease = timedelta(seconds=chunk_lease_seconds())
-    n = (
-        JuryChunk.objects.filter(pk=chunk_id, run__status=JuryRun.Status.RUNNING)
-        .filter(Q(status=JuryChunk.Status.PENDING) | Q(status=JuryChunk.Status.RUNNING, lease_until__lt=now))
-        .update(status=JuryChunk.Status.RUNNING, lease_until=now + lease, worker=worker[:200], attempts=F("attempts") + 1)
-    )
-    if n == 1:
-        return "claimed", 0.0
-    chunk = JuryChunk.objects.filter(pk=chunk_id).select_related("run").first()
-    if chunk is None or chunk.status != JuryChunk.Status.RUNNING or chunk.run.status != JuryRun.Status.RUNNING:
-        return "skip", 0.0
-    return "busy", max(1.0, (chunk.lease_until - now).total_seconds() + 1) if chunk.lease_until else 1.0
+    """Claim a chunk of a RUNNING run with a lease of ``JURY_CHUNK_LEASE_S``: ("claimed", 0),
+    ("busy", seconds until its lease ends) or ("skip", 0). See ``annotation.jobs.lease_claim``."""
+    result = jobs.lease_claim(model=JuryChunk, pk=chunk_id, lease_s=chunk_lease_seconds(), worker=worker,
+                              only_if=Q(run__status=JuryRun.Status.RUNNING))
+    return result.state, result.wait_s
 
 
 def _renew_lease(chunk_id: int, worker: str) -> None:
-    JuryChunk.objects.filter(pk=chunk_id, worker=worker[:200], status=JuryChunk.Status.RUNNING).update(
-        lease_until=timezone.now() + timedelta(seconds=chunk_lease_seconds())
-    )
+    jobs.lease_renew(model=JuryChunk, pk=chunk_id, lease_s=chunk_lease_seconds(), worker=worker)
 
 
 def _run_is_live(run_id: int) -> bool:

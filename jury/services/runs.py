@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from annotation import jobs
 from annotation.models import Item, Project
 from jury import judging
 from jury.models import Jury, JuryChunk, JuryRun, Task
@@ -112,10 +113,7 @@ def _finalize_after_commit(run_id: int) -> None:
 @transaction.atomic
 def jury_run_cancel(*, run: JuryRun) -> JuryRun:
     """Stop a pending or running run. Workers stop at their next batch; verdicts stay."""
-    n = JuryRun.objects.filter(pk=run.pk, status__in=JuryRun.ACTIVE).update(
-        status=JuryRun.Status.CANCELLED, finished_at=timezone.now()
-    )
-    if n != 1:
+    if not jobs.cancel(model=JuryRun, pk=run.pk):
         raise ValueError(f"Run #{run.pk} is {run.status}; only pending or running runs can be cancelled.")
     run.refresh_from_db()
     return run
