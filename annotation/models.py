@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from annotation.jobs import JobStatus, job_status_field
+
 
 class ImmutableError(Exception):
     """Raised when code tries to change a record that the platform promises never to change."""
@@ -249,13 +251,10 @@ class WorkerClaimed(models.Model):
 
 
 class ImportBatch(WorkerClaimed):
-    """One import of one file into one project: what was read, what was stored, what was wrong."""
+    """One import of one file into one project: what was read, what was stored, what was wrong.
+    A FAILED import stored nothing (an import is all or nothing)."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (nothing stored)"
+    Status = JobStatus
 
     class Format(models.TextChoices):
         AUTO = "auto", "Detect"
@@ -276,7 +275,7 @@ class ImportBatch(WorkerClaimed):
     sha256 = models.CharField(max_length=64, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     background = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = job_status_field()
     bytes_read = models.BigIntegerField(default=0)
     records_read = models.PositiveIntegerField(default=0)
     items_created = models.PositiveIntegerField(default=0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import random
 
 from celery import shared_task
-from celery.signals import worker_ready
+
+from annotation.jobs import register_job_kind
 
 
 class ImportFailed(Exception):
@@ -51,12 +52,11 @@ def import_run_task(self, batch_id: int) -> str:
 
 @shared_task(name="annotation.import_resume", ignore_result=True)
 def import_resume_task() -> None:
+    """Re-queue imports left RUNNING by a worker that died (run when a worker starts)."""
     from annotation.importing import import_batches_resume
 
     import_batches_resume()
 
 
-@worker_ready.connect
-def _resume_imports_on_worker_start(sender=None, **kwargs) -> None:
-    """A (re)started worker re-queues imports left RUNNING by a worker that died."""
-    import_resume_task.delay()
+# annotation.jobs' one worker_ready handler calls it on workers that consume the celery queue.
+register_job_kind("import", resume_task="annotation.import_resume", queue="celery")

@@ -12,3 +12,4 @@ ALLOWED_HOSTS = ["*"]
 
 # WhiteNoise warns on every request when STATIC_ROOT does not exist; tests serve from finders.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+TESTING = True  # lets the "fake" model backend through spec validation (jury.backends.registry)

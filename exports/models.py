@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from annotation.jobs import JobStatus, job_status_field
 from annotation.models import WorkerClaimed
 
 
@@ -23,11 +24,7 @@ class Export(WorkerClaimed):
         GUARD_AEGIS = "guard-aegis", "Guard: Aegis 2.0 rows"
         GUARD_LLAMAGUARD = "guard-llamaguard", "Guard: Llama Guard instruction + target"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(
@@ -35,7 +32,7 @@ class Export(WorkerClaimed):
     )
     format = models.CharField(max_length=32, choices=Format.choices)
     options = models.JSONField(default=dict, help_text="The validated, complete options (exports.options).")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = job_status_field()
     background = models.BooleanField(default=True, help_text="Runs on the Celery worker.")
     out_dir = models.CharField(max_length=1000, blank=True, help_text="Where the files are written.")
     items_total = models.PositiveIntegerField(default=0)

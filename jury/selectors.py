@@ -11,7 +11,7 @@ from jury.models import Juror, Jury, JuryDecision, JuryRun, Verdict
 
 
 def juror_list() -> QuerySet[Juror]:
-    return Juror.objects.order_by("name")
+    return Juror.objects.select_related("model_spec").order_by("name")
 
 
 def jury_list() -> QuerySet[Jury]:

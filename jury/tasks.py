@@ -5,25 +5,21 @@ imported by the web process (autodiscovery): it must not import torch, and it do
 services import the model backends only inside the chunk task's body.
 
 Resumability: ``jury.run_chunk`` is acks_late (proven idempotent: verdicts are unique per run,
-juror, target and order and inserted with conflicts ignored), and when a worker starts it
-re-dispatches every pending/running run (``worker_ready``), so a run whose worker was killed
-continues as soon as a worker is back. A chunk still leased by a dead worker is retried after
-its lease ends.
+juror, target and order and inserted with conflicts ignored), and when a worker that consumes the
+``gpu`` queue starts, ``annotation.jobs``' worker_ready handler runs ``jury.resume_runs`` (the
+"jury-run" job kind registered below), which re-dispatches every pending/running run, so a run
+whose worker was killed continues as soon as a worker is back. A chunk still leased by a dead
+worker is retried after its lease ends (``annotation.jobs.lease_claim``).
 """
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 from celery import shared_task
-from celery.signals import worker_ready
+
+from annotation.jobs import register_job_kind, worker_identity
 
 log = logging.getLogger(__name__)
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @shared_task(name="jury.run_dispatch", ignore_result=True)
@@ -41,7 +37,7 @@ def run_chunk_task(self, chunk_id: int) -> None:
     """Judge one chunk. Idempotent: already-written verdicts are skipped."""
     from jury import services
 
-    worker = _worker_name()
+    worker = worker_identity()
     state, wait = services.jury_chunk_claim(chunk_id=chunk_id, worker=worker)
     if state == "busy":
         # Another worker holds the lease (or a dead one did): look again when the lease ends.
@@ -61,19 +57,11 @@ def run_finalize_task(run_id: int) -> None:
 
 @shared_task(name="jury.resume_runs", ignore_result=True)
 def resume_runs_task() -> None:
+    """Re-dispatch runs left unfinished by a dead worker (run when a gpu worker starts)."""
     from jury import services
 
     services.jury_runs_resume_all()
 
 
-@worker_ready.connect
-def _resume_on_worker_start(sender=None, **kwargs) -> None:
-    """A (re)started worker picks up runs left unfinished by a dead one. Only workers that
-    consume the gpu queue do this, so a web-only or import-only worker does not."""
-    try:
-        queues = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender else set()
-    except Exception:  # pragma: no cover - defensive: never break worker start-up
-        queues = set()
-    if queues and "gpu" not in queues:
-        return
-    resume_runs_task.delay()
+# Only workers that consume the gpu queue resume runs, so a web-only or import-only worker does not.
+register_job_kind("jury-run", resume_task="jury.resume_runs", queue="gpu")

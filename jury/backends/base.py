@@ -179,16 +179,9 @@ def clear_backends() -> None:
 
 
 def _build(spec: dict[str, Any]) -> Backend:
-    kind = spec["backend"]
-    if kind == "openai":
-        from jury.backends.openai import OpenAIBackend
+    from jury.backends.registry import build_backend  # the kind's factory, imported on first use
 
-        return OpenAIBackend(spec)
-    if kind in ("transformers", "packaged"):
-        from jury.backends.local import LocalBackend  # imports torch: worker only
-
-        return LocalBackend(spec)
-    raise ValueError(f"Unknown juror backend {kind!r}")
+    return build_backend(spec)
 
 
 BackendFactory = Callable[[dict[str, Any]], Backend]

@@ -1,8 +1,10 @@
 """Local models through transformers: any Hugging Face folder, or a packaged GGUF model converted
 once into MODEL_CACHE_DIR. Worker-only: imports torch and transformers.
 
-Device: the juror's ``device`` or ``TRIBUNAL_DEVICE`` (auto | cpu | cuda | cuda:N). On CUDA the
-model runs in half precision (bfloat16 where the card supports it, else float16); on CPU in float32.
+Device: the spec's ``device`` or ``TRIBUNAL_DEVICE`` (auto | cpu | cuda | cuda:N). dtype: the spec's
+``dtype``; "auto" (the default) is half precision on CUDA (bfloat16 where the card supports it, else
+float16) and float32 on CPU. Registered twice (jury/backends/registry.py): "transformers" (a folder)
+and "packaged" (a PyPI GGUF, converted first by its ``prepare`` hook).
 """
 from __future__ import annotations
 
@@ -31,18 +33,27 @@ def resolve_device(requested: str | None) -> torch.device:
     return torch.device(value)
 
 
-def dtype_for(device: torch.device) -> torch.dtype:
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def dtype_for(device: torch.device, requested: str | None = None) -> torch.dtype:
+    """The spec's dtype, or for "auto": half precision on CUDA (bfloat16 where supported), float32 on CPU."""
+    if requested and requested != "auto":
+        if requested not in DTYPES:
+            raise ValueError(f"Unknown dtype {requested!r}; choose one of {DTYPES}.")
+        return getattr(torch, requested)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
 
 
 def model_folder(spec: dict[str, Any]) -> Path:
-    if spec["backend"] == "packaged":
-        from jury.backends.packaged import ensure_converted
+    """The folder to load: the kind's ``prepare`` hook makes it (a packaged model is converted once
+    into MODEL_CACHE_DIR); a kind without one names the folder in ``model``."""
+    from jury.backends.registry import prepare_backend
 
-        return ensure_converted(spec["model"])
-    folder = Path(spec["model"]).expanduser()
+    prepared = prepare_backend(spec)
+    folder = Path(prepared or spec["model"]).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"Model folder {folder} does not exist on this worker.")
     return folder
@@ -57,7 +68,7 @@ class LocalBackend(Backend):
         self.device = resolve_device(spec.get("device"))  # first: a wrong device fails before any loading
         folder = model_folder(spec)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype_for(self.device))
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype_for(self.device, spec.get("dtype")))
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:

@@ -67,6 +67,11 @@ def is_converted(key: str) -> bool:
     return (converted_folder(key) / MANIFEST).exists()
 
 
+def prepare(spec: dict) -> Path:
+    """The registry's ``prepare`` hook of the "packaged" kind: the converted folder of ``spec["model"]``."""
+    return ensure_converted(spec["model"])
+
+
 def ensure_converted(key: str) -> Path:
     """The converted folder, converting first if needed. Idempotent and safe across processes."""
     if key not in PACKAGED_MODELS:

@@ -33,6 +33,25 @@ GEMMA = {"backend": "packaged", "model": "gemma3-270m", "batch_size": 8, "max_le
          "use_chat_template": True, "device": "cpu"}
 
 
+# The fake backend (jury/backends/fake.py): deterministic and instant, for the run-lifecycle tests.
+FAKE = {"backend": "fake", "model": "fake", "batch_size": 4, "max_length": 384}
+
+
+def fake_juror(name: str, model: str = "fake", version: str = "v1", **options):
+    from jury import services
+
+    return services.juror_create(name=name, backend="fake", model=model, prompt_version=version,
+                                 batch_size=options.pop("batch_size", FAKE["batch_size"]),
+                                 max_length=options.pop("max_length", FAKE["max_length"]), **options)
+
+
+@pytest.fixture
+def fake_jury(db):
+    from jury import services
+
+    return services.jury_create(name="fake-panel", jurors=[(fake_juror("fake-a"), 1.0)], rule="mean")
+
+
 @pytest.fixture(scope="session")
 def smol(model_cache_dir):
     from jury.backends import get_backend

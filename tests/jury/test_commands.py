@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from jury import services
 from jury.models import Jury, JuryRun
-from tests.jury.conftest import SMOL
+from tests.jury.conftest import fake_juror
 
 
 def test_load_default_jury_creates_the_two_packaged_jurors_once(db):
@@ -16,17 +16,15 @@ def test_load_default_jury_creates_the_two_packaged_jurors_once(db):
     call_command("load_default_jury", stdout=out)
     call_command("load_default_jury", stdout=out)
     jury = Jury.objects.get(name="default")
-    assert sorted(jury.jurors.values_list("model", flat=True)) == ["gemma3-270m", "smollm2-135m-instruct"]
+    assert sorted(jury.jurors.values_list("model_spec__model", flat=True)) == ["gemma3-270m", "smollm2-135m-instruct"]
     assert "smollm2-135m (smollm2-135m-instruct)" in out.getvalue()
 
 
-@pytest.mark.models
 @pytest.mark.django_db(transaction=True)  # real commits, so the run is dispatched when the command commits
-def test_run_jury_waits_for_the_run(project, items, smol):
+def test_run_jury_waits_for_the_run(project, items):
     from config.celery import app
 
-    juror = services.juror_create(name="smol", backend="packaged", model=SMOL["model"], prompt_version="v1",
-                                  batch_size=8, max_length=256, device="cpu")
+    juror = fake_juror("fake-cli")
     services.jury_create(name="cli", jurors=[(juror, 1.0)])
     out = StringIO()
     app.conf.task_always_eager = True

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from jury import services
 from jury.models import JuryRun
-from tests.jury.conftest import SMOL, import_items
+from tests.jury.conftest import fake_juror, import_items
 
 PERSONAS = ["admin", "researcher", "annotator", "outsider", "anonymous"]
 ALLOWED = {"admin", "researcher"}
@@ -31,8 +31,7 @@ def login(client, admin_user, researcher, annotator, outsider):
 
 @pytest.fixture
 def jury(db):
-    juror = services.juror_create(name="smol", backend="packaged", model=SMOL["model"], prompt_version="v1",
-                                  batch_size=4, max_length=256, device="cpu")
+    juror = fake_juror("smol")  # the fake backend: these tests are about pages, not judgments
     return services.jury_create(name="panel", jurors=[(juror, 1.0)], rule="mean")
 
 
@@ -140,9 +139,8 @@ def test_the_page_shows_a_bad_request_as_an_error(login, other_project, admin_us
     assert not JuryRun.objects.exists()
 
 
-@pytest.mark.models
 def test_item_page_shows_each_jurors_verdict_beside_human_labels_escaped(
-    login, project, jury, tmp_path, smol, django_capture_on_commit_callbacks
+    login, project, jury, tmp_path, django_capture_on_commit_callbacks
 ):
     from config.celery import app
 
@@ -174,7 +172,7 @@ def test_web_modules_do_not_import_torch():
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings_test')\n"
         "django.setup()\n"
         "import jury.urls, jury.views, jury.api, jury.api_urls, jury.admin, jury.tasks, jury.services, jury.selectors\n"
-        "import jury.backends, jury.backends.openai, config.urls\n"
+        "import jury.backends, jury.backends.openai, jury.backends.registry, jury.backends.fake, config.urls\n"
         "from django.urls import reverse; reverse('jury-runs', args=['x'])\n"
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad\n"

@@ -1,5 +1,7 @@
-"""Jury runs through the services, with Celery eager in this process and the real packaged models.
+"""Jury runs through the services, with Celery eager in this process.
 
+The run lifecycle (chunks, reruns, cancel, finalize) uses the fake backend; scoring with the real
+packaged models is kept where the test is about the model's judgment (marked ``models``).
 (The real-worker, kill-and-resume path is tests/jury/test_kill_resume.py.)
 """
 from __future__ import annotations
@@ -9,9 +11,8 @@ import pytest
 from annotation.models import Annotation, Item, Principle, PrincipleSet, Project, ResponseSafety
 from jury import services
 from jury.models import Juror, JuryChunk, JuryDecision, JuryRun, Verdict
-from tests.jury.conftest import GEMMA, SMOL
+from tests.jury.conftest import GEMMA, SMOL, fake_juror
 
-pytestmark = pytest.mark.models
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def _start(django_capture_on_commit_callbacks, **kwargs) -> JuryRun:
     return run
 
 
+@pytest.mark.models
 def test_safety_run_with_both_packaged_models(eager, django_capture_on_commit_callbacks, project, items, smol, gemma):
     # given a two-juror jury of the packaged models
     jury = services.jury_create(
@@ -75,8 +77,8 @@ def test_safety_run_with_both_packaged_models(eager, django_capture_on_commit_ca
     assert set(run.timings) == {"smol", "gemma"}
 
 
-def test_rerun_skips_done_work_and_never_duplicates(eager, django_capture_on_commit_callbacks, project, items, smol_jury):
-    run = _start(django_capture_on_commit_callbacks, project=project, jury=smol_jury, task="preference", chunk_size=1)
+def test_rerun_skips_done_work_and_never_duplicates(eager, django_capture_on_commit_callbacks, project, items, fake_jury):
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=fake_jury, task="preference", chunk_size=1)
     assert run.status == JuryRun.Status.DONE
     before = set(Verdict.objects.filter(run=run).values_list("id", flat=True))
     annotations = Annotation.objects.filter(source="jury").count()
@@ -95,6 +97,7 @@ def test_rerun_skips_done_work_and_never_duplicates(eager, django_capture_on_com
     assert JuryDecision.objects.filter(run=run).count() == 3
 
 
+@pytest.mark.models
 def test_preference_run_judges_both_orders_and_flags_position_flips(
     eager, django_capture_on_commit_callbacks, project, items, smol_jury
 ):
@@ -118,7 +121,7 @@ def test_preference_run_judges_both_orders_and_flags_position_flips(
             assert any("position-inconsistent" in r for r in decision.reasons)
 
 
-def test_principles_run_gives_prob_a_b_na_per_principle(eager, django_capture_on_commit_callbacks, project, items, smol_jury):
+def test_principles_run_gives_prob_a_b_na_per_principle(eager, django_capture_on_commit_callbacks, project, items, fake_jury):
     # three of the default principles (admin configuration; the full set of 17 only costs CPU time)
     small = PrincipleSet.objects.create(slug="small", name="Small")
     for p in project.principle_set.principles.order_by("order")[:3]:
@@ -126,7 +129,7 @@ def test_principles_run_gives_prob_a_b_na_per_principle(eager, django_capture_on
     Project.objects.filter(pk=project.pk).update(principle_set=small)
     project.refresh_from_db()
     principles = list(small.principles.values_list("code", flat=True))
-    run = _start(django_capture_on_commit_callbacks, project=project, jury=smol_jury, task="principles",
+    run = _start(django_capture_on_commit_callbacks, project=project, jury=fake_jury, task="principles",
                  item_ids=[items[2].pk])
     assert run.status == JuryRun.Status.DONE, run.errors
     assert Verdict.objects.filter(run=run).count() == 2 * len(principles)
@@ -140,10 +143,10 @@ def test_principles_run_gives_prob_a_b_na_per_principle(eager, django_capture_on
     assert decision.label in ("consensus", "conflict", "indifference")
 
 
-def test_cancelled_run_stops(eager, django_capture_on_commit_callbacks, project, items, smol_jury):
+def test_cancelled_run_stops(eager, django_capture_on_commit_callbacks, project, items, fake_jury):
     # given a run that was started but not yet dispatched
     with django_capture_on_commit_callbacks(execute=False):
-        run = services.jury_run_start(project=project, jury=smol_jury, task="safety")
+        run = services.jury_run_start(project=project, jury=fake_jury, task="safety")
     # when it is cancelled, then dispatched
     services.jury_run_cancel(run=run)
     services.jury_run_dispatch(run_id=run.pk)
@@ -154,21 +157,23 @@ def test_cancelled_run_stops(eager, django_capture_on_commit_callbacks, project,
         services.jury_run_cancel(run=run)
 
 
-def test_a_task_the_project_cannot_do_is_a_clear_error(project, smol_jury, other_project):
+def test_a_task_the_project_cannot_do_is_a_clear_error(project, fake_jury, other_project):
     with pytest.raises(ValueError, match="principle set"):
-        services.jury_run_start(project=other_project, jury=smol_jury, task="principles")
+        services.jury_run_start(project=other_project, jury=fake_jury, task="principles")
     with pytest.raises(ValueError, match="Unknown jury task"):
-        services.jury_run_start(project=project, jury=smol_jury, task="vibes")
+        services.jury_run_start(project=project, jury=fake_jury, task="vibes")
 
 
 def test_default_jury_is_idempotent(db):
     first = services.jury_ensure_default()
     second = services.jury_ensure_default()
     assert first.pk == second.pk
-    assert sorted(first.jurors.values_list("model", flat=True)) == ["gemma3-270m", "smollm2-135m-instruct"]
+    assert sorted(first.jurors.values_list("model_spec__model", flat=True)) == ["gemma3-270m", "smollm2-135m-instruct"]
+    assert set(first.jurors.values_list("model_spec__backend", flat=True)) == {"packaged"}
     assert Item.objects.count() == 0
 
 
+@pytest.mark.models
 def test_a_juror_that_cannot_judge_fails_the_run_clearly_and_resume_finishes_it(
     eager, django_capture_on_commit_callbacks, project, items, smol
 ):
@@ -193,6 +198,7 @@ def test_a_juror_that_cannot_judge_fails_the_run_clearly_and_resume_finishes_it(
     assert JuryDecision.objects.filter(run=run).count() == 3
 
 
+@pytest.mark.models
 def test_a_cuda_juror_on_a_cpu_worker_fails_with_a_clear_error(eager, django_capture_on_commit_callbacks, project, items):
     import torch
 

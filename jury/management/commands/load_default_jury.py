@@ -15,11 +15,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         jury = services.jury_ensure_default()
-        members = ", ".join(f"{m.juror.name} ({m.juror.model})" for m in jury.members.select_related("juror"))
+        members = ", ".join(
+            f"{m.juror.name} ({m.juror.model_spec.model})" for m in jury.members.select_related("juror__model_spec")
+        )
         self.stdout.write(f"jury {jury.name!r}: {members}; rule {jury.rule}")
         if opts["convert"]:
-            from jury.backends.packaged import ensure_converted  # imports torch: only when asked
+            from jury.backends.registry import prepare_backend  # a kind's hook may import torch: only when asked
 
-            for m in jury.members.select_related("juror"):
-                if m.juror.backend == "packaged":
-                    self.stdout.write(f"  converted {m.juror.model} -> {ensure_converted(m.juror.model)}")
+            for m in jury.members.select_related("juror__model_spec"):
+                prepared = prepare_backend(m.juror.model_spec.as_dict())
+                if prepared is not None:
+                    self.stdout.write(f"  converted {m.juror.model_spec.model} -> {prepared}")

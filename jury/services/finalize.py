@@ -1,0 +1,118 @@
+"""Finalisation: every item of a finished run becomes one ``JuryDecision``.
+
+The decision itself is computed by the pure functions in ``jury.services.decisions``; this module
+reads the verdicts, writes the decisions and hands the jury's judgment to
+:func:`jury_judgment_record`, the ONE place where the jury writes ``annotation`` data
+(``Annotation`` / ``ResponseSafety`` rows and ``Item.priority``).
+"""
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from annotation.models import Annotation, Item, ResponseSafety
+from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
+from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
+
+FINALIZE_BATCH = 200
+
+_VERDICT_FIELDS = ("item_id", "juror_id", "target", "order", "label", "probs", "category_probs", "truncated",
+                   "position_consistent", "response_id", "response_b_id", "principle_id")
+
+
+def jury_run_finalize(*, run_id: int) -> JuryRun | None:
+    """Aggregate every item of a finished run into a JuryDecision (once per item and task), write
+    the jury's annotation for safety/preference, raise escalated items' queue priority, and mark
+    the run done. Idempotent: items that already have a decision are skipped."""
+    with transaction.atomic():
+        run = JuryRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != JuryRun.Status.RUNNING:
+            return run
+        if run.chunks.exclude(status=JuryChunk.Status.DONE).exists():
+            return run
+    decided = set(JuryDecision.objects.filter(run=run).values_list("item_id", flat=True))
+    item_ids = [i for chunk in run.chunks.order_by("index") for i in chunk.item_ids if i not in decided]
+    for start in range(0, len(item_ids), FINALIZE_BATCH):
+        _decide_items(run, item_ids[start:start + FINALIZE_BATCH])
+    with transaction.atomic():
+        run = JuryRun.objects.select_for_update().get(pk=run_id)
+        if run.status != JuryRun.Status.RUNNING:
+            return run
+        run.decisions_count = run.decisions.count()
+        run.escalated_count = run.decisions.filter(escalated=True).count()
+        run.timings = sum_timings(run.chunks.values_list("timings", flat=True))
+        run.status = JuryRun.Status.DONE
+        run.finished_at = timezone.now()
+        run.save(update_fields=["decisions_count", "escalated_count", "timings", "status", "finished_at"])
+    return run
+
+
+def sum_timings(per_chunk) -> dict[str, dict[str, float]]:
+    """The chunks' per-juror timings added up (pure)."""
+    timings: dict[str, dict[str, float]] = {}
+    for chunk_timings in per_chunk:
+        for name, stats in (chunk_timings or {}).items():
+            agg = timings.setdefault(name, {"load_s": 0.0, "score_s": 0.0, "verdicts": 0})
+            for key in agg:
+                agg[key] = round(agg[key] + stats.get(key, 0), 3)
+    return timings
+
+
+@transaction.atomic
+def _decide_items(run: JuryRun, item_ids: list[int]) -> None:
+    # Two finalisations of one run (a redelivered message) take turns on the run row; the second
+    # then sees the first's decisions and skips those items instead of failing on the unique key.
+    JuryRun.objects.select_for_update().filter(pk=run.pk).first()
+    by_item: dict[int, list[VerdictRow]] = {}
+    for row in (Verdict.objects.filter(run=run, item_id__in=item_ids).order_by("target", "juror_id", "order")
+                .values(*_VERDICT_FIELDS)):
+        by_item.setdefault(row.pop("item_id"), []).append(VerdictRow(**row))
+    items = {i.pk: i for i in Item.objects.filter(pk__in=item_ids).prefetch_related("responses")}
+    existing = set(JuryDecision.objects.filter(run=run, item_id__in=item_ids).values_list("item_id", flat=True))
+    for item_id in item_ids:
+        verdicts = by_item.get(item_id)
+        if not verdicts or item_id in existing:
+            continue
+        item = items[item_id]
+        response_ids = [r.pk for r in sorted(item.responses.all(), key=lambda r: r.position)]
+        decision = decide(run.task, run.config, item_id=item_id, response_ids=response_ids, verdicts=verdicts)
+        annotation = jury_judgment_record(run=run, item=item, decision=decision)
+        JuryDecision.objects.create(
+            run=run, item=item, task=run.task, rule=run.config["rule"], label=decision.label,
+            confidence=decision.confidence, escalated=decision.escalated, reasons=decision.reasons,
+            details=decision.details, annotation=annotation,
+        )
+
+
+def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision) -> Annotation | None:
+    """Record the jury's judgment of one item in the ``annotation`` app, and raise the queue
+    priority of an escalated item. The ONLY function through which the jury writes ``Annotation``,
+    ``ResponseSafety`` or ``Item.priority`` (meant to be swapped for annotation's own service).
+
+    Returns the new append-only ``Annotation(source="jury")``, or None when the task records none
+    (principles). Runs inside the caller's transaction.
+    """
+    annotation = None
+    judgment: JuryJudgment | None = decision.judgment
+    if judgment is not None:
+        fields = {}
+        if judgment.with_taxonomy:
+            fields = {"prompt_label": judgment.prompt_label, "prompt_categories": judgment.prompt_categories,
+                      "taxonomy_version_id": run.config["taxonomy_version"]}
+        else:
+            fields = {"ranking": judgment.ranking, **judgment.pair}
+        annotation = Annotation.objects.create(
+            project_id=run.project_id, item=item, source=Annotation.Source.JURY, annotator=None,
+            source_detail=run.config["jury"], **fields,
+        )
+        if judgment.response_safety:
+            ResponseSafety.objects.bulk_create([
+                ResponseSafety(annotation=annotation, response_id=rid, label=label, categories=categories)
+                for rid, label, categories in judgment.response_safety
+            ])
+    if decision.priority is not None:
+        # A plain UPDATE of the item (only annotation rows are append-only); Greatest keeps it idempotent.
+        Item.objects.filter(pk=item.pk).update(priority=Greatest(F("priority"), Value(decision.priority)))
+    return annotation
