@@ -632,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="export-hashes-"))
     os.environ["TRIBUNAL_VAR_DIR"] = str(work / "var")
+    (work / "var").mkdir(parents=True, exist_ok=True)  # the SQLite file's folder (settings only make the broker's)
     os.environ["EXPORT_DIR"] = str(work / "var" / "exports")
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     os.environ.setdefault("SECRET_KEY", "export-hashes")
