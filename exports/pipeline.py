@@ -11,9 +11,11 @@ import gc
 import hashlib
 import os
 import shutil
+import socket
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -196,6 +198,32 @@ def _evidence_line(ev: ItemEvidence, split: str, options: ExportOptions) -> byte
     return orjson.dumps(out) + b"\n"
 
 
+def remove_abandoned_staging(out_dir: Path) -> list[Path]:
+    """Remove staging folders of ``out_dir`` left by export processes that died (SIGKILL, OOM).
+
+    A staging folder is named ``.<out>.partial-<host>-<pid>`` (``.<out>.partial-<pid>`` before);
+    one whose process is gone on this host is removed. Another host's, or a live process's, is left
+    alone: it may be an export still running. Returns what was removed.
+    """
+    from annotation.jobs import claimant_is_gone
+
+    removed = []
+    prefix = f".{out_dir.name}.partial-"
+    if not out_dir.parent.is_dir():
+        return removed
+    host = socket.gethostname()
+    for path in out_dir.parent.glob(f"{prefix}*"):
+        tail = path.name[len(prefix):]
+        owner = tail if "-" in tail else f"{host}-{tail}"
+        owner_host, _, pid = owner.rpartition("-")
+        if not path.is_dir() or not pid.isdigit() or owner_host != host:
+            continue
+        if claimant_is_gone(f"{owner_host}:{pid}", None, stale_after=timedelta(0)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def run_export(
     *,
     project,
@@ -212,7 +240,8 @@ def run_export(
     from exports.card import write_card_and_manifest
 
     out_dir = Path(out_dir)
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    remove_abandoned_staging(out_dir)
+    staging = out_dir.parent / f".{out_dir.name}.partial-{socket.gethostname()}-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)

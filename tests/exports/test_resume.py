@@ -3,6 +3,7 @@ the same bytes as an uninterrupted run."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,32 @@ def test_an_abandoned_export_is_requeued_and_finishes_with_identical_files(proje
     assert _files(Path(export.out_dir)) == _files(Path(clean.out_dir))
     live.refresh_from_db()
     assert live.status == Export.Status.RUNNING
+
+
+def test_the_rerun_removes_staging_folders_of_dead_export_processes_only(project, raters, researcher, export_dir):
+    import socket
+    import subprocess
+    import sys
+
+    item, (a, b) = make_item(project, "prompt", ["good", "bad"])
+    annotate(project, item, annotator=raters[0], ranking=[[a], [b]])
+    export = services.export_request(project=project, user=researcher, options={"format": "dpo"}, background=False)
+    out = Path(export.out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has exited
+    host = socket.gethostname()
+    # given: what killed exports left behind (old and new naming), and one of a live process
+    left_old = out.parent / f".{out.name}.partial-{dead_pid}"
+    left_new = out.parent / f".{out.name}.partial-{host}-{dead_pid}"
+    live = out.parent / f".{out.name}.partial-{host}-{os.getppid()}"
+    other_host = out.parent / f".{out.name}.partial-elsewhere-{dead_pid}"
+    for folder in (left_old, left_new, live, other_host):
+        folder.mkdir()
+        (folder / "train.jsonl").write_text("half")
+    # when the export runs
+    assert services.export_run(export_id=export.pk).status == Export.Status.DONE
+    # then the dead processes' folders are gone; a live process's and another host's stay
+    assert not left_old.exists() and not left_new.exists()
+    assert live.exists() and other_host.exists()
+    assert not any(p.name.startswith(f".{out.name}.partial-{host}-{os.getpid()}") for p in out.parent.iterdir())
