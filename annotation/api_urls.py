@@ -1,12 +1,17 @@
 """API routes of the core app, mounted under /api/ (see config/urls.py)."""
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny, IsAuthenticated
 
 from annotation import api
 
+# API_DOCS_REQUIRE_LOGIN: the schema and its docs page for logged-in users only.
+_DOCS = [IsAuthenticated] if settings.API_DOCS_REQUIRE_LOGIN else [AllowAny]
+
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=_DOCS), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=_DOCS), name="api-docs"),
     path("auth/token/", api.TokenObtainApi.as_view(), name="api-token"),
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", api.ProjectDetailApi.as_view(), name="api-project-detail"),

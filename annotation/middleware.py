@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
 
 from annotation.api_errors import BUSY
 from annotation.dbretry import is_lock_error
@@ -33,4 +34,24 @@ class LockConflictMiddleware:
                 status=503, content_type="text/plain; charset=utf-8",
             )
         response["Retry-After"] = "1"
+        return response
+
+
+class PrivateCacheMiddleware:
+    """``Cache-Control: private, no-store`` on every page a logged-in user gets and on every JSON
+    answer, unless the view set its own: item text, labels and tokens must not stay in a shared
+    proxy's cache or the browser's disk cache. Static files (WhiteNoise, earlier in the chain) keep
+    their long-lived caching."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.has_header("Cache-Control"):
+            return response
+        user = getattr(request, "user", None)
+        is_json = response.get("Content-Type", "").startswith("application/json")
+        if is_json or (user is not None and user.is_authenticated):
+            patch_cache_control(response, private=True, no_store=True)
         return response

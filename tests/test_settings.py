@@ -209,3 +209,36 @@ def test_the_configured_postgresql_and_redis_are_really_used(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "db postgresql 1" in proc.stdout
     assert "broker redis" in proc.stdout
+
+
+HEADERS_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+c = Client()
+schema = c.get("/api/schema/")
+docs = c.get("/api/docs/")
+print(json.dumps({
+    "hsts": settings.SECURE_HSTS_SECONDS,
+    "proxy": list(getattr(settings, "SECURE_PROXY_SSL_HEADER", None) or []),
+    "schema": schema.status_code, "docs": docs.status_code,
+    "hsts_header": c.get("/api/schema/", secure=True).headers.get("Strict-Transport-Security"),
+}))
+"""
+
+
+def test_https_deployments_get_hsts_and_the_api_docs_can_require_login(tmp_path):
+    plain = json.loads(boot(tmp_path, HEADERS_PROBE, SECRET_KEY="k" * 50, ALLOWED_HOSTS="testserver").stdout)
+    assert plain["hsts"] == 0 and plain["proxy"] == [] and plain["hsts_header"] is None
+    assert (plain["schema"], plain["docs"]) == (200, 200)
+
+    proc = boot(tmp_path, HEADERS_PROBE, SECRET_KEY="k" * 50, ALLOWED_HOSTS="testserver", SESSION_COOKIE_SECURE="1",
+                TRUST_X_FORWARDED_PROTO="1", API_DOCS_REQUIRE_LOGIN="1")
+    assert proc.returncode == 0, proc.stderr
+    secure = json.loads(proc.stdout)
+    assert secure["hsts"] == 31_536_000 and secure["hsts_header"] == "max-age=31536000"
+    assert secure["proxy"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert (secure["schema"], secure["docs"]) == (401, 401)
