@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -26,8 +27,14 @@ import urllib.request
 from typing import Any
 
 from jury.backends.base import Backend
+from jury.backends.registry import key_env_error
 
 CHARS_PER_TOKEN = 4
+
+
+# How much of an endpoint's error body a run shows (it is the endpoint's text, not ours).
+ECHO_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class EndpointError(RuntimeError):
@@ -44,6 +51,8 @@ class OpenAIBackend(Backend):
         self.timeout = float(spec.get("timeout_s") or 60)
         self.retries = int(spec.get("max_retries") if spec.get("max_retries") is not None else 3)
         key_env = spec.get("api_key_env") or ""
+        if key_env_error(key_env):  # a spec stored before the rule, or edited in the database
+            raise ValueError(key_env_error(key_env))
         self.api_key = os.environ.get(key_env, "") if key_env else ""
         self.max_length = int(spec.get("max_length") or 1024) * CHARS_PER_TOKEN
         self.backoff = float(spec.get("backoff_s", 0.5))
@@ -66,7 +75,7 @@ class OpenAIBackend(Backend):
                 with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                     return json.loads(resp.read().decode())
             except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")[:500]
+                detail = self._echo(exc.read(4096))
                 if exc.code == 429 or exc.code >= 500:
                     last = EndpointError(f"{self.endpoint}{path}: HTTP {exc.code}: {detail}")
                 else:
@@ -76,6 +85,15 @@ class OpenAIBackend(Backend):
             if attempt < self.retries:
                 time.sleep(self.backoff * (2 ** attempt))
         raise EndpointError(f"gave up after {self.retries + 1} tries: {last}")
+
+    def _echo(self, body: bytes) -> str:
+        """What of an endpoint's error body is shown in the run: printable text only, the API key
+        masked should the endpoint repeat it, at most ``ECHO_CHARS`` characters."""
+        text = body.decode(errors="replace")
+        if self.api_key:
+            text = text.replace(self.api_key, "[key]")
+        text = _CONTROL.sub(" ", text).strip()
+        return text[:ECHO_CHARS] + ("…" if len(text) > ECHO_CHARS else "")
 
     def score_contexts(self, items: list[tuple[str, dict[str, str]]]) -> list[dict[str, float]]:
         flat: list[tuple[int, str, str, str]] = []  # (item index, label key, context, label text)

@@ -14,6 +14,7 @@ A model spec (``jury.ModelSpec``, or the plain dict its ``as_dict()`` returns) n
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,20 @@ def backend_choices() -> list[tuple[str, str]]:
     return [(k.name, k.label) for k in backend_kinds(include_debug=debug_backends_allowed())]
 
 
+# A juror's API key is read from the environment, and only from variables named for the purpose:
+# an admin must not be able to send SECRET_KEY or DATABASE_URL to an endpoint of their choosing.
+JUROR_KEY_ENV_PREFIX = "TRIBUNAL_JUROR_KEY_"
+_KEY_ENV_RE = re.compile(r"^TRIBUNAL_JUROR_KEY_[A-Z0-9_]+$")
+
+
+def key_env_error(name: str) -> str | None:
+    """Why ``name`` may not hold a juror's API key (None: it may)."""
+    if not name or _KEY_ENV_RE.match(name):
+        return None
+    return (f"The API key must come from an environment variable named {JUROR_KEY_ENV_PREFIX}<NAME> "
+            "(capitals, digits, underscores), e.g. TRIBUNAL_JUROR_KEY_OPENROUTER.")
+
+
 def spec_errors(spec: dict[str, Any]) -> dict[str, str]:
     """Field -> message for a spec its kind refuses (an unknown kind is an error on ``backend``)."""
     kind = _KINDS.get(spec.get("backend") or "")
@@ -134,7 +149,11 @@ def _packaged_errors(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def _openai_errors(spec: dict[str, Any]) -> dict[str, str]:
-    return {} if spec.get("endpoint") else {"endpoint": "An openai model needs the endpoint's base URL."}
+    errors = {} if spec.get("endpoint") else {"endpoint": "An openai model needs the endpoint's base URL."}
+    key_error = key_env_error(spec.get("api_key_env") or "")
+    if key_error:
+        errors["api_key_env"] = key_error
+    return errors
 
 
 register_backend(
