@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import roles, selectors, services
+from annotation.auth import LoginRateThrottle, locked_out, lockout_response
 from annotation.forms import import_uploaded_file
 from annotation.models import ImportBatch, PrincipleSet, Project, TaxonomyVersion
 from annotation.permissions import (
@@ -54,6 +55,20 @@ class TokenObtainApi(ObtainAuthToken):
 
     schema = TribunalAutoSchema()
     permission_classes = [AllowAny]
+    # LOGIN_RATE attempts per address; after LOGIN_FAILURE_LIMIT failures an account or address
+    # is locked out (django-axes: 429 {"code": "locked_out"}), see annotation/auth.py.
+    throttle_classes = [LoginRateThrottle]
+
+    def post(self, request, *args, **kwargs):
+        username = str(request.data.get("username", ""))[:150]
+        if locked_out(request, username):  # refused before any password is hashed
+            return lockout_response(request._request)
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            if locked_out(request, username):  # this failure reached the limit
+                return lockout_response(request._request)
+            raise
 
 
 # --- Projects -----------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotation import views
+from annotation import auth, views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.dashboard, name="dashboard"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),

@@ -6,6 +6,7 @@ unless asked for. Production sets DATABASE_URL (PostgreSQL through psycopg 3), C
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI files served locally: /api/docs/ works offline
     "django_htmx",
+    "axes",  # failed-login lockout by account and by address (annotation/auth.py)
     "template_partials",
     "annotation",
     "jury",
@@ -58,7 +60,21 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "annotation.middleware.LockConflictMiddleware",
     "annotation.middleware.PrivateCacheMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Brute force: after LOGIN_FAILURE_LIMIT failed logins for one account, or from one address, further
+# attempts are refused unchecked (429, no password hashing) for LOGIN_LOCKOUT_MINUTES; a success
+# resets the count. Admins lift a lock in /admin/axes/ or with `manage.py axes_reset_username NAME`.
+# The token endpoint and the login form are also rate-limited per address (LOGIN_RATE).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "annotation.auth.lockout_response"
+AXES_VERBOSE = False
+LOGIN_RATE = envstr("LOGIN_RATE", "60/min")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

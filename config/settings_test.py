@@ -13,3 +13,5 @@ ALLOWED_HOSTS = ["*"]
 # WhiteNoise warns on every request when STATIC_ROOT does not exist; tests serve from finders.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 TESTING = True  # lets the "fake" model backend through spec validation (jury.backends.registry)
+AXES_ENABLED = False  # client.login() passes no request; tests/annotation/test_login_protection.py turns it on
+LOGIN_RATE = "10000/min"  # the suite logs in many times from one address; the throttle test sets its own
