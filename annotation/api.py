@@ -16,7 +16,7 @@ from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -49,26 +49,85 @@ class TribunalListApi(generics.ListAPIView):
 # --- Auth ---------------------------------------------------------------------------------------
 
 
-class TokenObtainApi(ObtainAuthToken):
-    """Exchange a username and password for an API token (send it as `Authorization: Token <key>`).
-    The same token is returned on every call until it is deleted in admin."""
+class TokenObtainApi(TribunalApi):
+    """Exchange a username and password for a new API token; send it as `Authorization: Token <token>`.
 
-    schema = TribunalAutoSchema()
+    The token is shown once (only its hash is stored) and expires after `API_TOKEN_TTL_HOURS`
+    (`expiry` in the answer); ask again for a new one. A password change revokes all of the
+    user's tokens; `GET auth/tokens/` lists them, `DELETE auth/tokens/<id>/` revokes one,
+    `POST auth/logout/` revokes the one in use. LOGIN_RATE attempts per address; after
+    LOGIN_FAILURE_LIMIT failures an account or address is locked out (django-axes:
+    429 `{"code": "locked_out"}`), see annotation/auth.py."""
+
     permission_classes = [AllowAny]
-    # LOGIN_RATE attempts per address; after LOGIN_FAILURE_LIMIT failures an account or address
-    # is locked out (django-axes: 429 {"code": "locked_out"}), see annotation/auth.py.
+    authentication_classes: list = []
     throttle_classes = [LoginRateThrottle]
 
-    def post(self, request, *args, **kwargs):
+    class InputSerializer(AuthTokenSerializer):
+        pass
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(help_text="Shown once; only its hash is kept.")
+        id = serializers.CharField(help_text="The token's public id (its first characters), for listing and revoking.")
+        expiry = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request: Request) -> Response:
         username = str(request.data.get("username", ""))[:150]
         if locked_out(request, username):  # refused before any password is hashed
             return lockout_response(request._request)
-        try:
-            return super().post(request, *args, **kwargs)
-        except ValidationError:
+        ser = self.InputSerializer(data=request.data, context={"request": request})
+        if not ser.is_valid():
             if locked_out(request, username):  # this failure reached the limit
                 return lockout_response(request._request)
-            raise
+            raise ValidationError(ser.errors)
+        try:
+            instance, token = services.api_token_issue(user=ser.validated_data["user"])
+        except services.TokenLimitReached as exc:
+            return Response({"code": "token_limit", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.OutputSerializer({"token": token, "id": instance.token_key, "expiry": instance.expiry}).data)
+
+
+class TokenListApi(TribunalApi):
+    """Your API tokens (never the tokens themselves: their public ids, when they were issued, when they expire)."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField(source="token_key")
+        created = serializers.DateTimeField()
+        expiry = serializers.DateTimeField(allow_null=True)
+        current = serializers.BooleanField(help_text="The token this request was made with.")
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        rows = selectors.api_tokens(user=request.user)
+        in_use = getattr(request.auth, "token_key", None)
+        for row in rows:
+            row.current = row.token_key == in_use
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class TokenRevokeApi(TribunalApi):
+    """Revoke one of your API tokens by its id."""
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, token_id: str) -> Response:
+        if not services.api_token_revoke(user=request.user, token_key=token_id):
+            return Response({"code": "not_found", "detail": "You have no token with that id."}, status=404)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenLogoutApi(TribunalApi):
+    """Revoke the token this request is made with (`all=1`: every token of yours)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        if request.query_params.get("all", "").lower() in ("1", "true", "yes"):
+            services.api_tokens_revoke_all(user=request.user)
+        elif getattr(request.auth, "token_key", None):
+            services.api_token_revoke(user=request.user, token_key=request.auth.token_key)
+        else:
+            return Response({"code": "no_token", "detail": "This request was not made with a token."}, status=400)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Projects -----------------------------------------------------------------------------------

@@ -150,3 +150,16 @@ def principle_set_list() -> QuerySet[PrincipleSet]:
     return PrincipleSet.objects.prefetch_related(
         Prefetch("principles", queryset=Principle.objects.order_by("order", "code"))
     ).order_by("name")
+
+
+def api_tokens(*, user) -> list:
+    """``user``'s live API tokens, newest first (public ids and dates; the tokens are stored only hashed)."""
+    from django.db.models import Q
+    from django.utils import timezone
+    from knox.models import AuthToken
+
+    return list(
+        AuthToken.objects.filter(user=user)
+        .filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
+        .order_by("-created")
+    )

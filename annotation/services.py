@@ -196,3 +196,41 @@ def user_sync_staff(*, user) -> None:
     if user.is_staff != is_admin:
         user.is_staff = is_admin
         user.save(update_fields=["is_staff"])
+
+
+# --- API tokens (django-rest-knox) ---------------------------------------------------------------
+
+
+class TokenLimitReached(Exception):
+    pass
+
+
+@transaction.atomic
+def api_token_issue(*, user):
+    """A new API token for ``user``: ``(AuthToken, token)``; the token text exists only in this answer.
+    Expired tokens are dropped first; more than ``API_TOKEN_LIMIT_PER_USER`` live ones is refused."""
+    from django.utils import timezone
+    from knox.models import AuthToken
+    from knox.settings import knox_settings
+
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+    if AuthToken.objects.filter(user=user).count() >= knox_settings.TOKEN_LIMIT_PER_USER:
+        raise TokenLimitReached(
+            f"You hold {knox_settings.TOKEN_LIMIT_PER_USER} tokens already: revoke one (DELETE auth/tokens/<id>/) first."
+        )
+    return AuthToken.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
+
+
+def api_token_revoke(*, user, token_key: str) -> bool:
+    """Revoke ``user``'s token with this public id; False when they have none."""
+    from knox.models import AuthToken
+
+    deleted, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
+    return deleted > 0
+
+
+def api_tokens_revoke_all(*, user) -> int:
+    from knox.models import AuthToken
+
+    deleted, _ = AuthToken.objects.filter(user=user).delete()
+    return deleted

@@ -37,7 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens: hashed at rest, with an expiry; listable and revocable by their owner
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI files served locally: /api/docs/ works offline
     "django_htmx",
@@ -178,7 +178,7 @@ REST_FRAMEWORK = {
     # Token first: an unauthenticated API call then gets 401 with a `WWW-Authenticate: Token`
     # challenge (session authentication has none, so it would make that a bare 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -189,6 +189,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # Every API error is JSON with a `code` (a lock conflict after retries: 503 "busy").
     "EXCEPTION_HANDLER": "annotation.api_errors.exception_handler",
+}
+# API tokens (django-rest-knox): `Authorization: Token <token>`; stored as a hash; each expires
+# API_TOKEN_TTL_HOURS after it was issued (a new one is one POST away); all of a user's tokens are
+# revoked when their password changes (annotation/signals.py).
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=envint("API_TOKEN_TTL_HOURS", 24 * 30, minimum=1)),
+    "TOKEN_LIMIT_PER_USER": envint("API_TOKEN_LIMIT_PER_USER", 20, minimum=1),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tribunal API",

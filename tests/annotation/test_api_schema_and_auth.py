@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from drf_spectacular.validation import validate_schema
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_schema_is_valid_openapi_listing_every_endpoint_with_its_permissions(cli
     assert "multipart/form-data" in imports_post["requestBody"]["content"]
     assert "annotators and non-members get 404" in imports_post["description"]
     # both token and session authentication are declared
-    assert {"tokenAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
+    assert {"knoxApiToken", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
 
 
 def test_docs_page_points_at_the_schema(client):
@@ -55,7 +55,10 @@ def test_a_token_is_issued_for_the_right_password_and_authenticates(annotator, p
     # then
     assert response.status_code == 200
     key = response.json()["token"]
-    assert Token.objects.get(user=annotator).key == key
+    stored = AuthToken.objects.get(user=annotator)
+    assert stored.token_key == response.json()["id"] == key[: len(stored.token_key)]
+    assert key not in (stored.digest, stored.token_key)  # only a hash of it is kept
+    assert stored.expiry is not None
     # when the token is used (no session)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -68,7 +71,7 @@ def test_a_token_is_issued_for_the_right_password_and_authenticates(annotator, p
 def test_a_wrong_password_gets_no_token(annotator):
     response = APIClient().post("/api/auth/token/", {"username": "bob_annotator", "password": "nope"})
     assert response.status_code == 400
-    assert not Token.objects.filter(user=annotator).exists()
+    assert not AuthToken.objects.filter(user=annotator).exists()
 
 
 def test_a_bad_token_is_refused(annotator):
