@@ -156,8 +156,8 @@ def jury_suggestion(project: Project, item_id: int) -> JurySuggestion | None:
 
 
 def current_annotations(item_ids=None, *, project: Project):
-    """Annotations that stand: not superseded, not a retraction."""
-    qs = Annotation.objects.filter(project=project, retracted=False, superseded_by__isnull=True)
+    """Annotations that stand (:meth:`AnnotationQuerySet.current`) in ``project``."""
+    qs = Annotation.objects.filter(project=project).current()
     if item_ids is not None:
         qs = qs.filter(item_id__in=item_ids)
     return qs

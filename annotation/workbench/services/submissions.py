@@ -280,7 +280,7 @@ def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: 
     order = list(item.responses.order_by("position").values_list("pk", flat=True))
     clean = validate_for_project(project=project, judgment=judgment, shown_order=order)
     previous = (
-        Annotation.objects.filter(item=item, source=Annotation.Source.ADJUDICATION, superseded_by__isnull=True)
+        Annotation.objects.filter(item=item, source=Annotation.Source.ADJUDICATION).current()
         .order_by("-pk")
         .first()
     )
