@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from annotation import roles
 from annotation.models import Item, Project
+from annotation.prompts import prompt_messages
 from annotation.workbench import selectors, services
 from annotation.workbench.judgments import (
     Judgment,
@@ -98,7 +99,7 @@ def _next_payload(project: Project, assignment) -> dict:
         "assignment": assignment.pk,
         "item": assignment.item_id,
         "mode": project.mode,
-        "prompt": selectors.prompt_messages(assignment.item),
+        "prompt": prompt_messages(assignment.item.prompt),
         "responses": [{"id": r.pk, "text": r.text} for r in selectors.responses_in_order(assignment)],
         "lease_expires_at": assignment.expires_at,
         "jury_suggestion": (

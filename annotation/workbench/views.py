@@ -19,7 +19,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation import roles
+from annotation.guidelines import guidelines_html
 from annotation.models import Assignment, Project
+from annotation.prompts import prompt_messages
 from annotation.workbench import selectors, services
 from annotation.workbench.forms import attach_errors, form_state, judgment_from_post
 from annotation.workbench.judgments import JudgmentInvalid, StaleAssignment, WorkbenchError, mode_parts
@@ -78,7 +80,7 @@ def _task_context(
         attach_errors(state, errors)
     ctx.update(
         item=assignment.item,
-        messages_=selectors.prompt_messages(assignment.item),
+        messages_=prompt_messages(assignment.item.prompt),
         state=state,
         rank_choices=list(range(1, len(responses) + 1)),
         categories=selectors.categories(project),
@@ -94,7 +96,7 @@ def _task_context(
 def _render_task(request: HttpRequest, ctx: dict, *, status: int = 200) -> HttpResponse:
     if request.htmx:
         return render(request, "annotation/workbench/workbench.html#task", ctx, status=status)
-    ctx["guidelines"] = selectors.guidelines_html(ctx["project"])
+    ctx["guidelines"] = guidelines_html(ctx["project"].guidelines)
     return render(request, "annotation/workbench/workbench.html", ctx, status=status)
 
 
@@ -245,7 +247,7 @@ def adjudication_item(request: HttpRequest, slug: str, item_id: int) -> HttpResp
         "project": project,
         "detail": detail,
         "item": detail.item,
-        "messages_": selectors.prompt_messages(detail.item),
+        "messages_": prompt_messages(detail.item.prompt),
         "state": state,
         "wants_ranking": wants_ranking,
         "wants_pair": wants_pair,
