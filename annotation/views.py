@@ -33,7 +33,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = roles.get_project_for_member(request.user, slug)
-    manage = role in (roles.ADMIN, roles.RESEARCHER)
+    manage = roles.role_manages(role)
     context = {
         "project": project,
         "role": role,
