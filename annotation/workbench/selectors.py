@@ -18,6 +18,20 @@ ST = Assignment.Status
 # --- The task ----------------------------------------------------------------------------------------
 
 
+def assignment_for_annotator(*, project: Project, annotator, item_id: int) -> Assignment | None:
+    """The assignment of ``item_id`` to ``annotator`` in ``project`` (any status), with its item;
+    None when the item was never handed to them."""
+    return (
+        Assignment.objects.filter(project=project, annotator=annotator, item_id=item_id)
+        .select_related("item")
+        .first()
+    )
+
+
+def item_in_project(*, project: Project, item_id: int) -> Item | None:
+    return Item.objects.filter(project=project, pk=item_id).first()
+
+
 def remember_responses(assignment: Assignment, responses: list[Response]) -> None:
     """Keep the item's responses that the claim just read on the assignment object (this request only)."""
     assignment._tribunal_responses = responses
@@ -219,7 +233,7 @@ class AdjudicationView:
 
 
 def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | None:
-    item = Item.objects.filter(project=project, pk=item_id).first()
+    item = item_in_project(project=project, item_id=item_id)
     if item is None:
         return None
     responses = list(item.responses.order_by("position"))
