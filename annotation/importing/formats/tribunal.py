@@ -20,6 +20,18 @@ from annotation.importing.formats.records import (
     kind_of,
     safety_label,
 )
+from annotation.judgments import (
+    category_problems,
+    pair_strength_valid,
+    ranking_gaps,
+    rules_for,
+    unlabelled_responses,
+)
+from annotation.models import Annotation
+
+# The judgment rules every source shares, with the import's declared leniency (partial labels,
+# categories on any label: see annotation.judgments.IMPORT_RULES for why).
+RULES = rules_for(Annotation.Source.IMPORT)
 
 
 def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
@@ -105,7 +117,8 @@ def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
                 placed.add(idx)
                 indexes.append(idx)
             groups.append(indexes)
-        missing = [i for i in range(len(responses)) if i not in placed]
+        # Placing a response twice was refused above, naming it as the file does.
+        missing = ranking_gaps(groups, list(range(len(responses)))).missing
         if missing:
             raise RecordError(f"ranking does not place response(s) {', '.join(map(str, missing))}")
         if len(responses) < 2:
@@ -126,9 +139,9 @@ def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
         if choice not in ("a", "b", "tie"):
             raise RecordError(f"preference choice must be a, b or tie, got {choice!r}")
         strength = pref.get("strength", 0 if choice == "tie" else 2)
-        if choice == "tie" and strength != 0:
-            raise RecordError("a tie has strength 0")
-        if choice != "tie" and (isinstance(strength, bool) or strength not in (1, 2, 3)):
+        if strength is None or not pair_strength_valid(choice, strength):
+            if choice == "tie":
+                raise RecordError("a tie has strength 0")
             raise RecordError(f"preference strength must be 1, 2 or 3, got {strength!r}")
         record.pair = (a, b, choice, int(strength))
 
@@ -142,6 +155,7 @@ def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
             if not isinstance(cats, list):
                 raise RecordError("safety prompt_categories must be a list")
             record.prompt_categories = ctx.categories.resolve(cats)
+            _check_categories(record.prompt_label, record.prompt_categories, "safety prompt_categories")
         per_response = safety.get("responses") or []
         if not isinstance(per_response, list) or len(per_response) > len(responses):
             raise RecordError("safety responses must be a list with at most one entry per response")
@@ -154,10 +168,24 @@ def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
             cats = entry.get("categories") or []
             if not isinstance(cats, list):
                 raise RecordError(f"safety categories of response {n} must be a list")
-            record.response_safety.append((n, label, ctx.categories.resolve(cats)))
+            codes = ctx.categories.resolve(cats)
+            _check_categories(label, codes, f"safety categories of response {n}")
+            record.response_safety.append((n, label, codes))
         if not record.prompt_label and not record.response_safety:
             raise RecordError("safety has neither a prompt_label nor response labels")
+        unlabelled = unlabelled_responses(
+            list(range(len(responses))), {n for n, _label, _codes in record.response_safety}, rules=RULES
+        )
+        if unlabelled:
+            raise RecordError(f"safety labels no response {', '.join(map(str, unlabelled))}")
     return record
+
+
+def _check_categories(label: str, codes: list[str], what: str) -> None:
+    # The parser does not know the project's require_category_when_unsafe: RULES decide alone.
+    problems = category_problems(label, codes, rules=RULES, project_requires=True)
+    if problems:
+        raise RecordError(f"{what}: {' '.join(problems)}")
 
 
 def parse_tribunal(lines, ctx: ParseContext) -> Iterator[Record]:

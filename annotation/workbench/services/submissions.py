@@ -13,13 +13,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.dbretry import retry_on_lock
-from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, ResponseSafety
+from annotation.services import annotation_record
+from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project
 from annotation.workbench.judgments import (
     CleanJudgment,
     Judgment,
     StaleAssignment,
     WorkbenchError,
-    annotation_fields,
     judgment_validate,
 )
 from annotation.workbench.services.queue import lease_length, own_assignment, reclaim
@@ -75,29 +75,6 @@ def validate_for_project(*, project: Project, judgment: Judgment, shown_order: l
         project=project, judgment=judgment, shown_order=shown_order,
         category_codes=_category_codes(project, codes), principle_ids=_principle_ids(project, principle_ids),
     )
-
-
-def _store(
-    *, project: Project, item_id: int, clean: CleanJudgment, source: str, annotator, shown_order: list[int],
-    duration_ms: int | None, supersedes: Annotation | None, idempotency_key: str,
-) -> Annotation:
-    annotation = Annotation(
-        project=project, item_id=item_id, source=source, annotator=annotator, shown_order=shown_order,
-        duration_ms=duration_ms, supersedes=supersedes, idempotency_key=idempotency_key,
-        **annotation_fields(clean, project=project),
-    )
-    annotation.save(force_insert=True)
-    if clean.response_labels:
-        ResponseSafety.objects.bulk_create(
-            [
-                ResponseSafety(annotation=annotation, response_id=rid, label=rl.label, categories=list(rl.categories))
-                for rid, rl in clean.response_labels.items()
-            ]
-        )
-    if clean.principle_ids:
-        through = Annotation.principles.through
-        through.objects.bulk_create([through(annotation=annotation, principle_id=pid) for pid in clean.principle_ids])
-    return annotation
 
 
 def _replay(*, annotator, key: str, item_id: int, assignment: Assignment | None = None) -> SubmitResult | None:
@@ -176,7 +153,7 @@ def _submit(*, project: Project, annotator, item_id: int, judgment: Judgment, ke
     previous = assignment.annotation
     supersedes = previous if previous is not None and previous.retracted else None
     duration_ms = max(0, int((now - assignment.served_at).total_seconds() * 1000))
-    annotation = _store(
+    annotation = annotation_record(
         project=project, item_id=item_id, clean=clean, source=Annotation.Source.HUMAN, annotator=annotator,
         shown_order=list(assignment.shown_order), duration_ms=duration_ms, supersedes=supersedes,
         idempotency_key=key,
@@ -284,7 +261,7 @@ def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: 
         .order_by("-pk")
         .first()
     )
-    return _store(
+    return annotation_record(
         project=project, item_id=item.pk, clean=clean, source=Annotation.Source.ADJUDICATION,
         annotator=adjudicator, shown_order=order, duration_ms=None, supersedes=previous, idempotency_key="",
     )
