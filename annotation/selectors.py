@@ -139,6 +139,18 @@ def taxonomy_version_get(*, slug: str, number: int) -> TaxonomyVersion | None:
     )
 
 
+def taxonomy_version_for_new_project(*, slug: str, number: int | None) -> TaxonomyVersion | None:
+    """Version ``number`` of taxonomy ``slug``, or without a number its newest published version."""
+    versions = TaxonomyVersion.objects.filter(taxonomy__slug=slug)
+    if number is not None:
+        return versions.filter(version=number).first()
+    return versions.filter(status=TaxonomyVersion.Status.PUBLISHED).order_by("-version").first()
+
+
+def principle_set_get(*, slug: str) -> PrincipleSet | None:
+    return PrincipleSet.objects.filter(slug=slug).first()
+
+
 def principle_set_list() -> QuerySet[PrincipleSet]:
     return PrincipleSet.objects.prefetch_related(
         Prefetch("principles", queryset=Principle.objects.order_by("order", "code"))
