@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from annotation import roles, selectors, services
 from annotation.auth import LoginRateThrottle, locked_out, lockout_response
 from annotation.forms import import_uploaded_file
-from annotation.models import ImportBatch, PrincipleSet, Project, TaxonomyVersion
+from annotation.models import ImportBatch, Project
 from annotation.permissions import (
     IsAuthenticatedUser,
     IsProjectMember,
@@ -194,19 +194,16 @@ class ProjectListApi(TribunalApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        versions = TaxonomyVersion.objects.filter(taxonomy__slug=data.pop("taxonomy"))
-        number = data.pop("taxonomy_version", None)
-        if number is not None:
-            version = versions.filter(version=number).first()
-        else:
-            version = versions.filter(status=TaxonomyVersion.Status.PUBLISHED).order_by("-version").first()
+        version = selectors.taxonomy_version_for_new_project(
+            slug=data.pop("taxonomy"), number=data.pop("taxonomy_version", None)
+        )
         if version is None:
             raise ValidationError({"taxonomy": ["No such taxonomy (or version)."]})
         data["taxonomy_version"] = version
         principle_slug = data.pop("principle_set", "")
         data["principle_set"] = None
         if principle_slug:
-            data["principle_set"] = PrincipleSet.objects.filter(slug=principle_slug).first()
+            data["principle_set"] = selectors.principle_set_get(slug=principle_slug)
             if data["principle_set"] is None:
                 raise ValidationError({"principle_set": ["No such principle set."]})
         return data

@@ -1,4 +1,4 @@
-"""Project-wide middleware."""
+"""Project-wide middleware: lock conflicts, private caching, and the Content-Security-Policy of Tribunal's pages."""
 from __future__ import annotations
 
 import logging
@@ -54,4 +54,33 @@ class PrivateCacheMiddleware:
         is_json = response.get("Content-Type", "").startswith("application/json")
         if is_json or (user is not None and user.is_authenticated):
             patch_cache_control(response, private=True, no_store=True)
+        return response
+
+
+# Model text (prompts, responses, verdicts, rationales) is escaped by the templates; this header is
+# a second wall should that ever fail: no inline script, no script from elsewhere, no plugins, no
+# framing. Tribunal's own templates load their scripts from /static/ and use no inline handlers.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Pages that are not Tribunal's templates: Django's admin and the API docs (Swagger UI / ReDoc)
+# ship inline scripts of their own, which this policy would block.
+CSP_EXEMPT_PREFIXES = ("/admin/", "/api/")
+
+
+class ContentSecurityPolicyMiddleware:
+    """Every HTML page Tribunal renders (the workbench, adjudication, project, import, jury and
+    export pages: all of them may show model text) carries :data:`CSP`. A view that sets its own
+    policy keeps it."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.get("Content-Type", "").startswith("text/html") and not request.path.startswith(
+            CSP_EXEMPT_PREFIXES
+        ):
+            response.headers.setdefault("Content-Security-Policy", CSP)
         return response

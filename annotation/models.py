@@ -379,6 +379,23 @@ class SafetyLabel(models.TextChoices):
     UNSAFE = "unsafe", "Unsafe"
 
 
+class AnnotationQuerySet(models.QuerySet):
+    def current(self) -> AnnotationQuerySet:
+        """The annotations that stand: the newest record of each correction chain (nothing
+        supersedes it), unless that record is a retraction (an undo withdraws its chain)."""
+        return self.filter(retracted=False, superseded_by__isnull=True)
+
+    @staticmethod
+    def current_sql(alias: str) -> str:
+        """:meth:`current` as a SQL condition on the annotation table aliased ``alias``, for the
+        hand-written queries that read millions of rows (exports)."""
+        table = Annotation._meta.db_table
+        return (
+            f"NOT {alias}.retracted AND "
+            f"NOT EXISTS (SELECT 1 FROM {table} superseding WHERE superseding.supersedes_id = {alias}.id)"
+        )
+
+
 class Annotation(models.Model):
     """One judgment of one item by one rater. Append-only.
 
@@ -442,6 +459,8 @@ class Annotation(models.Model):
         help_text="An undo: this record withdraws the one it supersedes and carries no labels itself.",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AnnotationQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

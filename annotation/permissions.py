@@ -74,7 +74,7 @@ class IsProjectResearcher(IsAuthenticatedUser):
 
 def can_see_judgments(role: str | None) -> bool:
     """Whether a project role may see other people's annotations (researchers and admins only)."""
-    return role in (roles.ADMIN, roles.RESEARCHER)
+    return roles.role_manages(role)
 
 
 class TribunalAutoSchema(AutoSchema):

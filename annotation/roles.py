@@ -42,6 +42,26 @@ def is_researcher(user) -> bool:
     return is_admin(user) or (user.is_authenticated and RESEARCHER in _group_names(user))
 
 
+def effective_role(*, is_admin: bool, membership_role: str | None, holds_researcher_role: bool) -> str | None:
+    """The user's role in one project: the one rule every check applies to what it loaded.
+
+    Admins are admins everywhere. A researcher membership only counts for users who hold the
+    researcher role site-wide (a demoted researcher keeps annotating); otherwise the membership
+    role stands, and no membership is no access (``None``).
+    """
+    if is_admin:
+        return ADMIN
+    if membership_role == Membership.Role.RESEARCHER and not holds_researcher_role:
+        return ANNOTATOR
+    return membership_role
+
+
+def role_manages(role: str | None) -> bool:
+    """Whether a project role may manage the project (import, jury, export, adjudicate) and see
+    other people's judgments: researchers and admins."""
+    return role in (ADMIN, RESEARCHER)
+
+
 def visible_projects(user) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
@@ -57,18 +77,15 @@ def project_role(user, project: Project) -> str | None:
     if is_admin(user):
         return ADMIN
     role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-    if role == Membership.Role.RESEARCHER and not is_researcher(user):
-        # A researcher membership only counts for users who hold the researcher role site-wide.
-        return ANNOTATOR
-    return role
+    return effective_role(is_admin=False, membership_role=role, holds_researcher_role=is_researcher(user))
 
 
 def get_project_for_member(user, slug: str) -> tuple[Project, str]:
     """The project and the user's role in it; 404 when the user is not a member.
 
     One query: the project, the user's membership role and the two site-wide groups that matter
-    are read together (this runs on every request of the annotation hot path). The rules are
-    those of ``project_role``.
+    are read together (this runs on every request of the annotation hot path), then
+    :func:`effective_role` decides.
     """
     if not user.is_authenticated:
         raise Http404("No such project.")
@@ -84,13 +101,13 @@ def get_project_for_member(user, slug: str) -> tuple[Project, str]:
     )
     if project is None:
         raise Http404("No such project.")
-    if user.is_superuser or project._in_admin_group:
-        return project, ADMIN
-    role = project._member_role
+    role = effective_role(
+        is_admin=user.is_superuser or project._in_admin_group,
+        membership_role=project._member_role,
+        holds_researcher_role=project._in_researcher_group,
+    )
     if role is None:
         raise Http404("No such project.")
-    if role == Membership.Role.RESEARCHER and not project._in_researcher_group:
-        return project, ANNOTATOR
     return project, role
 
 
@@ -100,10 +117,10 @@ def get_project_for_researcher(user, slug: str) -> Project:
     Annotators get 404 too: they must not learn that management pages exist for the project.
     """
     project, role = get_project_for_member(user, slug)
-    if role not in (ADMIN, RESEARCHER):
+    if not role_manages(role):
         raise Http404("No such project.")
     return project
 
 
 def can_manage(user, project: Project) -> bool:
-    return project_role(user, project) in (ADMIN, RESEARCHER)
+    return role_manages(project_role(user, project))

@@ -26,22 +26,13 @@ from annotation.models import (
 )
 
 
-def _role_for(user, is_admin: bool, membership_role: str | None) -> str | None:
-    """The same rule as ``roles.project_role``, applied to an already-loaded membership role."""
-    if is_admin:
-        return roles.ADMIN
-    if membership_role == Membership.Role.RESEARCHER and not roles.is_researcher(user):
-        return roles.ANNOTATOR
-    return membership_role
-
-
 def project_list_for_user(*, user) -> list[Project]:
     """The projects ``user`` may see, each with ``item_count``, ``import_count`` and ``user_role``.
 
     Three queries whatever the number of projects: the user's groups (cached on the user), the
     projects with their counts and the user's membership role, and nothing else.
     """
-    is_admin = roles.is_admin(user)
+    is_admin, holds_researcher_role = roles.is_admin(user), roles.is_researcher(user)
     membership_role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
     projects = (
         roles.visible_projects(user)
@@ -59,7 +50,9 @@ def project_list_for_user(*, user) -> list[Project]:
     result = list(projects)
     for project in result:
         project.item_count = project.item_count or 0
-        project.user_role = _role_for(user, is_admin, project.membership_role)
+        project.user_role = roles.effective_role(
+            is_admin=is_admin, membership_role=project.membership_role, holds_researcher_role=holds_researcher_role
+        )
     return result
 
 
@@ -144,6 +137,18 @@ def taxonomy_version_get(*, slug: str, number: int) -> TaxonomyVersion | None:
         .filter(taxonomy__slug=slug, version=number)
         .first()
     )
+
+
+def taxonomy_version_for_new_project(*, slug: str, number: int | None) -> TaxonomyVersion | None:
+    """Version ``number`` of taxonomy ``slug``, or without a number its newest published version."""
+    versions = TaxonomyVersion.objects.filter(taxonomy__slug=slug)
+    if number is not None:
+        return versions.filter(version=number).first()
+    return versions.filter(status=TaxonomyVersion.Status.PUBLISHED).order_by("-version").first()
+
+
+def principle_set_get(*, slug: str) -> PrincipleSet | None:
+    return PrincipleSet.objects.filter(slug=slug).first()
 
 
 def principle_set_list() -> QuerySet[PrincipleSet]:

@@ -1,7 +1,8 @@
 """Writes to the core models. Every function is keyword-only and atomic.
 
 Imports live in ``annotation/importing/``; this module holds taxonomy versioning, presets,
-projects and memberships.
+projects and memberships, and :func:`annotation_record`, the one way a validated judgment of any
+source becomes an ``Annotation`` (the importer's COPY fast path writes the same columns in bulk).
 """
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation import roles
+from annotation.judgments import CleanJudgment, annotation_fields
 from annotation.models import (
+    Annotation,
     HazardCategory,
     ImmutableError,
     Membership,
     Principle,
     PrincipleSet,
     Project,
+    ResponseSafety,
     Taxonomy,
     TaxonomyVersion,
 )
@@ -196,6 +200,40 @@ def user_sync_staff(*, user) -> None:
     if user.is_staff != is_admin:
         user.is_staff = is_admin
         user.save(update_fields=["is_staff"])
+
+
+# savepoint=False: callers already inside a transaction (the workbench) pay no SAVEPOINT round trips.
+@transaction.atomic(savepoint=False)
+def annotation_record(
+    *, project: Project, item_id: int, clean: CleanJudgment, source: str, annotator=None, source_detail: str = "",
+    shown_order: list[int] | None = None, duration_ms: int | None = None, supersedes: Annotation | None = None,
+    idempotency_key: str = "",
+) -> Annotation:
+    """Store one validated judgment (``annotation.judgments.judgment_validate``) as a new, append-only
+    ``Annotation`` of ``source`` with its per-response safety labels and principles.
+
+    The caller holds whatever locks its workflow needs (the workbench: the assignment row; the
+    adjudication: the item row) and decides what the record supersedes. Side effects: inserts
+    only; nothing is enqueued. Not idempotent by itself: ``idempotency_key`` is unique per
+    annotator in the database, so a repeated key raises ``IntegrityError``.
+    """
+    annotation = Annotation(
+        project=project, item_id=item_id, source=source, annotator=annotator, source_detail=source_detail,
+        shown_order=shown_order, duration_ms=duration_ms, supersedes=supersedes, idempotency_key=idempotency_key,
+        **annotation_fields(clean, project=project),
+    )
+    annotation.save(force_insert=True)
+    if clean.response_labels:
+        ResponseSafety.objects.bulk_create(
+            [
+                ResponseSafety(annotation=annotation, response_id=rid, label=rl.label, categories=list(rl.categories))
+                for rid, rl in clean.response_labels.items()
+            ]
+        )
+    if clean.principle_ids:
+        through = Annotation.principles.through
+        through.objects.bulk_create([through(annotation=annotation, principle_id=pid) for pid in clean.principle_ids])
+    return annotation
 
 
 # --- API tokens (django-rest-knox) ---------------------------------------------------------------

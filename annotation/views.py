@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from annotation import roles, selectors
 from annotation.forms import ImportForm, import_uploaded_file
+from annotation.guidelines import guidelines_html
 from annotation.models import ImportBatch
 
 RECENT_IMPORTS = 10
@@ -32,11 +33,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = roles.get_project_for_member(request.user, slug)
-    manage = role in (roles.ADMIN, roles.RESEARCHER)
+    manage = roles.role_manages(role)
     context = {
         "project": project,
         "role": role,
         "can_manage": manage,
+        "guidelines": guidelines_html(project.guidelines),
         "counts": selectors.project_counts(project=project),
         "imports": list(selectors.import_batch_list(project=project)[:RECENT_IMPORTS]) if manage else [],
     }

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "annotation.middleware.LockConflictMiddleware",
     "annotation.middleware.PrivateCacheMiddleware",
+    "annotation.middleware.ContentSecurityPolicyMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 
 from exports.formats import TaxonomyContext
-from exports.options import ExportOptions
+from exports.options import FORMAT_SPECS, ExportOptions
 from exports.writers import file_sha256
 
 METHOD_TEXT = {
@@ -28,15 +28,7 @@ SOURCE_TEXT = {
     "human-with-jury-fallback": "human annotations and imported human labels; the LLM jury's decision where an item has none",
     "adjudicated-only": "adjudication records only",
 }
-FORMAT_TEXT = {
-    "dpo": "TRL preference data (DPOTrainer, RewardTrainer, KTO via unpairing; OpenRLHF reads chosen/rejected and margin)",
-    "pro": "Full rankings for PRO (Song et al.)",
-    "kto": "TRL unpaired preference data (KTOTrainer)",
-    "d2o": "Human-judged negatives for D2O (Duan et al.); self-samples are generated at training time",
-    "sft": "TRL prompt-completion data (SFTTrainer) with the consensus-best response",
-    "guard-aegis": "Guard training rows with exactly the Aegis 2.0 columns",
-    "guard-llamaguard": "Llama Guard style instruction and target (safe, or unsafe and a line of codes)",
-}
+FORMAT_TEXT = {fmt: spec.card for fmt, spec in FORMAT_SPECS.items()}
 
 
 def consensus_description(options: ExportOptions) -> dict:

@@ -8,19 +8,19 @@ filter).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import queue
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import orjson
-from django.apps import apps
 from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Q
 
-from annotation.models import Annotation, Item, Response, ResponseSafety
+from annotation.models import Annotation, Assignment, Item, Response, ResponseSafety
+from annotation.prompts import prompt_messages
+from annotation.readahead import read_ahead
 from exports.consensus import (
     PairVote,
     Preference,
@@ -32,6 +32,7 @@ from exports.consensus import (
     select_records,
 )
 from exports.options import ExportOptions
+from jury.selectors import jury_decision_confidences
 
 
 @dataclass(slots=True)
@@ -83,37 +84,16 @@ class ItemEvidence:
     safety_records: list[Record] = field(default_factory=list)
 
 
-def jury_decision_model():
-    """``jury.models.JuryDecision`` when the jury app provides it, else ``None`` (imported lazily:
-    ``exports`` may use ``jury`` but must work before it lands)."""
-    try:
-        return apps.get_model("jury", "JuryDecision")
-    except LookupError:
-        return None
-
-
-def flagged_items_condition():
+def flagged_items_condition() -> Exists:
     """An ``Exists`` condition for items an annotator flagged (broken / harmful to view) in the
-    annotation queue, or ``None`` when the queue model is absent."""
-    try:
-        assignment = apps.get_model("annotation", "Assignment")
-    except LookupError:
-        return None
-    return Exists(assignment.objects.filter(item=OuterRef("pk"), status="flagged"))
-
-
-def _prompt_messages(prompt) -> list[dict]:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in prompt or []]
+    annotation queue."""
+    return Exists(Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.Status.FLAGGED))
 
 
 def item_ids_query(*, project, options: ExportOptions):
     qs = Item.objects.filter(project=project)
     if options.exclude_flagged:
-        flagged = flagged_items_condition()
-        if flagged is not None:
-            qs = qs.exclude(flagged)
+        qs = qs.exclude(flagged_items_condition())
         # has_key first: for a missing key "-> 'flagged' = true" is NULL, and NOT NULL drops the row
         qs = qs.exclude(Q(metadata__has_key="flagged") & Q(metadata__flagged=True))
     return qs
@@ -134,81 +114,24 @@ def iter_chunks(
     chunk. Both paths yield the same evidence (a test compares them).
     """
     size = chunk_size or options.chunk_size
-    jury_model = jury_decision_model() if options.min_jury_confidence is not None else None
+    chunks: Iterator[list[ItemEvidence]]
     if connection.vendor == "postgresql":
         db = connections[connection.alias]  # this thread's wrapper, shared with the prefetch thread
         chunks = _chunks_postgres(project=project, options=options, size=size, db=db)
         if prefetch:
-            chunks = _prefetched(chunks, db)
+            # The helper reads chunk N+1 over this connection (psycopg serialises statements on
+            # one connection), inside the caller's transaction, while the caller works on chunk N.
+            chunks = read_ahead(chunks, depth=1, name="export-prefetch", shared_connection=db)
     else:
         chunks = _chunks_orm(project=project, options=options, size=size)
-    for chunk in chunks:
-        if jury_model is not None:
-            jury = {r.id: r for ev in chunk for r in ev.records if r.source == "jury"}
-            if jury:
-                for aid, confidence in jury_model.objects.filter(annotation_id__in=list(jury)).values_list(
-                    "annotation_id", "confidence"
-                ):
-                    jury[aid].jury_confidence = confidence
-        yield chunk
-
-
-_DONE = object()
-
-
-def _prefetched(chunks: Iterator[list[ItemEvidence]], db) -> Iterator[list[ItemEvidence]]:
-    """Run the ``chunks`` generator on a helper thread, one chunk ahead of the consumer.
-
-    The helper uses the caller's connection (Django allows it with ``inc_thread_sharing``;
-    psycopg serialises statements on one connection with its own lock), so it reads inside the
-    caller's transaction and snapshot rules exactly as a plain loop would. While it waits for
-    the database it holds no GIL, so the query for chunk N+1 runs while the caller turns chunk
-    N into rows. Memory stays bounded: at most one chunk waits in the queue and one is being
-    read. An error in the reader is raised in the caller; a caller that stops early stops the
-    reader.
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        handoff.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the consumer, raised there
-            item: object = exc
-        else:
-            item = _DONE
-        finally:
-            chunks.close()  # type: ignore[attr-defined]
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    db.inc_thread_sharing()
-    worker = threading.Thread(target=produce, name="export-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
-        db.dec_thread_sharing()
+    with contextlib.closing(chunks):  # type: ignore[type-var]
+        for chunk in chunks:
+            if options.min_jury_confidence is not None:
+                jury = {r.id: r for ev in chunk for r in ev.records if r.source == "jury"}
+                if jury:
+                    for aid, confidence in jury_decision_confidences(annotation_ids=list(jury)).items():
+                        jury[aid].jury_confidence = confidence
+            yield chunk
 
 
 def _needs(options: ExportOptions) -> tuple[bool, bool]:
@@ -228,7 +151,7 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Iterator[list[
         last = rows[-1][0]
         ids = [r[0] for r in rows]
         evidence = {
-            item_id: ItemEvidence(item_id, external_id, _prompt_messages(prompt), {}, [])
+            item_id: ItemEvidence(item_id, external_id, prompt_messages(prompt), {}, [])
             for item_id, external_id, prompt in rows
         }
         for rid, item_id, position, text in (
@@ -236,7 +159,7 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Iterator[list[
         ):
             evidence[item_id].responses[rid] = (position, text)
         # The newest record of each correction chain; a retraction (an undo) withdraws its chain.
-        ann = Annotation.objects.filter(item_id__in=ids, superseded_by__isnull=True, retracted=False)
+        ann = Annotation.objects.filter(item_id__in=ids).current()
         if options.date_from:
             ann = ann.filter(created_at__date__gte=dt.date.fromisoformat(options.date_from))
         if options.date_to:
@@ -269,8 +192,8 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
     need_safety, need_preference = _needs(options)
     item_t, resp_t = Item._meta.db_table, Response._meta.db_table
     ann_t, rs_t = Annotation._meta.db_table, ResponseSafety._meta.db_table
-    ann_where = [f"a.item_id = i.id", "NOT a.retracted",
-                 f"NOT EXISTS (SELECT 1 FROM {ann_t} s WHERE s.supersedes_id = a.id)"]
+    # The newest record of each correction chain; a retraction (an undo) withdraws its chain.
+    ann_where = ["a.item_id = i.id", Annotation.objects.current_sql("a")]
     params: list = []
     if options.date_from:
         ann_where.append("(a.created_at AT TIME ZONE 'UTC')::date >= %s")
@@ -287,12 +210,10 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
     item_where = ["i.project_id = %s", "i.id > %s"]
     if options.exclude_flagged:
         item_where.append("NOT (i.metadata @> '{\"flagged\": true}'::jsonb)")
-        try:
-            assignment_t = apps.get_model("annotation", "Assignment")._meta.db_table
-        except LookupError:
-            pass
-        else:
-            item_where.append(f"NOT EXISTS (SELECT 1 FROM {assignment_t} f WHERE f.item_id = i.id AND f.status = 'flagged')")
+        assignment_t = Assignment._meta.db_table
+        item_where.append(
+            f"NOT EXISTS (SELECT 1 FROM {assignment_t} f WHERE f.item_id = i.id AND f.status = '{Assignment.Status.FLAGGED.value}')"
+        )
     # The whole chunk is one JSON document: [[id, external_id, prompt, responses, records], ...]
     sql = f"""
         SELECT json_agg(json_build_array(i.id, i.external_id, i.prompt,
@@ -319,7 +240,7 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
             append = chunk.append
             for item_id, external_id, prompt, responses, annotations in rows:
                 ev = ItemEvidence(
-                    item_id, external_id, _prompt_messages(prompt),
+                    item_id, external_id, prompt_messages(prompt),
                     {rid: (position, text) for rid, position, text in responses} if responses else {}, [],
                 )
                 if annotations:

@@ -28,6 +28,7 @@ from itertools import product
 
 import pyarrow as pa
 
+from annotation.prompts import prompt_hh_transcript
 from exports.evidence import ItemEvidence
 from exports.options import ExportOptions
 
@@ -65,23 +66,11 @@ class TaxonomyContext:
         return {code: i for i, code in enumerate(self.codes)}
 
 
-# --- prompt rendering ---------------------------------------------------------------------------
-
-_HH_ROLES = {"user": "Human", "assistant": "Assistant", "system": "System"}
-
-
-def prompt_text(messages: list[dict]) -> str:
-    """The standard (string) prompt: a single user turn is its text; a conversation is written in
-    the HH-RLHF transcript style (``\\n\\nHuman: ...\\n\\nAssistant: ...``) ending with the
-    ``\\n\\nAssistant:`` cue."""
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        return messages[0]["content"]
-    turns = "".join(f"\n\n{_HH_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
-    return turns + "\n\nAssistant:"
+# --- prompt rendering (the prompt's shapes live in annotation.prompts) ---------------------------
 
 
 def _prompt(ev: ItemEvidence, options: ExportOptions):
-    return ev.prompt if options.style == "conversational" else prompt_text(ev.prompt)
+    return ev.prompt if options.style == "conversational" else prompt_hh_transcript(ev.prompt)
 
 
 def _completion(text: str, options: ExportOptions):
@@ -214,7 +203,7 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
         def completion(rid):  # noqa: E306
             return [{"role": "assistant", "content": responses[rid][1]}]
     else:
-        prompt = prompt_text(ev.prompt)
+        prompt = prompt_hh_transcript(ev.prompt)
         def completion(rid):  # noqa: E306
             return responses[rid][1]
     include_margin = options.include_margin

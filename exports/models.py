@@ -12,17 +12,14 @@ from django.utils import timezone
 
 from annotation.jobs import JobStatus, job_status_field
 from annotation.models import WorkerClaimed
+from exports.options import FORMAT_SPECS, FORMATS
 
 
 class Export(WorkerClaimed):
-    class Format(models.TextChoices):
-        DPO = "dpo", "DPO (TRL preference)"
-        PRO = "pro", "PRO (full rankings)"
-        KTO = "kto", "KTO (unpaired preference)"
-        D2O = "d2o", "D2O (negatives)"
-        SFT = "sft", "SFT (consensus best)"
-        GUARD_AEGIS = "guard-aegis", "Guard: Aegis 2.0 rows"
-        GUARD_LLAMAGUARD = "guard-llamaguard", "Guard: Llama Guard instruction + target"
+    # Built from exports.options.FORMAT_SPECS, the one list of formats: Format.DPO == "dpo", ...
+    Format = models.TextChoices(
+        "Format", [(fmt.upper().replace("-", "_"), (fmt, spec.label)) for fmt, spec in FORMAT_SPECS.items()]
+    )
 
     Status = JobStatus
 
@@ -48,9 +45,7 @@ class Export(WorkerClaimed):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    format__in=["dpo", "pro", "kto", "d2o", "sft", "guard-aegis", "guard-llamaguard"]
-                ),
+                condition=Q(format__in=list(FORMATS)),
                 name="export_format_valid",
             ),
         ]

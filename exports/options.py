@@ -14,7 +14,34 @@ from exports.consensus.rankings import RANKING_METHODS
 from exports.consensus.safety import NEEDS_CAUTION_POLICIES, SAFETY_TIE_POLICIES
 from exports.consensus.sources import SOURCE_POLICIES
 
-FORMATS = ("dpo", "pro", "kto", "d2o", "sft", "guard-aegis", "guard-llamaguard")
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    label: str  # what the admin and the API schema show
+    card: str  # what the dataset card says the files are for
+
+
+# The export formats: the one list. ``Export.Format`` and its database constraint, the page's form,
+# the API, ``export_dataset`` and the dataset card all read it.
+FORMAT_SPECS: dict[str, FormatSpec] = {
+    "dpo": FormatSpec(
+        "DPO (TRL preference)",
+        "TRL preference data (DPOTrainer, RewardTrainer, KTO via unpairing; OpenRLHF reads chosen/rejected and margin)",
+    ),
+    "pro": FormatSpec("PRO (full rankings)", "Full rankings for PRO (Song et al.)"),
+    "kto": FormatSpec("KTO (unpaired preference)", "TRL unpaired preference data (KTOTrainer)"),
+    "d2o": FormatSpec(
+        "D2O (negatives)", "Human-judged negatives for D2O (Duan et al.); self-samples are generated at training time"
+    ),
+    "sft": FormatSpec("SFT (consensus best)", "TRL prompt-completion data (SFTTrainer) with the consensus-best response"),
+    "guard-aegis": FormatSpec("Guard: Aegis 2.0 rows", "Guard training rows with exactly the Aegis 2.0 columns"),
+    "guard-llamaguard": FormatSpec(
+        "Guard: Llama Guard instruction + target",
+        "Llama Guard style instruction and target (safe, or unsafe and a line of codes)",
+    ),
+}
+FORMATS = tuple(FORMAT_SPECS)
 PREFERENCE_FORMATS = ("dpo", "pro", "sft")
 STYLES = ("standard", "conversational")
 PRO_LAYOUTS = ("pro", "plain")

@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -254,9 +254,15 @@ def run_export(
     total = item_ids_query(project=project, options=options).count()
     try:
         chunks_done = 0
-        with open(staging / "evidence.jsonl", "wb") as evidence_file, _cyclic_gc_paused():
+        # closing(): the prefetch thread is stopped and joined here, on every path (a writer error
+        # included), not later by the garbage collector.
+        with (
+            open(staging / "evidence.jsonl", "wb") as evidence_file,
+            _cyclic_gc_paused(),
+            closing(iter_chunks(project=project, options=options)) as chunks,
+        ):
             evidence_write = evidence_file.write
-            for chunk in iter_chunks(project=project, options=options):
+            for chunk in chunks:
                 for ev in chunk:
                     stats.items_seen += 1
                     decide(ev, options, order)

@@ -18,9 +18,8 @@ from django.utils import timezone
 from annotation import jobs
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Project
-from exports.evidence import jury_decision_model
 from exports.models import Export
-from exports.options import ExportOptions, ExportOptionsError, build_options
+from exports.options import ExportOptions, build_options
 
 
 def export_root() -> Path:
@@ -34,12 +33,7 @@ def export_default_dir(export_id: int) -> Path:
 
 def export_options_validate(*, project: Project, raw: dict[str, Any]) -> ExportOptions:
     codes = set(project.taxonomy_version.categories.values_list("code", flat=True))
-    options = build_options(raw, category_codes=codes)
-    if options.min_jury_confidence is not None and jury_decision_model() is None:
-        raise ExportOptionsError(
-            "min_jury_confidence needs jury decisions, and this installation has no jury decision model yet."
-        )
-    return options
+    return build_options(raw, category_codes=codes)
 
 
 @transaction.atomic

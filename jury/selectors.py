@@ -87,3 +87,11 @@ def item_human_labels(*, item: Item) -> QuerySet[Annotation]:
         .prefetch_related("response_safety")
         .order_by("created_at", "id")
     )
+
+
+def jury_decision_confidences(*, annotation_ids: list[int]) -> dict[int, float]:
+    """The panel's confidence behind each of these jury annotations: ``{annotation_id: confidence}``
+    (annotations without a decision are absent). One query; exports filter on it."""
+    return dict(
+        JuryDecision.objects.filter(annotation_id__in=annotation_ids).values_list("annotation_id", "confidence")
+    )

@@ -30,11 +30,9 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import queue
 import re
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
@@ -53,6 +51,7 @@ from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.importing.writer import ChunkWriter, content_hash
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Annotation, ImportBatch, Item, Project, Response
+from annotation.readahead import read_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +325,10 @@ def _walk(
         write = _yielding_writer(writer)
     # closing(): the parser thread is stopped and joined here, in this thread, on every path
     # (an exception in a write included), not later by the garbage collector in some other thread.
-    with contextlib.closing(_in_thread(_parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE))) as parsed:
+    # The parser (pure Python, no database) runs two chunks ahead on its own thread while this
+    # thread waits for the database; only this thread touches the database.
+    chunks = _parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE)
+    with contextlib.closing(read_ahead(chunks, depth=2, name="import-parser")) as parsed:
         for chunk, hashes, position, records_read in parsed:
             planned, skipped = _plan(known, chunk, hashes, seen_hashes, seen_ids, errors, from_db=writer is None)
             stats.skipped += skipped
@@ -460,55 +462,6 @@ def _parsed_chunks(
     """Chunks of records with their content hashes, and how far the file had been read then."""
     for chunk in _chunks(records, size):
         yield chunk, [content_hash(r) for r in chunk], reader.bytes_read(), ctx.records_read
-
-
-_DONE = object()
-
-
-def _in_thread(source: Iterator, depth: int = 2) -> Iterator:
-    """Run ``source`` (parsing: pure Python, no database) in a thread, ``depth`` chunks ahead.
-
-    While this thread waits for PostgreSQL (psycopg releases the GIL during COPY and queries),
-    the parser gets the CPU: the two passes overlap client and server work. Only the calling
-    thread touches the database. An exception in the parser is re-raised here; if the consumer
-    stops early, the parser thread is told to stop and is joined.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for value in source:
-                if not put((None, value)):
-                    return
-            put((_DONE, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((exc, None))
-
-    thread = threading.Thread(target=run, name="import-parser", daemon=True)
-    thread.start()
-    try:
-        while True:
-            signal, value = q.get()
-            if signal is None:
-                yield value
-            elif signal is _DONE:
-                return
-            else:
-                raise signal
-    finally:
-        stop.set()
-        if thread is not threading.current_thread():  # never join oneself, whoever closes us
-            thread.join(timeout=10)
 
 
 class _Progress:

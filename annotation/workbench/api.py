@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import roles
-from annotation.models import Item, Project
+from annotation.models import Project
+from annotation.prompts import prompt_messages
 from annotation.workbench import selectors, services
 from annotation.workbench.judgments import (
     Judgment,
@@ -98,7 +99,7 @@ def _next_payload(project: Project, assignment) -> dict:
         "assignment": assignment.pk,
         "item": assignment.item_id,
         "mode": project.mode,
-        "prompt": selectors.prompt_messages(assignment.item),
+        "prompt": prompt_messages(assignment.item.prompt),
         "responses": [{"id": r.pk, "text": r.text} for r in selectors.responses_in_order(assignment)],
         "lease_expires_at": assignment.expires_at,
         "jury_suggestion": (
@@ -290,7 +291,7 @@ class AdjudicationRecordApi(APIView):
     @extend_schema(request=JudgmentSerializer, responses={201: None})
     def post(self, request: Request, slug: str, item_id: int) -> Response:
         project = roles.get_project_for_researcher(request.user, slug)
-        item = Item.objects.filter(project=project, pk=item_id).first()
+        item = selectors.item_in_project(project=project, item_id=item_id)
         if item is None:
             return Response({"detail": "No such item."}, status=status.HTTP_404_NOT_FOUND)
         ser = JudgmentSerializer(data=request.data)

@@ -8,55 +8,28 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-import markdown
-import nh3
 from django.db.models import Count, Prefetch, Q
-from django.utils.safestring import SafeString, mark_safe
 
 from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, Response
 
 ST = Assignment.Status
 
-# --- Guidelines --------------------------------------------------------------------------------------
-
-ALLOWED_TAGS = {
-    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "code", "pre",
-    "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "del",
-}
-
-
-@lru_cache(maxsize=64)
-def _render_markdown(text: str) -> str:
-    html = markdown.markdown(text, extensions=["tables", "fenced_code"], output_format="html")
-    # nh3 (ammonia) drops every tag, attribute and URL scheme not listed: no script, no event
-    # handlers, no javascript: links, no raw HTML smuggled through markdown.
-    return nh3.clean(
-        html, tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}}, url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
-
-
-def guidelines_html(project: Project) -> SafeString:
-    return mark_safe(_render_markdown(project.guidelines or ""))  # sanitised just above
-
-
 # --- The task ----------------------------------------------------------------------------------------
 
 
-def prompt_messages(item: Item) -> list[dict[str, str]]:
-    """The prompt as a list of {role, content}; a bare string becomes one user message."""
-    prompt = item.prompt
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    out = []
-    for msg in prompt or []:
-        if isinstance(msg, dict):
-            out.append({"role": str(msg.get("role", "user")), "content": str(msg.get("content", ""))})
-        else:
-            out.append({"role": "user", "content": str(msg)})
-    return out
+def assignment_for_annotator(*, project: Project, annotator, item_id: int) -> Assignment | None:
+    """The assignment of ``item_id`` to ``annotator`` in ``project`` (any status), with its item;
+    None when the item was never handed to them."""
+    return (
+        Assignment.objects.filter(project=project, annotator=annotator, item_id=item_id)
+        .select_related("item")
+        .first()
+    )
+
+
+def item_in_project(*, project: Project, item_id: int) -> Item | None:
+    return Item.objects.filter(project=project, pk=item_id).first()
 
 
 def remember_responses(assignment: Assignment, responses: list[Response]) -> None:
@@ -156,8 +129,8 @@ def jury_suggestion(project: Project, item_id: int) -> JurySuggestion | None:
 
 
 def current_annotations(item_ids=None, *, project: Project):
-    """Annotations that stand: not superseded, not a retraction."""
-    qs = Annotation.objects.filter(project=project, retracted=False, superseded_by__isnull=True)
+    """Annotations that stand (:meth:`AnnotationQuerySet.current`) in ``project``."""
+    qs = Annotation.objects.filter(project=project).current()
     if item_ids is not None:
         qs = qs.filter(item_id__in=item_ids)
     return qs
@@ -260,7 +233,7 @@ class AdjudicationView:
 
 
 def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | None:
-    item = Item.objects.filter(project=project, pk=item_id).first()
+    item = item_in_project(project=project, item_id=item_id)
     if item is None:
         return None
     responses = list(item.responses.order_by("position"))

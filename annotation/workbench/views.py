@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,29 +18,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation import roles
-from annotation.models import Assignment, Project
+from annotation.guidelines import guidelines_html
+from annotation.models import Assignment, Item, Project, Response
+from annotation.prompts import prompt_messages
 from annotation.workbench import selectors, services
 from annotation.workbench.forms import attach_errors, form_state, judgment_from_post
 from annotation.workbench.judgments import JudgmentInvalid, StaleAssignment, WorkbenchError, mode_parts
 
 logger = logging.getLogger(__name__)
-
-# Model text is escaped by the templates; this header is a second wall should that ever fail.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-def _csp(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
-
-    return wrapped
-
 
 def _annotating_project(request: HttpRequest, slug: str) -> Project:
     project, _role = roles.get_project_for_member(request.user, slug)
@@ -49,6 +33,31 @@ def _annotating_project(request: HttpRequest, slug: str) -> Project:
 
 
 # --- The workbench -----------------------------------------------------------------------------------
+
+
+def _judgment_form(project: Project, item: Item, responses: list[Response], *, data=None, errors=None,
+                   default_label: str = "") -> dict:
+    """What the judgment form shows, for the annotator's task and the adjudicator's decision alike:
+    the item, its prompt, the form state (fresh, or a re-shown POST with its errors) and the
+    project's categories and principles."""
+    wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
+    state = form_state(responses, data, default_label=default_label)
+    if errors:
+        attach_errors(state, errors)
+    return {
+        "project": project,
+        "item": item,
+        "messages_": prompt_messages(item.prompt),
+        "state": state,
+        "wants_ranking": wants_ranking,
+        "wants_pair": wants_pair,
+        "wants_safety": wants_safety,
+        "rank_choices": list(range(1, len(responses) + 1)),
+        "categories": selectors.categories(project),
+        "principles": selectors.principles(project),
+        "confidence_choices": [1, 2, 3, 4, 5],
+        "pair": state.responses[:2] if wants_pair else [],
+    }
 
 
 def _task_context(
@@ -71,22 +80,14 @@ def _task_context(
     }
     if assignment is None:
         return ctx
-    responses = selectors.responses_in_order(assignment)
     default_label = "safe" if project.mode == Project.Mode.RANKING_SAFETY else ""
-    state = form_state(responses, data, default_label=default_label)
-    if errors:
-        attach_errors(state, errors)
     ctx.update(
-        item=assignment.item,
-        messages_=selectors.prompt_messages(assignment.item),
-        state=state,
-        rank_choices=list(range(1, len(responses) + 1)),
-        categories=selectors.categories(project),
-        principles=selectors.principles(project),
-        confidence_choices=[1, 2, 3, 4, 5],
+        _judgment_form(
+            project, assignment.item, selectors.responses_in_order(assignment), data=data, errors=errors,
+            default_label=default_label,
+        ),
         idempotency_key=key or uuid.uuid4().hex,
         suggestion=selectors.jury_suggestion(project, assignment.item_id),
-        pair=state.responses[:2] if wants_pair else [],
     )
     return ctx
 
@@ -94,11 +95,10 @@ def _task_context(
 def _render_task(request: HttpRequest, ctx: dict, *, status: int = 200) -> HttpResponse:
     if request.htmx:
         return render(request, "annotation/workbench/workbench.html#task", ctx, status=status)
-    ctx["guidelines"] = selectors.guidelines_html(ctx["project"])
+    ctx["guidelines"] = guidelines_html(ctx["project"].guidelines)
     return render(request, "annotation/workbench/workbench.html", ctx, status=status)
 
 
-@_csp
 @login_required
 @require_GET
 def workbench(request: HttpRequest, slug: str) -> HttpResponse:
@@ -125,7 +125,6 @@ def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> Htt
     return _render_task(request, _task_context(request, project, assignment, flash=flash))
 
 
-@_csp
 @login_required
 @require_POST
 def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
@@ -133,11 +132,7 @@ def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
     item_id = request.POST.get("item", "")
     if not item_id.isdigit():
         return HttpResponseBadRequest("The form names no item.")
-    assignment = (
-        Assignment.objects.filter(project=project, annotator=request.user, item_id=int(item_id))
-        .select_related("item")
-        .first()
-    )
+    assignment = selectors.assignment_for_annotator(project=project, annotator=request.user, item_id=int(item_id))
     if assignment is None:
         current = services.queue_next(project=project, annotator=request.user)
         stale = "That item was not handed to you, so nothing was saved."
@@ -160,7 +155,6 @@ def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
     return _next_or_redirect(request, project, f"Item {assignment.item_id} {verb} (record #{result.annotation.pk}).")
 
 
-@_csp
 @login_required
 @require_POST
 def workbench_skip(request: HttpRequest, slug: str) -> HttpResponse:
@@ -188,7 +182,6 @@ def workbench_skip(request: HttpRequest, slug: str) -> HttpResponse:
     return _next_or_redirect(request, project, flash)
 
 
-@_csp
 @login_required
 @require_POST
 def workbench_undo(request: HttpRequest, slug: str) -> HttpResponse:
@@ -208,7 +201,6 @@ def workbench_undo(request: HttpRequest, slug: str) -> HttpResponse:
 # --- Adjudication ------------------------------------------------------------------------------------
 
 
-@_csp
 @login_required
 @require_GET
 def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
@@ -217,7 +209,6 @@ def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "annotation/workbench/adjudication_list.html", {"project": project, "rows": rows})
 
 
-@_csp
 @login_required
 @require_http_methods(["GET", "POST"])
 def adjudication_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
@@ -225,7 +216,6 @@ def adjudication_item(request: HttpRequest, slug: str, item_id: int) -> HttpResp
     detail = selectors.adjudication_detail(project, item_id)
     if detail is None:
         raise Http404("No such item.")
-    wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
     data, errors, status = None, None, 200
     if request.method == "POST":
         order = [r.pk for r in detail.responses]
@@ -239,24 +229,7 @@ def adjudication_item(request: HttpRequest, slug: str, item_id: int) -> HttpResp
         else:
             messages.success(request, f"Decision recorded for item {detail.item.pk} (record #{ann.pk}).")
             return redirect(reverse("adjudication-item", args=[project.slug, detail.item.pk]))
-    state = form_state(detail.responses, data)
-    if errors:
-        attach_errors(state, errors)
-    names = {r.pk: f"{s.letter}" for r, s in zip(detail.responses, state.responses)}
-    ctx = {
-        "project": project,
-        "detail": detail,
-        "item": detail.item,
-        "messages_": selectors.prompt_messages(detail.item),
-        "state": state,
-        "wants_ranking": wants_ranking,
-        "wants_pair": wants_pair,
-        "wants_safety": wants_safety,
-        "rank_choices": list(range(1, len(detail.responses) + 1)),
-        "categories": selectors.categories(project),
-        "principles": selectors.principles(project),
-        "confidence_choices": [1, 2, 3, 4, 5],
-        "pair": state.responses[:2] if wants_pair else [],
-        "records": selectors.annotation_rows(detail, names),
-    }
+    ctx = _judgment_form(project, detail.item, detail.responses, data=data, errors=errors)
+    names = {r.pk: f"{s.letter}" for r, s in zip(detail.responses, ctx["state"].responses)}
+    ctx.update(detail=detail, records=selectors.annotation_rows(detail, names))
     return render(request, "annotation/workbench/adjudication_item.html", ctx, status=status)

@@ -1,0 +1,348 @@
+"""What a judgment is, the rules it must satisfy, and where a source is deliberately more lenient.
+
+Every judgment, whatever recorded it (a person in the workbench, an adjudicator, an import, the
+jury, a guard, an edit review), is held to the rule functions below. ``judgment_validate`` applies
+them to a parsed :class:`Judgment` (the workbench, the adjudication page and the API); the
+importer applies the same functions to each record as it parses it (see
+``annotation.importing.formats.tribunal``) and keeps its COPY fast path for the write.
+:func:`annotation.services.annotation_record` stores a validated judgment.
+
+Sources differ in one declared way only: :data:`IMPORT_RULES` (the reason is written there).
+The browser and the API only *parse* input into a :class:`Judgment`; they never decide whether it
+is acceptable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from annotation.models import Project, SafetyLabel
+
+MAX_RATIONALE = 10_000
+UNSAFE = SafetyLabel.UNSAFE.value
+LABELS = set(SafetyLabel.values)
+
+
+class WorkbenchError(Exception):
+    """A request the workbench refuses, with a message meant for the person who made it."""
+
+    code = "refused"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class StaleAssignment(WorkbenchError):
+    """The lease this form was served under is gone (expired and reassigned, skipped, already
+    submitted). Nothing was stored; the caller shows the message and keeps what was typed."""
+
+    code = "stale"
+
+
+class JudgmentInvalid(WorkbenchError):
+    """The judgment breaks a rule. ``errors`` maps a field (or ``"__all__"``) to messages."""
+
+    code = "invalid"
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in errors.items()))
+
+
+@dataclass(frozen=True)
+class ResponseLabel:
+    label: str
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One person's answer for one item, as parsed from a form or an API body (not yet validated)."""
+
+    ranking: list[list[int]] | None = None
+    pair_choice: str = ""
+    pair_strength: int | None = None
+    prompt_label: str = ""
+    prompt_categories: tuple[str, ...] = ()
+    response_labels: dict[int, ResponseLabel] = field(default_factory=dict)
+    principles: tuple[int, ...] = ()
+    principles_conflicted: bool = False
+    rationale: str = ""
+    confidence: int | None = None
+
+
+@dataclass(frozen=True)
+class CleanJudgment:
+    """A judgment that passed every rule; ready to become an Annotation."""
+
+    ranking: list[list[int]] | None
+    pair_a: int | None
+    pair_b: int | None
+    pair_choice: str
+    pair_strength: int | None
+    prompt_label: str
+    prompt_categories: list[str]
+    response_labels: dict[int, ResponseLabel]
+    principle_ids: list[int]
+    principles_conflicted: bool
+    rationale: str
+    confidence: int | None
+    has_safety: bool
+
+
+# --- The rules --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgmentRules:
+    """What a source's judgments must satisfy beyond their shape."""
+
+    every_response_labelled: bool  # a safety judgment labels every response of the item
+    categories_only_on_unsafe: bool  # hazard categories go with the label "unsafe" only
+    unsafe_needs_category: bool  # "unsafe" names a category, where the project asks for it
+
+
+# People judging in Tribunal: the workbench, adjudication (and the jury, guards and edit review once
+# they record through annotation.services.annotation_record).
+STRICT_RULES = JudgmentRules(every_response_labelled=True, categories_only_on_unsafe=True, unsafe_needs_category=True)
+
+# Imports are deliberately more lenient, because they carry judgments made elsewhere under other
+# tools' rules and dropping them would lose real labels: public data sets label only some of an
+# item's responses (an Aegis row labels its one response only when it has a response_label; in the
+# own format ``null`` means "not labelled"), and some attach hazard categories to a label other than
+# unsafe (e.g. a "needs caution" with the categories that made it so). Consensus and exports read
+# whatever labels exist. Shape rules (complete rankings, pair choice and strength, known labels and
+# categories) are the same for imports.
+IMPORT_RULES = JudgmentRules(
+    every_response_labelled=False, categories_only_on_unsafe=False, unsafe_needs_category=False
+)
+
+
+def rules_for(source: str) -> JudgmentRules:
+    """The rules for judgments of ``source`` (an ``Annotation.Source`` value)."""
+    return IMPORT_RULES if source == "import" else STRICT_RULES
+
+
+@dataclass(frozen=True)
+class RankingGaps:
+    duplicated: list[int]
+    missing: list[int]
+    unknown: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.duplicated or self.missing or self.unknown)
+
+
+def ranking_gaps(groups: list[list[int]], response_ids: list[int]) -> RankingGaps:
+    """How ``groups`` (tie groups, best first) fails to be a complete weak order over exactly
+    ``response_ids``: responses placed twice, not placed, or not of the item (each sorted)."""
+    seen = [rid for group in groups for rid in group]
+    known = set(response_ids)
+    return RankingGaps(
+        duplicated=sorted({r for r in seen if seen.count(r) > 1}),
+        missing=sorted(known - set(seen)),
+        unknown=sorted(set(seen) - known),
+    )
+
+
+def pair_strength_valid(choice: str, strength: int | None) -> bool:
+    """A tie has strength 0 (or none given); a preference has 1 slightly, 2 better or 3 much better."""
+    if choice == "tie":
+        return strength in (None, 0) and not isinstance(strength, bool)
+    return strength in (1, 2, 3) and not isinstance(strength, bool)
+
+
+def category_problems(label: str, categories: list[str], *, rules: JudgmentRules, project_requires: bool) -> list[str]:
+    """Problems of the categories attached to one safety label (codes already known to be valid)."""
+    problems = []
+    if len(set(categories)) != len(categories):
+        problems.append("A category is listed twice.")
+    if rules.categories_only_on_unsafe and label != UNSAFE and categories:
+        problems.append("Categories apply only to a label of unsafe.")
+    if rules.unsafe_needs_category and project_requires and label == UNSAFE and not categories:
+        problems.append("Unsafe needs at least one category.")
+    return problems
+
+
+def unlabelled_responses(response_ids: list[int], labelled: set[int], *, rules: JudgmentRules) -> list[int]:
+    """The responses a safety judgment must label but did not (none where ``rules`` allow partial labels)."""
+    if not rules.every_response_labelled:
+        return []
+    return [rid for rid in response_ids if rid not in labelled]
+
+
+# --- Validating a parsed judgment --------------------------------------------------------------------
+
+
+def mode_parts(mode: str) -> tuple[bool, bool, bool]:
+    """(ranking, pairwise, safety) for a project mode."""
+    return (
+        mode in (Project.Mode.RANKING, Project.Mode.RANKING_SAFETY),
+        mode == Project.Mode.PAIRWISE,
+        mode in (Project.Mode.SAFETY, Project.Mode.RANKING_SAFETY),
+    )
+
+
+def _check_categories(
+    where: str, label: str, cats: tuple[str, ...] | list[str], *, valid: set[str], require: bool,
+    rules: JudgmentRules, errors: dict[str, list[str]],
+) -> list[str]:
+    cats = [str(c) for c in cats]
+    unknown = sorted(set(cats) - valid)
+    if unknown:
+        errors.setdefault(where, []).append(
+            f"Unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} for this project's taxonomy version."
+        )
+    problems = category_problems(label, cats, rules=rules, project_requires=require)
+    if problems:
+        errors.setdefault(where, []).extend(problems)
+    return sorted(set(cats), key=cats.index)
+
+
+def judgment_validate(
+    *, project: Project, judgment: Judgment, shown_order: list[int], category_codes: set[str],
+    principle_ids: set[int], rules: JudgmentRules = STRICT_RULES,
+) -> CleanJudgment:
+    """Check ``judgment`` against the project's mode, taxonomy version and principle set.
+
+    ``shown_order`` is the list of response ids the person was shown (all of the item's responses,
+    in their shuffled order); a ranking must be a complete weak order over exactly these.
+    Raises :class:`JudgmentInvalid` listing every problem at once. ``rules``: the source's
+    (:func:`rules_for`); people are held to :data:`STRICT_RULES`.
+    """
+    errors: dict[str, list[str]] = {}
+    wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
+    responses = list(shown_order)
+    response_set = set(responses)
+
+    ranking: list[list[int]] | None = None
+    if wants_ranking:
+        if not judgment.ranking:
+            errors["ranking"] = ["Rank every response (ties are allowed)."]
+        else:
+            seen: list[int] = []
+            ok = True
+            for group in judgment.ranking:
+                if not isinstance(group, (list, tuple)) or not group:
+                    ok = False
+                    break
+                for rid in group:
+                    if not isinstance(rid, int) or isinstance(rid, bool):
+                        ok = False
+                    seen.append(rid)
+            if not ok:
+                errors["ranking"] = ["A ranking is a list of non-empty groups of response ids, best first."]
+            else:
+                gaps = ranking_gaps([list(group) for group in judgment.ranking], responses)
+                msgs = []
+                if gaps.duplicated:
+                    msgs.append(f"Responses {gaps.duplicated} are ranked more than once.")
+                if gaps.missing:
+                    msgs.append(f"Responses {gaps.missing} have no rank; rank every response.")
+                if gaps.unknown:
+                    msgs.append(f"Responses {gaps.unknown} are not responses of this item.")
+                if msgs:
+                    errors["ranking"] = msgs
+                else:
+                    ranking = [sorted(group, key=responses.index) for group in judgment.ranking]
+    elif judgment.ranking:
+        errors["ranking"] = ["This project does not rank responses."]
+
+    pair_a = pair_b = None
+    pair_choice, pair_strength = "", None
+    if wants_pair:
+        if len(responses) < 2:
+            errors["pair_choice"] = ["This item has fewer than two responses to compare."]
+        else:
+            pair_a, pair_b = responses[0], responses[1]
+        choice = judgment.pair_choice
+        if choice not in ("a", "b", "tie"):
+            errors.setdefault("pair_choice", []).append("Choose A, B or tie.")
+        elif choice == "tie":
+            if not pair_strength_valid("tie", judgment.pair_strength):
+                errors["pair_strength"] = ["A tie has no strength."]
+            pair_choice, pair_strength = "tie", 0
+        else:
+            if not pair_strength_valid(choice, judgment.pair_strength):
+                errors["pair_strength"] = ["Say how much better: slightly (1), better (2) or much better (3)."]
+            else:
+                pair_choice, pair_strength = choice, int(judgment.pair_strength)  # type: ignore[arg-type]
+    elif judgment.pair_choice or judgment.pair_strength is not None:
+        errors["pair_choice"] = ["This project does not compare pairs."]
+
+    prompt_label, prompt_categories = "", []
+    response_labels: dict[int, ResponseLabel] = {}
+    require = project.require_category_when_unsafe
+    if wants_safety:
+        prompt_label = judgment.prompt_label or ""
+        if prompt_label and prompt_label not in LABELS:
+            errors["prompt_label"] = [f"Unknown label {prompt_label!r}; use safe, needs_caution or unsafe."]
+        elif not prompt_label and project.mode == Project.Mode.SAFETY:
+            errors["prompt_label"] = ["Label the prompt: safe, needs caution or unsafe."]
+        prompt_categories = _check_categories(
+            "prompt_label", prompt_label, judgment.prompt_categories, valid=category_codes, require=require,
+            rules=rules, errors=errors,
+        )
+        extra = sorted(set(judgment.response_labels) - response_set)
+        if extra:
+            errors.setdefault("response_labels", []).append(f"Responses {extra} are not responses of this item.")
+        labelled = {rid for rid, given in judgment.response_labels.items() if given.label}
+        unlabelled = set(unlabelled_responses(responses, labelled, rules=rules))
+        for rid in responses:
+            given = judgment.response_labels.get(rid)
+            key = f"label-{rid}"
+            if rid in unlabelled:
+                errors.setdefault(key, []).append("Label this response: safe, needs caution or unsafe.")
+                continue
+            if given is None or not given.label:
+                continue
+            if given.label not in LABELS:
+                errors.setdefault(key, []).append(f"Unknown label {given.label!r}.")
+                continue
+            cats = _check_categories(
+                key, given.label, given.categories, valid=category_codes, require=require, rules=rules, errors=errors
+            )
+            response_labels[rid] = ResponseLabel(label=given.label, categories=tuple(cats))
+    elif judgment.prompt_label or judgment.prompt_categories or judgment.response_labels:
+        errors["prompt_label"] = ["This project does not collect safety labels."]
+
+    principle_list = list(dict.fromkeys(int(p) for p in judgment.principles))
+    unknown_principles = sorted(set(principle_list) - principle_ids)
+    if unknown_principles:
+        errors["principles"] = ["Those principles are not in this project's principle set."]
+
+    confidence = judgment.confidence
+    if confidence is not None and (isinstance(confidence, bool) or confidence not in (1, 2, 3, 4, 5)):
+        errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
+    rationale = (judgment.rationale or "").strip()
+    if len(rationale) > MAX_RATIONALE:
+        errors["rationale"] = [f"The rationale is longer than {MAX_RATIONALE} characters."]
+
+    if errors:
+        raise JudgmentInvalid(errors)
+    return CleanJudgment(
+        ranking=ranking, pair_a=pair_a, pair_b=pair_b, pair_choice=pair_choice, pair_strength=pair_strength,
+        prompt_label=prompt_label, prompt_categories=prompt_categories, response_labels=response_labels,
+        principle_ids=principle_list, principles_conflicted=bool(judgment.principles_conflicted),
+        rationale=rationale, confidence=confidence, has_safety=bool(prompt_label or response_labels),
+    )
+
+
+def annotation_fields(clean: CleanJudgment, *, project: Project) -> dict:
+    """Keyword arguments for ``Annotation(...)`` from a clean judgment."""
+    return dict(
+        ranking=clean.ranking,
+        pair_a_id=clean.pair_a if clean.pair_choice else None,
+        pair_b_id=clean.pair_b if clean.pair_choice else None,
+        pair_choice=clean.pair_choice,
+        pair_strength=clean.pair_strength,
+        prompt_label=clean.prompt_label,
+        prompt_categories=clean.prompt_categories,
+        taxonomy_version_id=project.taxonomy_version_id if clean.has_safety else None,
+        rationale=clean.rationale,
+        confidence=clean.confidence,
+        principles_conflicted=clean.principles_conflicted,
+    )
+
