@@ -102,6 +102,12 @@ class JudgmentRules:
     every_response_labelled: bool  # a safety judgment labels every response of the item
     categories_only_on_unsafe: bool  # hazard categories go with the label "unsafe" only
     unsafe_needs_category: bool  # "unsafe" names a category, where the project asks for it
+    # The judgment answers one task whatever the project's mode: the parts it holds (ranking, pair,
+    # safety) are checked, the parts it lacks are not required.
+    any_mode: bool = False
+    # Tie groups are stored in the order the responses were shown (a person's form lists them so);
+    # a machine's are kept as it gave them (the jury's ranking from pairs), as they always were.
+    tie_groups_in_shown_order: bool = True
 
 
 # People judging in Tribunal: the workbench, adjudication (and the jury, guards and edit review once
@@ -120,9 +126,28 @@ IMPORT_RULES = JudgmentRules(
 )
 
 
+# Machine judges (the jury; guards and edit review as they arrive) are lenient where a model's
+# answer is shaped differently from a person's, and nowhere else. A run answers the one task it was
+# asked (safety, or preference) whatever the project's mode, and a preference run of two responses
+# records both the ranking and the pair, so exports of either kind can use it; a juror's label and
+# its categories are scored separately, so categories may come with "needs caution", an "unsafe"
+# may name none when no category cleared the threshold, and a response whose verdict failed stays
+# unlabelled rather than guessed. Shape rules (complete rankings, pair strength, known labels and
+# categories) are the same.
+MACHINE_RULES = JudgmentRules(
+    every_response_labelled=False, categories_only_on_unsafe=False, unsafe_needs_category=False, any_mode=True,
+    tie_groups_in_shown_order=False,
+)
+MACHINE_SOURCES = frozenset({"jury"})
+
+
 def rules_for(source: str) -> JudgmentRules:
     """The rules for judgments of ``source`` (an ``Annotation.Source`` value)."""
-    return IMPORT_RULES if source == "import" else STRICT_RULES
+    if source == "import":
+        return IMPORT_RULES
+    if source in MACHINE_SOURCES:
+        return MACHINE_RULES
+    return STRICT_RULES
 
 
 @dataclass(frozen=True)
@@ -214,6 +239,10 @@ def judgment_validate(
     """
     errors: dict[str, list[str]] = {}
     wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
+    if rules.any_mode:
+        wants_ranking = bool(judgment.ranking)
+        wants_pair = bool(judgment.pair_choice)
+        wants_safety = bool(judgment.prompt_label or judgment.prompt_categories or judgment.response_labels)
     responses = list(shown_order)
     response_set = set(responses)
 
@@ -246,7 +275,11 @@ def judgment_validate(
                 if msgs:
                     errors["ranking"] = msgs
                 else:
-                    ranking = [sorted(group, key=responses.index) for group in judgment.ranking]
+                    if rules.tie_groups_in_shown_order:
+                        position = {rid: i for i, rid in enumerate(responses)}
+                        ranking = [sorted(group, key=position.__getitem__) for group in judgment.ranking]
+                    else:
+                        ranking = [list(group) for group in judgment.ranking]
     elif judgment.ranking:
         errors["ranking"] = ["This project does not rank responses."]
 
@@ -279,7 +312,7 @@ def judgment_validate(
         prompt_label = judgment.prompt_label or ""
         if prompt_label and prompt_label not in LABELS:
             errors["prompt_label"] = [f"Unknown label {prompt_label!r}; use safe, needs_caution or unsafe."]
-        elif not prompt_label and project.mode == Project.Mode.SAFETY:
+        elif not prompt_label and project.mode == Project.Mode.SAFETY and not rules.any_mode:
             errors["prompt_label"] = ["Label the prompt: safe, needs caution or unsafe."]
         prompt_categories = _check_categories(
             "prompt_label", prompt_label, judgment.prompt_categories, valid=category_codes, require=require,

@@ -396,6 +396,29 @@ class AnnotationQuerySet(models.QuerySet):
         )
 
 
+class PriorityRaise(models.Model):
+    """Why an item's queue priority was raised: by whom (``source``: jury, guard, ...; with the run in
+    ``source_detail``), to what, and the reason in words. Shown on the adjudication page; written
+    only by ``annotation.services.item_priority_raise``, once per (item, source, source_detail)."""
+
+    project = models.ForeignKey("Project", on_delete=models.CASCADE, related_name="priority_raises")
+    item = models.ForeignKey("Item", on_delete=models.CASCADE, related_name="priority_raises")
+    priority = models.IntegerField()
+    reason = models.CharField(max_length=500)
+    source = models.CharField(max_length=32)
+    source_detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["item_id", "-priority", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "source", "source_detail"], name="priority_raise_once_per_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} → {self.priority} ({self.source}): {self.reason[:60]}"
+
+
 class Annotation(models.Model):
     """One judgment of one item by one rater. Append-only.
 

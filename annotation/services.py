@@ -6,19 +6,25 @@ source becomes an ``Annotation`` (the importer's COPY fast path writes the same 
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotation import roles
-from annotation.judgments import CleanJudgment, annotation_fields
+from annotation.judgments import CleanJudgment, Judgment, annotation_fields, judgment_validate, rules_for
 from annotation.models import (
     Annotation,
     HazardCategory,
     ImmutableError,
+    Item,
     Membership,
     Principle,
     PrincipleSet,
+    PriorityRaise,
     Project,
     ResponseSafety,
     Taxonomy,
@@ -202,12 +208,76 @@ def user_sync_staff(*, user) -> None:
         user.save(update_fields=["is_staff"])
 
 
+def judgment_clean(
+    *, project: Project, judgment: Judgment, shown_order: list[int], source: str,
+    taxonomy_version_id: int | None = None,
+) -> CleanJudgment:
+    """Check ``judgment`` by the rules of ``source`` (``annotation.judgments.rules_for``) against the
+    project's taxonomy version (or ``taxonomy_version_id``) and principle set; raises
+    ``JudgmentInvalid`` listing every problem. Looks up only the categories and principles the
+    judgment names (no query when it names none)."""
+    codes = {str(c) for c in judgment.prompt_categories}
+    for rl in judgment.response_labels.values():
+        codes.update(str(c) for c in rl.categories)
+    mentioned: set[int] = set()
+    for p in judgment.principles:
+        try:
+            mentioned.add(int(p))
+        except (TypeError, ValueError):
+            pass
+    version_id = taxonomy_version_id or project.taxonomy_version_id
+    valid_codes = set(
+        HazardCategory.objects.filter(version_id=version_id, code__in=codes).values_list("code", flat=True)
+    ) if codes else set()
+    valid_principles = set(
+        Principle.objects.filter(principle_set_id=project.principle_set_id, pk__in=mentioned).values_list("pk", flat=True)
+    ) if mentioned and project.principle_set_id is not None else set()
+    return judgment_validate(
+        project=project, judgment=judgment, shown_order=shown_order, category_codes=valid_codes,
+        principle_ids=valid_principles, rules=rules_for(source),
+    )
+
+
+def judgment_record(
+    *, project: Project, item_id: int, judgment: Judgment, source: str, shown_order: list[int],
+    annotator=None, source_detail: str = "", taxonomy_version_id: int | None = None,
+    store_shown_order: bool = True,
+) -> Annotation:
+    """Check and store a judgment from any source in one call (what machine judges use: the jury,
+    guards, edit review). People's submissions go through the workbench services, which hold the
+    lease locks, then call :func:`judgment_clean` and :func:`annotation_record` themselves.
+
+    ``shown_order``: the item's response ids as the judge saw them (rankings must cover exactly
+    these; a pair is its first two). ``taxonomy_version_id``: the version the judge labelled under
+    (a run keeps the one it started with), default the project's. The check runs before anything is
+    written, so a refused judgment (``JudgmentInvalid``) leaves the caller's transaction usable."""
+    clean = judgment_clean(project=project, judgment=judgment, shown_order=shown_order, source=source,
+                           taxonomy_version_id=taxonomy_version_id)
+    return annotation_record(
+        project=project, item_id=item_id, clean=clean, source=source, annotator=annotator,
+        source_detail=source_detail, shown_order=shown_order if store_shown_order else None,
+        taxonomy_version_id=taxonomy_version_id,
+    )
+
+
+def item_priority_raise(*, item: Item, priority: int, reason: str, source: str, source_detail: str = "") -> None:
+    """Raise ``item``'s queue priority to at least ``priority`` and record why (the adjudication page
+    shows it). Idempotent per (item, source, source_detail): a resumed run that raises again records
+    nothing twice, and a priority is never lowered. The only writer of ``Item.priority``."""
+    Item.objects.filter(pk=item.pk).update(priority=Greatest(F("priority"), Value(priority)))
+    PriorityRaise.objects.bulk_create(
+        [PriorityRaise(project_id=item.project_id, item=item, priority=priority, reason=reason[:500], source=source,
+                       source_detail=source_detail[:200])],
+        ignore_conflicts=True,
+    )
+
+
 # savepoint=False: callers already inside a transaction (the workbench) pay no SAVEPOINT round trips.
 @transaction.atomic(savepoint=False)
 def annotation_record(
     *, project: Project, item_id: int, clean: CleanJudgment, source: str, annotator=None, source_detail: str = "",
     shown_order: list[int] | None = None, duration_ms: int | None = None, supersedes: Annotation | None = None,
-    idempotency_key: str = "",
+    idempotency_key: str = "", taxonomy_version_id: int | None = None, created_at: datetime | None = None,
 ) -> Annotation:
     """Store one validated judgment (``annotation.judgments.judgment_validate``) as a new, append-only
     ``Annotation`` of ``source`` with its per-response safety labels and principles.
@@ -217,10 +287,15 @@ def annotation_record(
     only; nothing is enqueued. Not idempotent by itself: ``idempotency_key`` is unique per
     annotator in the database, so a repeated key raises ``IntegrityError``.
     """
+    fields = annotation_fields(clean, project=project)
+    if taxonomy_version_id is not None:
+        fields["taxonomy_version_id"] = taxonomy_version_id
+    if created_at is not None:  # when the judgment was made elsewhere (rows are append-only: set at insert)
+        fields["created_at"] = created_at
     annotation = Annotation(
         project=project, item_id=item_id, source=source, annotator=annotator, source_detail=source_detail,
         shown_order=shown_order, duration_ms=duration_ms, supersedes=supersedes, idempotency_key=idempotency_key,
-        **annotation_fields(clean, project=project),
+        **fields,
     )
     annotation.save(force_insert=True)
     if clean.response_labels:

@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Prefetch, Q
 
-from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project, Response
+from annotation.models import (
+    Annotation,
+    Assignment,
+    HazardCategory,
+    Item,
+    Principle,
+    PriorityRaise,
+    Project,
+    Response,
+)
 
 ST = Assignment.Status
 
@@ -183,6 +192,7 @@ class AdjudicationRow:
     human_jury: float | None
     decided: bool
     flags: list[str]
+    raised: list[str] = field(default_factory=list)  # why its queue priority was raised (jury, guard, ...)
 
     @property
     def score(self) -> float:
@@ -216,8 +226,12 @@ def adjudication_queue(project: Project, *, limit: int = 200) -> list[Adjudicati
         decided = any(a.source == Annotation.Source.ADJUDICATION for a in group)
         rows_data.append((item_id, len(humans), hh, hj, decided))
     items = Item.objects.in_bulk([r[0] for r in rows_data])
+    raised: dict[int, list[str]] = {}
+    for item_id, reason in PriorityRaise.objects.filter(item_id__in=items).values_list("item_id", "reason"):
+        raised.setdefault(item_id, []).append(reason)
     rows = [
-        AdjudicationRow(item=items[i], humans=n, human_human=hh, human_jury=hj, decided=d, flags=flags.get(i, []))
+        AdjudicationRow(item=items[i], humans=n, human_human=hh, human_jury=hj, decided=d, flags=flags.get(i, []),
+                        raised=raised.get(i, []))
         for i, n, hh, hj, d in rows_data
     ]
     rows.sort(key=lambda r: (r.decided, -r.score, r.item.pk))
@@ -230,6 +244,7 @@ class AdjudicationView:
     responses: list[Response]
     annotations: list[Annotation]  # every record, raw, including superseded and retracted ones
     flags: list[Assignment]
+    raised: list[PriorityRaise] = field(default_factory=list)
 
 
 def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | None:
@@ -246,7 +261,8 @@ def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | No
     flags = list(
         Assignment.objects.filter(item=item, status__in=[ST.FLAGGED, ST.SKIPPED]).select_related("annotator")
     )
-    return AdjudicationView(item=item, responses=responses, annotations=annotations, flags=flags)
+    raised = list(PriorityRaise.objects.filter(item=item).order_by("-priority", "pk"))
+    return AdjudicationView(item=item, responses=responses, annotations=annotations, flags=flags, raised=raised)
 
 
 @dataclass

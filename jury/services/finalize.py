@@ -8,11 +8,11 @@ reads the verdicts, writes the decisions and hands the jury's judgment to
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotation.models import Annotation, Item, ResponseSafety
+from annotation import services as annotation_services
+from annotation.judgments import Judgment, ResponseLabel
+from annotation.models import Annotation, Item
 from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
 from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
 
@@ -78,7 +78,7 @@ def _decide_items(run: JuryRun, item_ids: list[int]) -> None:
         item = items[item_id]
         response_ids = [r.pk for r in sorted(item.responses.all(), key=lambda r: r.position)]
         decision = decide(run.task, run.config, item_id=item_id, response_ids=response_ids, verdicts=verdicts)
-        annotation = jury_judgment_record(run=run, item=item, decision=decision)
+        annotation = jury_judgment_record(run=run, item=item, decision=decision, response_ids=response_ids)
         JuryDecision.objects.create(
             run=run, item=item, task=run.task, rule=run.config["rule"], label=decision.label,
             confidence=decision.confidence, escalated=decision.escalated, reasons=decision.reasons,
@@ -86,10 +86,10 @@ def _decide_items(run: JuryRun, item_ids: list[int]) -> None:
         )
 
 
-def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision) -> Annotation | None:
-    """Record the jury's judgment of one item in the ``annotation`` app, and raise the queue
-    priority of an escalated item. The ONLY function through which the jury writes ``Annotation``,
-    ``ResponseSafety`` or ``Item.priority`` (meant to be swapped for annotation's own service).
+def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, response_ids: list[int]) -> Annotation | None:
+    """Record the jury's judgment of one item through ``annotation``'s judgment service (checked by
+    the machine rules of ``annotation.judgments``), and raise the queue priority of an escalated
+    item with the decision's reasons, which the adjudication page shows.
 
     Returns the new append-only ``Annotation(source="jury")``, or None when the task records none
     (principles). Runs inside the caller's transaction.
@@ -97,22 +97,27 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision) -> Ann
     annotation = None
     judgment: JuryJudgment | None = decision.judgment
     if judgment is not None:
-        fields = {}
-        if judgment.with_taxonomy:
-            fields = {"prompt_label": judgment.prompt_label, "prompt_categories": judgment.prompt_categories,
-                      "taxonomy_version_id": run.config["taxonomy_version"]}
-        else:
-            fields = {"ranking": judgment.ranking, **judgment.pair}
-        annotation = Annotation.objects.create(
-            project_id=run.project_id, item=item, source=Annotation.Source.JURY, annotator=None,
-            source_detail=run.config["jury"], **fields,
+        shown = list(response_ids)
+        if judgment.pair:  # the pair is the first two of the order it was judged in
+            a, b = judgment.pair["pair_a_id"], judgment.pair["pair_b_id"]
+            shown = [a, b] + [r for r in shown if r not in (a, b)]
+        annotation = annotation_services.judgment_record(
+            project=run.project, item_id=item.pk, source=Annotation.Source.JURY, source_detail=run.config["jury"],
+            judgment=Judgment(
+                ranking=judgment.ranking or None,
+                pair_choice=judgment.pair.get("pair_choice", ""),
+                pair_strength=judgment.pair.get("pair_strength"),
+                prompt_label=judgment.prompt_label,
+                prompt_categories=tuple(judgment.prompt_categories),
+                response_labels={rid: ResponseLabel(label=label, categories=tuple(categories))
+                                 for rid, label, categories in judgment.response_safety},
+            ),
+            shown_order=shown, store_shown_order=False,
+            taxonomy_version_id=run.config["taxonomy_version"] if judgment.with_taxonomy else None,
         )
-        if judgment.response_safety:
-            ResponseSafety.objects.bulk_create([
-                ResponseSafety(annotation=annotation, response_id=rid, label=label, categories=categories)
-                for rid, label, categories in judgment.response_safety
-            ])
     if decision.priority is not None:
-        # A plain UPDATE of the item (only annotation rows are append-only); Greatest keeps it idempotent.
-        Item.objects.filter(pk=item.pk).update(priority=Greatest(F("priority"), Value(decision.priority)))
+        annotation_services.item_priority_raise(
+            item=item, priority=decision.priority, source="jury", source_detail=f"run {run.pk}",
+            reason=f"jury {run.config['jury']} ({run.task}): " + ("; ".join(decision.reasons) or "escalated"),
+        )
     return annotation

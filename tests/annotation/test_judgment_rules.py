@@ -10,6 +10,7 @@ from annotation.importing import import_file
 from annotation.importing.formats import tribunal
 from annotation.judgments import (
     IMPORT_RULES,
+    MACHINE_RULES,
     STRICT_RULES,
     JudgmentRules,
     category_problems,
@@ -69,8 +70,9 @@ def test_every_response_labelled_only_under_strict_rules():
 
 def test_rules_by_source():
     assert rules_for(Annotation.Source.IMPORT) is IMPORT_RULES
-    for source in (Annotation.Source.HUMAN, Annotation.Source.ADJUDICATION, Annotation.Source.JURY):
+    for source in (Annotation.Source.HUMAN, Annotation.Source.ADJUDICATION):
         assert rules_for(source) is STRICT_RULES
+    assert rules_for(Annotation.Source.JURY) is MACHINE_RULES
 
 
 def _import(project, tmp_path, records):

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from annotation import services
 from annotation.importing import import_file
 from annotation.models import Annotation, ImportBatch, Item
+from tests.annotation.workbench_fixtures import full_judgment
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '<img src=x onerror="alert(2)">'
@@ -50,15 +52,12 @@ def import_records(project, tmp_path: Path, records: list[dict], *, user=None, n
 
 
 def add_human_annotation(*, item: Item, annotator, rationale: str = "looks fine") -> Annotation:
-    return Annotation.objects.create(
-        project=item.project,
-        item=item,
-        source=Annotation.Source.HUMAN,
-        annotator=annotator,
-        prompt_label="unsafe",
-        prompt_categories=["S1"],
-        taxonomy_version=item.project.taxonomy_version,
-        rationale=rationale,
+    """A person's complete judgment (the prompt "unsafe, S1"), through the judgment service's rules and writer."""
+    order = list(item.responses.order_by("position").values_list("pk", flat=True))
+    judgment = full_judgment(item.project, order, prompt_label="unsafe", prompt_categories=("S1",), rationale=rationale)
+    return services.judgment_record(
+        project=item.project, item_id=item.pk, source=Annotation.Source.HUMAN, annotator=annotator,
+        judgment=judgment, shown_order=order,
     )
 
 

@@ -1,5 +1,5 @@
-"""Fixtures for export tests: items and hand-made annotations through the ORM (the append-only
-models are written exactly as the workbench and the importer write them)."""
+"""Fixtures for export tests: items through the ORM, hand-made judgments through
+``annotation.services.annotation_record`` (the one writer of judgments)."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +11,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from annotation.models import Annotation, Item, Response, ResponseSafety
+from annotation import services
+from annotation.judgments import CleanJudgment, ResponseLabel
+from annotation.models import Annotation, Item, Response
 
 _counter = itertools.count(1)
 
@@ -34,24 +36,26 @@ def make_item(project, prompt, responses, *, external_id: str = "", metadata=Non
 def annotate(project, item, *, source="human", annotator=None, ranking=None, pair=None, prompt_label="",
              prompt_categories=(), response_labels=None, supersedes=None, detail="", created_at=None) -> Annotation:
     """``ranking``: tie groups of Response objects; ``pair``: (a, b, choice, strength);
-    ``response_labels``: {Response: (label, [codes])}."""
-    kwargs = {}
-    if ranking is not None:
-        kwargs["ranking"] = [[r.pk for r in group] for group in ranking]
-    if pair is not None:
-        a, b, choice, strength = pair
-        kwargs.update(pair_a=a, pair_b=b, pair_choice=choice, pair_strength=strength)
-    if prompt_label or response_labels:
-        kwargs["taxonomy_version"] = project.taxonomy_version
-    if created_at is not None:
-        kwargs["created_at"] = created_at
-    ann = Annotation.objects.create(
-        project=project, item=item, source=source, annotator=annotator, source_detail=detail,
-        prompt_label=prompt_label, prompt_categories=list(prompt_categories), supersedes=supersedes, **kwargs,
+    ``response_labels``: {Response: (label, [codes])}.
+
+    Stored through ``annotation.services.annotation_record``, the one writer of judgments, with the
+    record exactly as given: the export tests build shapes the rule functions would refuse from a
+    person (a lone pair vote on a ranking project, a label without categories) on purpose."""
+    a, b, choice, strength = pair if pair is not None else (None, None, "", None)
+    clean = CleanJudgment(
+        ranking=[[r.pk for r in group] for group in ranking] if ranking is not None else None,
+        pair_a=a.pk if a is not None else None, pair_b=b.pk if b is not None else None,
+        pair_choice=choice, pair_strength=strength, prompt_label=prompt_label,
+        prompt_categories=list(prompt_categories),
+        response_labels={r.pk: ResponseLabel(label=label, categories=tuple(cats))
+                         for r, (label, cats) in (response_labels or {}).items()},
+        principle_ids=[], principles_conflicted=False, rationale="", confidence=None,
+        has_safety=bool(prompt_label or response_labels),
     )
-    for response, (label, cats) in (response_labels or {}).items():
-        ResponseSafety.objects.create(annotation=ann, response=response, label=label, categories=list(cats))
-    return ann
+    return services.annotation_record(
+        project=project, item_id=item.pk, clean=clean, source=source, annotator=annotator, source_detail=detail,
+        supersedes=supersedes, created_at=created_at,
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.models import Annotation, Item, Principle, PrincipleSet, Project, ResponseSafety
+from annotation.models import Annotation, Item, Principle, PrincipleSet, PriorityRaise, Project, ResponseSafety
 from jury import services
 from jury.models import Juror, JuryChunk, JuryDecision, JuryRun, Verdict
 from tests.jury.conftest import GEMMA, SMOL, fake_juror
@@ -241,3 +241,5 @@ def test_a_judgment_that_flips_with_the_order_is_stored_as_position_inconsistent
         assert any("position-inconsistent: biased" in r for r in decision.reasons)
         # averaged over both orders the bias cancels: a tie, shown to humans first
         assert decision.annotation.pair_choice == "tie" and decision.item.priority >= 10
+        raised = PriorityRaise.objects.get(item=decision.item, source="jury", source_detail=f"run {run.pk}")
+        assert raised.priority == decision.item.priority and "position-inconsistent: biased" in raised.reason
