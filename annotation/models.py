@@ -124,7 +124,7 @@ class HazardCategory(models.Model):
         status = TaxonomyVersion.objects.filter(pk=self.version_id).values_list("status", flat=True).first()
         if status == TaxonomyVersion.Status.PUBLISHED:
             raise ImmutableError(
-                f"Categories of a published taxonomy version cannot change; create a new version."
+                "Categories of a published taxonomy version cannot change; create a new version."
             )
 
     def save(self, *args, **kwargs) -> None:

@@ -188,7 +188,7 @@ def run_annotators(
         barrier.wait()
         try:
             work(s, base_url, slug, log, seed=i, **kw)
-        except Exception as exc:  # noqa: BLE001 - reported by the checks
+        except Exception as exc:
             log.errors.append(repr(exc))
 
     threads = [threading.Thread(target=go, args=(i, s, log)) for i, (s, log) in enumerate(sessions)]
@@ -467,7 +467,7 @@ def main() -> int:
             cpu0: dict = {}
             logs, wall = run_annotators(
                 base, project.slug, users, one_request=(variant == "1req"), interval_s=interval,
-                on_ready=lambda: cpu0.update(_cpu_snapshot(server.pid)),
+                on_ready=lambda snapshot=cpu0: snapshot.update(_cpu_snapshot(server.pid)),
             )
             cpu1 = _cpu_snapshot(server.pid)
             name = f"{level} annot. {variant}" + (f" paced {level / interval:.0f}/s" if interval else "")

@@ -195,7 +195,7 @@ def run_load(
         time.sleep(jobs_after_s)  # the annotators are under way
         try:
             jobs.update(stack.manage("_enqueue", slug, str(data)))
-        except Exception as exc:  # noqa: BLE001 - reported as a problem
+        except Exception as exc:
             jobs["error"] = str(exc)[-2000:]
 
     starter = threading.Thread(target=start_jobs)

@@ -137,9 +137,10 @@ def run_one(kind: str, slug: str, out: Path) -> dict:
     from annotation.models import Project
 
     project = Project.objects.select_related("taxonomy_version__taxonomy").get(slug=slug)
-    import exports.pipeline  # noqa: F401  (libraries loaded before the baseline RSS is taken)
     import pandas  # noqa: F401  (pyarrow loads it on first conversion)
     import pyarrow.parquet  # noqa: F401
+
+    import exports.pipeline  # noqa: F401  (libraries loaded before the baseline RSS is taken)
 
     before = rss_mib()
     t0 = time.perf_counter()
@@ -212,7 +213,7 @@ def main() -> None:
         print(f"naive  n={baseline_n}: {json.dumps(naive)}", flush=True)
     print()
     print(f"{'run':<28}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}{'growth MiB':>12}")
-    for n, r in results:
+    for _n, r in results:
         print(f"{'stream DPO jsonl+parquet':<28}{r['rows']:>10}{r['seconds']:>10.1f}{r['rows_per_s']:>12.0f}"
               f"{r['peak_rss_mib']:>14.1f}{r['growth_mib']:>12.1f}")
     print(f"{'naive ORM baseline':<28}{naive['rows']:>10}{naive['seconds']:>10.1f}{naive['rows_per_s']:>12.0f}"

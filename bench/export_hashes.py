@@ -72,7 +72,7 @@ BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
 SEED = 20250301
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _log(msg: str) -> None:

@@ -200,11 +200,11 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     item_id, responses, source = ev.item_id, ev.responses, ev.preference_source
     if options.style == "conversational":
         prompt = ev.prompt
-        def completion(rid):  # noqa: E306
+        def completion(rid):
             return [{"role": "assistant", "content": responses[rid][1]}]
     else:
         prompt = prompt_hh_transcript(ev.prompt)
-        def completion(rid):  # noqa: E306
+        def completion(rid):
             return responses[rid][1]
     include_margin = options.include_margin
     for chosen, rejected in pairs:

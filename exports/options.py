@@ -7,13 +7,12 @@ gets the same clear message everywhere, before any job starts. The normalised di
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from exports.consensus.rankings import RANKING_METHODS
 from exports.consensus.safety import NEEDS_CAUTION_POLICIES, SAFETY_TIE_POLICIES
 from exports.consensus.sources import SOURCE_POLICIES
-
 
 
 @dataclass(frozen=True)

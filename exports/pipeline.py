@@ -13,11 +13,11 @@ import os
 import shutil
 import socket
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 import orjson
 

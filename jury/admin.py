@@ -17,7 +17,7 @@ class ModelSpecForm(forms.ModelForm):
 
     class Meta:
         model = ModelSpec
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 - the admin edits every field of a spec
 
 
 @admin.register(ModelSpec)

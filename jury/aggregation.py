@@ -19,8 +19,8 @@ Escalation (the item goes to humans first) when the jury is split (jurors' label
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 RULES = ("majority", "mean", "weighted", "unanimous")
 
@@ -159,7 +159,7 @@ def ranking_from_pairs(response_ids: list[int], p_first: dict[tuple[int, int], f
     >>> ranking_from_pairs([1, 2, 3], {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.5})
     [[1], [2, 3]]
     """
-    score = {r: 0.0 for r in response_ids}
+    score = dict.fromkeys(response_ids, 0.0)
     for (a, b), p in p_first.items():
         score[a] += p
         score[b] += 1.0 - p

@@ -18,7 +18,7 @@ tests check both agree.
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -75,7 +75,7 @@ def run_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def item_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = roles.get_project_for_researcher(request.user, slug)
     item = selectors.item_get(project=project, pk=pk)
-    runs: "OrderedDict[int, dict]" = OrderedDict()
+    runs: OrderedDict[int, dict] = OrderedDict()
     for v in selectors.item_verdicts(item=item):
         entry = runs.setdefault(v.run_id, {"run": v.run, "verdicts": []})
         entry["verdicts"].append(v)

@@ -128,7 +128,7 @@ def test_make_run_serves_logs_in_runs_a_background_task_on_the_worker_and_stops_
     run = Running(env)
     try:
         # when it starts
-        run.wait_for_line(r"^Tribunal is running at http://127\.0\.0\.1:%d/" % port, timeout=150)
+        run.wait_for_line(rf"^Tribunal is running at http://127\.0\.0\.1:{port}/", timeout=150)
 
         # then it is not DEBUG, runs with a generated key kept private, on SQLite + filesystem broker
         key_file = var / "secret_key"

@@ -60,7 +60,7 @@ class LineReader:
         return self._raw.tell()
 
     def __iter__(self) -> Iterator[tuple[int, str | None]]:
-        raw = open(self.path, "rb")  # noqa: SIM115 (closed in finally; a generator owns it)
+        raw = open(self.path, "rb")
         self._raw = raw
         try:
             stream: BinaryIO = raw

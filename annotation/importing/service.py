@@ -44,10 +44,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
 from annotation.importing.reader import ErrorLog, LineReader
-from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.importing.writer import ChunkWriter, content_hash
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Annotation, ImportBatch, Item, Project, Response

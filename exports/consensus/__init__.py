@@ -17,8 +17,8 @@ from exports.consensus.pairwise import PairVote, pairwise_majority
 from exports.consensus.rankings import (
     RANKING_METHODS,
     Preference,
-    bradley_terry,
     borda,
+    bradley_terry,
     copeland,
     rank,
     ranked_pairs,

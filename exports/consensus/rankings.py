@@ -95,7 +95,7 @@ def borda(votes: list[Vote]) -> Preference:
     """Borda count. In each vote a response earns one point per response ranked below it and half
     a point per response tied with it (the standard treatment of ties); responses a vote leaves
     out earn nothing from it. Equal totals are a tie."""
-    scores = {rid: 0.0 for rid in _universe(votes)}
+    scores = dict.fromkeys(_universe(votes), 0.0)
     for vote in votes:
         remaining = sum(len(g) for g in vote)
         for group in vote:
@@ -111,7 +111,7 @@ def copeland(votes: list[Vote]) -> Preference:
     point), an equal duel gives half a point to each. Equal totals are a tie."""
     universe = _universe(votes)
     counts = _pair_counts(votes)
-    scores = {rid: 0.0 for rid in universe}
+    scores = dict.fromkeys(universe, 0.0)
     for a, b in combinations(universe, 2):
         ab, ba = counts.get((a, b), 0), counts.get((b, a), 0)
         if ab > ba:
@@ -209,8 +209,8 @@ def ranked_pairs(votes: list[Vote]) -> Preference:
             else:
                 locked[w].add(l)
     # Layer the locked DAG (Kahn): a response's group is the first layer where nothing above it is left.
-    indegree = {rid: 0 for rid in universe}
-    for w, losers in locked.items():
+    indegree = dict.fromkeys(universe, 0)
+    for losers in locked.values():
         for l in losers:
             indegree[l] += 1
     groups: list[tuple[int, ...]] = []
@@ -246,7 +246,7 @@ def bradley_terry(votes: list[Vote], *, max_iter: int = 1000, tol: float = 1e-10
     iteration converged and in how many steps.
     """
     universe = _universe(votes)
-    wins: dict[int, float] = {rid: 0.5 for rid in universe}  # the virtual half win vs the reference
+    wins: dict[int, float] = dict.fromkeys(universe, 0.5)  # the virtual half win vs the reference
     games: dict[tuple[int, int], float] = defaultdict(float)  # (a, b), a < b: games played
     for vote in votes:
         seen: list[int] = []
@@ -264,10 +264,10 @@ def bradley_terry(votes: list[Vote], *, max_iter: int = 1000, tol: float = 1e-10
     for (a, b), n in games.items():
         opponents[a].append((b, n))
         opponents[b].append((a, n))
-    p = {rid: 1.0 for rid in universe}
+    p = dict.fromkeys(universe, 1.0)
     converged = False
     iteration = 0
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007 - read after the loop
         new = {}
         for i in universe:
             denom = 1.0 / (p[i] + 1.0)  # the virtual game against the reference (strength 1)

@@ -16,7 +16,8 @@ label source says ``adjudication``).
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 SOURCE_POLICIES = ("human-only", "jury-only", "human-with-jury-fallback", "adjudicated-only")
 HUMAN_SOURCES = frozenset({"human", "import"})

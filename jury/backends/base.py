@@ -13,8 +13,9 @@ Truncation policy (recorded on every verdict it touches):
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from jury.prompts import Template
 
@@ -122,7 +123,7 @@ class Backend:
     def render(self, request: JudgeRequest) -> tuple[str, dict[str, str], dict[str, int]]:
         """(context text, label key -> continuation text, truncation record)."""
         labels = {k: self.label_prefix() + v for k, v in request.label_texts().items()}
-        empty = self.frame(request.template, fill(request.template, request.fields, {k: "" for k in request.texts}))
+        empty = self.frame(request.template, fill(request.template, request.fields, dict.fromkeys(request.texts, "")))
         overhead = len(self.encode(empty)) + max(len(self.encode(v)) for v in labels.values()) + MARGIN
         encoded = {k: self.encode(v) for k, v in request.texts.items()}
         budget = self.max_length - overhead - len(self.encode(ELLIPSIS)) * len(encoded)

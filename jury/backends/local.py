@@ -107,7 +107,7 @@ class LocalBackend(Backend):
                 if any(len(lab) == 0 for lab in labs):
                     raise ValueError("A label encodes to no tokens.")
             scores = scoring.score_batch(self.model, contexts, label_ids, pad_id=self.pad_id)
-            results.extend({k: s for k, s in zip(ks, row)} for ks, row in zip(keys, scores))
+            results.extend(dict(zip(ks, row)) for ks, row in zip(keys, scores))
         return results
 
     def generate(self, context: str, max_new_tokens: int = 8) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -80,7 +79,7 @@ class OpenAIBackend(Backend):
                     last = EndpointError(f"{self.endpoint}{path}: HTTP {exc.code}: {detail}")
                 else:
                     raise EndpointError(f"{self.endpoint}{path}: HTTP {exc.code}: {detail}") from exc
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last = EndpointError(f"{self.endpoint}{path}: {exc}")
             if attempt < self.retries:
                 time.sleep(self.backoff * (2 ** attempt))

@@ -87,8 +87,8 @@ def test_a_bad_token_is_refused(annotator):
 def test_the_whole_schema_generates_without_warnings_and_every_operation_states_permissions(tmp_path):
     """Guards every app's endpoints, not just this one's: a later endpoint that drf-spectacular
     cannot describe, or two components with one name, fails here."""
-    from django.core.management import call_command
     import yaml
+    from django.core.management import call_command
 
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))

@@ -109,7 +109,7 @@ def test_aegis_subset_unsafe_prompts_with_safe_replies(project):
     anns = Annotation.objects.filter(project=project, source_detail="aegis").select_related("item")
     assert anns.count() == len(unique)
     by_first_line = {}
-    for row_no, row in enumerate(rows):
+    for row in rows:
         by_first_line.setdefault((row["prompt"], row["instruct_response"]), row)
     for ann in anns:
         row = by_first_line[(ann.item.prompt[0]["content"], ann.item.responses.get().text)]

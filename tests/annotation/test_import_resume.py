@@ -67,8 +67,9 @@ def test_a_batch_of_a_live_worker_is_left_alone(project, tmp_path, settings):
     path = tmp_path / "small.jsonl"
     _write(path, 3)
     batch = import_file(project=project, path=path, source_name="small.jsonl", background=True)
-    from annotation.jobs import worker_identity
     from django.utils import timezone
+
+    from annotation.jobs import worker_identity
 
     ImportBatch.objects.filter(pk=batch.pk).update(
         status=ImportBatch.Status.RUNNING, claimed_by=worker_identity(), heartbeat_at=timezone.now()

@@ -73,7 +73,7 @@ CASES = [
 @pytest.mark.django_db
 @pytest.mark.parametrize("name,method,url,persona,expected", CASES)
 def test_each_persona_gets_exactly_the_expected_status(
-    name, method, url, persona, expected, personas, other_project, batch, item  # noqa: F811
+    name, method, url, persona, expected, personas, other_project, batch, item
 ):
     # given
     client = client_for(personas[persona])

@@ -177,7 +177,7 @@ def test_concurrent_claims_never_exceed_overlap(presets, researcher, annotator, 
         try:
             barrier.wait()
             wb.queue_next(project=project, annotator=user)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

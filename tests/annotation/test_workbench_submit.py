@@ -58,9 +58,9 @@ def test_it_stores_ranking_safety_principles_and_server_timing(leased):
         (lambda o: dict(ranking=[[o[0], o[1]], [o[1], o[2]]]), "ranking"),  # twice
         (lambda o: dict(ranking=[[o[0]], [o[1]], [o[2]], [999999]]), "ranking"),  # foreign id
         (lambda o: dict(ranking=[[o[0]], [], [o[1], o[2]]]), "ranking"),  # empty group
-        (lambda o: dict(response_labels={o[0]: ResponseLabel("unsafe")}), f"label-{{o0}}"),  # no category
-        (lambda o: dict(response_labels={o[0]: ResponseLabel("unsafe", ("S999",))}), f"label-{{o0}}"),
-        (lambda o: dict(response_labels={o[0]: ResponseLabel("safe", ("S1",))}), f"label-{{o0}}"),
+        (lambda o: dict(response_labels={o[0]: ResponseLabel("unsafe")}), "label-{o0}"),  # no category
+        (lambda o: dict(response_labels={o[0]: ResponseLabel("unsafe", ("S999",))}), "label-{o0}"),
+        (lambda o: dict(response_labels={o[0]: ResponseLabel("safe", ("S1",))}), "label-{o0}"),
         (lambda o: dict(confidence=6), "confidence"),
         (lambda o: dict(principles=(10**9,)), "principles"),
         (lambda o: dict(pair_choice="a", pair_strength=2), "pair_choice"),  # wrong mode

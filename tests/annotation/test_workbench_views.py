@@ -250,8 +250,8 @@ def test_api_cycle_next_submit_replay_undo(world, annotator):
 
 def test_adjudication_page_lists_by_disagreement_and_records_a_decision(world, researcher, admin_user, personas):
     project, items = world
-    from tests.annotation.workbench_fixtures import make_annotators
     from annotation.workbench.judgments import ResponseLabel
+    from tests.annotation.workbench_fixtures import make_annotators
 
     u1, u2 = make_annotators(project, 2)
     for u, label in ((u1, "safe"), (u2, "unsafe")):

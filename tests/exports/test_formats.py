@@ -12,9 +12,8 @@ from django.utils import timezone
 from annotation.models import Annotation
 from exports import services
 from exports.models import Export
-from exports.options import ExportOptionsError
+from exports.options import ExportOptionsError, build_options
 from exports.pipeline import run_export, split_of
-from exports.options import build_options
 from tests.exports.conftest import annotate, make_item
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from annotation.models import Item, Membership
 from annotation import services as core_services
+from annotation.models import Item, Membership
 from exports import services
 from exports.evidence import _chunks_orm, _chunks_postgres, iter_chunks
 from exports.models import Export

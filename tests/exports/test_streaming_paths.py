@@ -37,7 +37,7 @@ def test_splitter_matches_the_plain_formula(split):
 
 
 @pytest.mark.django_db
-def test_prefetching_reader_yields_what_the_plain_loop_yields(project, raters, ranked_and_safety_items, tmp_path, monkeypatch):  # noqa: F811
+def test_prefetching_reader_yields_what_the_plain_loop_yields(project, raters, ranked_and_safety_items, tmp_path, monkeypatch):
     _many(project, raters, 30, start=500)
     for raw in ({"format": "dpo"}, {"format": "guard-aegis", "exclude_flagged": True}, {"format": "kto", "signal": "safety"}):
         options = build_options({**raw, "chunk_size": 4})

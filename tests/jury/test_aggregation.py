@@ -4,7 +4,12 @@ from __future__ import annotations
 import pytest
 
 from jury.aggregation import (
-    Vote, aggregate, pair_label_fn, principle_preference, ranking_from_pairs, safety_label_fn,
+    Vote,
+    aggregate,
+    pair_label_fn,
+    principle_preference,
+    ranking_from_pairs,
+    safety_label_fn,
 )
 
 SAFETY = safety_label_fn(0.35, 0.65)

@@ -40,7 +40,7 @@ def test_a_named_key_variable_is_accepted_and_the_change_is_logged(caplog):
 class _Echoing(BaseHTTPRequestHandler):
     """An endpoint that answers 400 with the request's Authorization header, terminal escapes and 5 kB."""
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = f"bad request from {self.headers.get('Authorization')}\x1b[31m\x00".encode() + b"x" * 5000
         self.send_response(400)

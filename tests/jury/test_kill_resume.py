@@ -53,7 +53,7 @@ def test_sigkill_mid_run_then_restart_finishes_without_gaps_or_duplicates(projec
                 wait_for(lambda: _partial_chunk(run) is not None, timeout=120, interval=0.05,
                          what="a chunk with some of its verdicts")
             except AssertionError:
-                raise AssertionError(tail(tmp_path / "worker1.log"))
+                raise AssertionError(tail(tmp_path / "worker1.log")) from None
             os.killpg(first.pid, signal.SIGKILL)  # the worker and anything it started, no goodbye
             first.wait(10)
             killed_chunk = _partial_chunk(run) or run.chunks.filter(status=JuryChunk.Status.RUNNING).first()
@@ -69,7 +69,7 @@ def test_sigkill_mid_run_then_restart_finishes_without_gaps_or_duplicates(projec
                 wait_for(lambda: JuryRun.objects.get(pk=run.pk).status != JuryRun.Status.RUNNING, timeout=180,
                          what="the run to finish on the new worker")
             except AssertionError:
-                raise AssertionError(tail(tmp_path / "worker2.log"))
+                raise AssertionError(tail(tmp_path / "worker2.log")) from None
 
     run.refresh_from_db()
     assert run.status == JuryRun.Status.DONE, (run.errors, tail(tmp_path / "worker2.log"))

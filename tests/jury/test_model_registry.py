@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 from jury import services
 from jury.backends import get_backend, judging_backend_kinds
 from jury.backends.base import Backend
-from jury.backends.fake import FakeBackend
 from jury.backends.registry import backend_choices, build_backend, register_backend, spec_errors
 from jury.models import JuryChunk, JuryDecision, JuryRun, ModelSpec, Verdict
 from tests.jury.conftest import FAKE, fake_juror

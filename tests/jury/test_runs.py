@@ -11,8 +11,7 @@ import pytest
 from annotation.models import Annotation, Item, Principle, PrincipleSet, PriorityRaise, Project, ResponseSafety
 from jury import services
 from jury.models import Juror, JuryChunk, JuryDecision, JuryRun, Verdict
-from tests.jury.conftest import GEMMA, SMOL, fake_juror
-
+from tests.jury.conftest import GEMMA, SMOL
 
 
 @pytest.fixture

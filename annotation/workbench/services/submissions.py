@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.dbretry import retry_on_lock
-from annotation.services import annotation_record
 from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project
+from annotation.services import annotation_record
 from annotation.workbench.judgments import (
     CleanJudgment,
     Judgment,
