@@ -13,11 +13,19 @@ is acceptable.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from annotation.models import Project, SafetyLabel
 
 MAX_RATIONALE = 10_000
+# What one judgment can hold at most, checked before anything else looks at it (a body with 30,000
+# tie groups is refused by its size, not by validating every group): an item has at most
+# MAX_RESPONSES responses (the importer's limit too), a taxonomy version far fewer categories than
+# MAX_CATEGORIES, a principle set fewer than MAX_PRINCIPLES principles.
+MAX_RESPONSES = 1000
+MAX_CATEGORIES = 100
+MAX_PRINCIPLES = 100
 UNSAFE = SafetyLabel.UNSAFE.value
 LABELS = set(SafetyLabel.values)
 
@@ -163,10 +171,10 @@ class RankingGaps:
 def ranking_gaps(groups: list[list[int]], response_ids: list[int]) -> RankingGaps:
     """How ``groups`` (tie groups, best first) fails to be a complete weak order over exactly
     ``response_ids``: responses placed twice, not placed, or not of the item (each sorted)."""
-    seen = [rid for group in groups for rid in group]
+    seen = Counter(rid for group in groups for rid in group)
     known = set(response_ids)
     return RankingGaps(
-        duplicated=sorted({r for r in seen if seen.count(r) > 1}),
+        duplicated=sorted(r for r, n in seen.items() if n > 1),
         missing=sorted(known - set(seen)),
         unknown=sorted(set(seen) - known),
     )
@@ -223,7 +231,7 @@ def _check_categories(
     problems = category_problems(label, cats, rules=rules, project_requires=require)
     if problems:
         errors.setdefault(where, []).extend(problems)
-    return sorted(set(cats), key=cats.index)
+    return list(dict.fromkeys(cats))  # without repeats, first mention first
 
 
 def judgment_validate(

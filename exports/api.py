@@ -73,6 +73,8 @@ class ExportListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: _ExportDetailOut})
     def post(self, request: Request, slug: str) -> Response:
+        if not isinstance(request.data, dict):
+            raise ValidationError({"options": ["Send the options as a JSON object, e.g. {\"format\": \"dpo\"}."]})
         raw = dict(request.data.get("options") or {}) if isinstance(request.data.get("options"), dict) else {}
         for key, value in request.data.items():
             if key != "options":

@@ -106,10 +106,12 @@ def _float(name: str, value: Any, lo: float, hi: float) -> float | None:
     if value in (None, ""):
         return None
     try:
+        if isinstance(value, bool):
+            raise TypeError
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ExportOptionsError(f"{name} must be a number between {lo} and {hi}, not {value!r}.") from None
-    if not lo <= number <= hi:
+    if not lo <= number <= hi:  # also refuses inf and nan
         raise ExportOptionsError(f"{name} must be between {lo} and {hi}, not {number}.")
     return number
 
@@ -118,8 +120,10 @@ def _int(name: str, value: Any, lo: int, hi: int) -> int | None:
     if value in (None, ""):
         return None
     try:
-        number = int(value)
-    except (TypeError, ValueError):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise TypeError
+        number = int(value)  # 1e400 arrives as inf: OverflowError
+    except (TypeError, ValueError, OverflowError):
         raise ExportOptionsError(f"{name} must be a whole number, not {value!r}.") from None
     if not lo <= number <= hi:
         raise ExportOptionsError(f"{name} must be between {lo} and {hi}, not {number}.")
@@ -139,12 +143,14 @@ def _date(name: str, value: Any) -> str | None:
         raise ExportOptionsError(f"{name} must be a date like 2025-01-31, not {value!r}.") from None
 
 
-def _list(value: Any) -> list:
-    if value in (None, ""):
+def _list(value: Any, name: str = "value") -> list:
+    if value is None or value == "":
         return []
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    return list(value)
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise ExportOptionsError(f"{name} must be a list or a comma-separated string, not {value!r}.")
 
 
 def _bool(value: Any) -> bool:
@@ -166,7 +172,7 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
     if not raw.get("format"):
         raise ExportOptionsError(f"format is required: choose one of {', '.join(FORMATS)}.")
     fmt = _choice("format", raw["format"], FORMATS)
-    categories = tuple(dict.fromkeys(str(c).strip() for c in _list(raw.get("categories"))))
+    categories = tuple(dict.fromkeys(str(c).strip() for c in _list(raw.get("categories"), "categories")))
     if category_codes is not None:
         missing = [c for c in categories if c not in category_codes]
         if missing:
@@ -177,13 +183,13 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
     split_raw = raw.get("split", (1.0, 0.0, 0.0))
     if isinstance(split_raw, dict):
         split_raw = [split_raw.get(name, 0) for name in SPLITS]
-    split_values = _list(split_raw)
+    split_values = _list(split_raw, "split")
     if len(split_values) != 3:
         raise ExportOptionsError("split must give three shares: train, validation, test (e.g. 0.8,0.1,0.1).")
     split = tuple(_float(f"split share for {n}", v, 0.0, 1.0) or 0.0 for n, v in zip(SPLITS, split_values))
     if abs(sum(split) - 1.0) > 1e-6:
         raise ExportOptionsError(f"split shares must add up to 1, not {sum(split):g}.")
-    outputs = tuple(dict.fromkeys(_choice("output", o, OUTPUTS) for o in _list(raw.get("outputs", ("jsonl", "parquet")))))
+    outputs = tuple(dict.fromkeys(_choice("output", o, OUTPUTS) for o in _list(raw.get("outputs", ("jsonl", "parquet")), "outputs")))
     if not outputs:
         raise ExportOptionsError(f"outputs must name at least one of {', '.join(OUTPUTS)}.")
     date_from, date_to = _date("date_from", raw.get("date_from")), _date("date_to", raw.get("date_to"))

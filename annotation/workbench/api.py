@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import roles
+from annotation.judgments import MAX_CATEGORIES, MAX_PRINCIPLES, MAX_RESPONSES
 from annotation.models import Project
 from annotation.prompts import prompt_messages
 from annotation.workbench import selectors, services
@@ -44,23 +45,47 @@ def _error(exc: WorkbenchError) -> Response:
 class ResponseLabelSerializer(serializers.Serializer):
     response = serializers.IntegerField()
     label = serializers.CharField(max_length=16)
-    categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list)
+    categories = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False, default=list, max_length=MAX_CATEGORIES
+    )
 
 
 class JudgmentSerializer(serializers.Serializer):
     ranking = serializers.ListField(
-        child=serializers.ListField(child=serializers.IntegerField()), required=False, allow_null=True,
+        child=serializers.ListField(child=serializers.IntegerField(), max_length=MAX_RESPONSES),
+        required=False, allow_null=True, max_length=MAX_RESPONSES,
         help_text="Tie groups of response ids, best first: [[12], [14, 15], [13]].",
     )
     pair_choice = serializers.ChoiceField(choices=["a", "b", "tie"], required=False, allow_blank=True, default="")
     pair_strength = serializers.IntegerField(required=False, allow_null=True, default=None)
     prompt_label = serializers.CharField(required=False, allow_blank=True, default="", max_length=16)
-    prompt_categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list)
-    response_safety = ResponseLabelSerializer(many=True, required=False, default=list)
-    principles = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    prompt_categories = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False, default=list, max_length=MAX_CATEGORIES
+    )
+    response_safety = ResponseLabelSerializer(many=True, required=False, default=list, max_length=MAX_RESPONSES)
+    principles = serializers.ListField(
+        child=serializers.IntegerField(), required=False, default=list, max_length=MAX_PRINCIPLES
+    )
     principles_conflicted = serializers.BooleanField(required=False, default=False)
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     confidence = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    def to_internal_value(self, data):
+        # Refuse an oversized body by its size before any field converts its thousands of entries.
+        if isinstance(data, dict):
+            for name, limit in (("ranking", MAX_RESPONSES), ("response_safety", MAX_RESPONSES),
+                                ("prompt_categories", MAX_CATEGORIES), ("principles", MAX_PRINCIPLES)):
+                value = data.get(name)
+                if isinstance(value, list) and len(value) > limit:
+                    raise serializers.ValidationError({name: [f"At most {limit} entries."]}, code="too_long")
+            ranking = data.get("ranking")
+            if isinstance(ranking, list):
+                total = sum(len(g) if isinstance(g, list) else 1 for g in ranking)
+                if total > MAX_RESPONSES:
+                    raise serializers.ValidationError(
+                        {"ranking": [f"A ranking names at most {MAX_RESPONSES} responses."]}, code="too_long"
+                    )
+        return super().to_internal_value(data)
 
     def to_judgment(self) -> Judgment:
         d = self.validated_data

@@ -7,6 +7,7 @@ works without JavaScript (a redirect after success, the re-shown form after an e
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from django.contrib import messages
@@ -26,6 +27,9 @@ from annotation.workbench.forms import attach_errors, form_state, judgment_from_
 from annotation.workbench.judgments import JudgmentInvalid, StaleAssignment, WorkbenchError, mode_parts
 
 logger = logging.getLogger(__name__)
+
+# An item id as a form may post it: ASCII digits that fit a bigint ("²".isdigit() is True in Python).
+_ITEM_ID = re.compile(r"[0-9]{1,18}")
 
 def _annotating_project(request: HttpRequest, slug: str) -> Project:
     project, _role = roles.get_project_for_member(request.user, slug)
@@ -130,7 +134,7 @@ def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> Htt
 def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
     project = _annotating_project(request, slug)
     item_id = request.POST.get("item", "")
-    if not item_id.isdigit():
+    if not _ITEM_ID.fullmatch(item_id):
         return HttpResponseBadRequest("The form names no item.")
     assignment = selectors.assignment_for_annotator(project=project, annotator=request.user, item_id=int(item_id))
     if assignment is None:
@@ -162,7 +166,7 @@ def workbench_skip(request: HttpRequest, slug: str) -> HttpResponse:
     item_id = request.POST.get("item", "")
     action = request.POST.get("action", "skip")
     try:
-        if not item_id.isdigit():
+        if not _ITEM_ID.fullmatch(item_id):
             raise WorkbenchError("No item given.")
         if action == "flag":
             services.assignment_flag(

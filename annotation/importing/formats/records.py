@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 
 from annotation.importing.reader import ErrorLog
+from annotation.judgments import MAX_RESPONSES  # noqa: F401 - re-exported: one limit for imports and judgments
 
 # Field limits of the data model (annotation/models.py).
 MAX_EXTERNAL_ID = 255
 MAX_MODEL_NAME = 200
-MAX_RESPONSES = 1000  # position is a small integer; a ranking of more is not judgeable anyway
 ROLES = {"system", "user", "assistant"}
 
 SAFETY_LABELS = {"safe": "safe", "unsafe": "unsafe", "needs caution": "needs_caution", "caution": "needs_caution"}
