@@ -37,7 +37,7 @@ def _error(exc: WorkbenchError) -> Response:
     if isinstance(exc, JudgmentInvalid):
         return Response({"code": exc.code, "detail": exc.message, "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
     code = status.HTTP_409_CONFLICT if isinstance(exc, StaleAssignment) or exc.code in (
-        "undo_window_passed", "nothing_to_undo", "already_submitted", "key_reused"
+        "undo_window_passed", "nothing_to_undo", "already_submitted", "key_reused", "key_withdrawn"
     ) else status.HTTP_400_BAD_REQUEST
     return Response({"code": exc.code, "detail": exc.message}, status=code)
 

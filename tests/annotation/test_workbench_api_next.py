@@ -160,19 +160,22 @@ def test_a_key_reused_on_an_active_lease_is_refused_and_stores_nothing(project, 
     assert Assignment.objects.get(pk=second.pk).status == "active"
 
 
-def test_resending_the_original_submit_after_an_undo_replays_it(project, tmp_path, annotator):
+def test_resending_the_original_submit_after_an_undo_is_refused_not_replayed(project, tmp_path, annotator):
+    """The withdrawn record must not be handed back as if the resend were stored (hardening 5)."""
     from annotation.workbench import services as wb
+    from annotation.workbench.judgments import WorkbenchError
     from tests.annotation.workbench_fixtures import full_judgment
 
     make_items(project, tmp_path, 2)
     lease = wb.queue_next(project=project, annotator=annotator)
     judgment = full_judgment(project, lease.shown_order)
-    first = wb.annotation_submit(project=project, annotator=annotator, item_id=lease.item_id, judgment=judgment,
-                                 idempotency_key="orig")
+    wb.annotation_submit(project=project, annotator=annotator, item_id=lease.item_id, judgment=judgment,
+                         idempotency_key="orig")
     wb.annotation_undo_last(project=project, annotator=annotator)  # the lease is active again
-    again = wb.annotation_submit(project=project, annotator=annotator, item_id=lease.item_id, judgment=judgment,
-                                 idempotency_key="orig")
-    assert again.replayed and again.annotation.pk == first.annotation.pk
+    with pytest.raises(WorkbenchError) as err:
+        wb.annotation_submit(project=project, annotator=annotator, item_id=lease.item_id, judgment=judgment,
+                             idempotency_key="orig")
+    assert err.value.code == "key_withdrawn"
     assert Annotation.objects.filter(annotator=annotator).count() == 2  # the record and its retraction
     assert Assignment.objects.get(pk=lease.pk).status == "active"
 

@@ -183,3 +183,51 @@ def test_annotators_of_one_project_cannot_submit_into_another(project, other_pro
     users = make_annotators(project, 1)
     with pytest.raises(StaleAssignment):
         wb.annotation_submit(project=project, annotator=users[0], item_id=a.item_id, judgment=Judgment())
+
+
+# --- A key names one submission (issue: hardening 5) ---------------------------------------------------
+
+
+def test_a_key_reused_after_undo_is_refused_and_the_new_answer_is_not_lost(project, tmp_path, annotator):
+    from django.test import Client
+    from django.urls import reverse
+
+    make_items(project, tmp_path, 1)
+    c = Client()
+    c.force_login(annotator)
+    payload = c.post(reverse("api-annotate-next", args=[project.slug])).json()
+    ids = [r["id"] for r in payload["responses"]]
+    submit = reverse("api-annotate-submit", args=[project.slug])
+    first = {"item": payload["item"], "idempotency_key": "k1", "ranking": [[i] for i in ids],
+             "response_safety": [{"response": i, "label": "safe"} for i in ids]}
+    assert c.post(submit, first, content_type="application/json").status_code == 201
+    assert c.post(reverse("api-annotate-undo", args=[project.slug])).status_code == 200
+    # the corrected answer, sent with the withdrawn submission's key: refused with a reason, not "replayed"
+    second = {**first, "ranking": [[i] for i in reversed(ids)]}
+    refused = c.post(submit, second, content_type="application/json")
+    assert refused.status_code == 409 and refused.json()["code"] == "key_withdrawn"
+    # with a new key it is stored and supersedes the retraction
+    stored = c.post(submit, {**second, "idempotency_key": "k2"}, content_type="application/json")
+    assert stored.status_code == 201
+    latest = Annotation.objects.get(pk=stored.json()["annotation"])
+    assert latest.ranking == [[i] for i in reversed(ids)] and latest.supersedes.retracted
+
+
+def test_a_key_reused_with_a_different_answer_is_refused_and_a_true_repeat_is_replayed(project, tmp_path, annotator):
+    from django.test import Client
+    from django.urls import reverse
+
+    make_items(project, tmp_path, 2)
+    c = Client()
+    c.force_login(annotator)
+    payload = c.post(reverse("api-annotate-next", args=[project.slug])).json()
+    ids = [r["id"] for r in payload["responses"]]
+    submit = reverse("api-annotate-submit", args=[project.slug])
+    body = {"item": payload["item"], "idempotency_key": "k1", "ranking": [[i] for i in ids],
+            "response_safety": [{"response": i, "label": "safe"} for i in ids], "rationale": "first"}
+    assert c.post(submit, body, content_type="application/json").status_code == 201
+    again = c.post(submit, body, content_type="application/json")
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    changed = c.post(submit, {**body, "rationale": "second thoughts"}, content_type="application/json")
+    assert changed.status_code == 409 and changed.json()["code"] == "key_reused"
+    assert Annotation.objects.filter(annotator=annotator).count() == 1

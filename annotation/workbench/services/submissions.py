@@ -18,6 +18,7 @@ from annotation.services import annotation_record
 from annotation.workbench.judgments import (
     CleanJudgment,
     Judgment,
+    JudgmentInvalid,
     StaleAssignment,
     WorkbenchError,
     judgment_validate,
@@ -77,7 +78,14 @@ def validate_for_project(*, project: Project, judgment: Judgment, shown_order: l
     )
 
 
-def _replay(*, annotator, key: str, item_id: int, assignment: Assignment | None = None) -> SubmitResult | None:
+def _replay(
+    *, annotator, key: str, item_id: int, assignment: Assignment | None = None, project: Project | None = None,
+    judgment: Judgment | None = None,
+) -> SubmitResult | None:
+    """The stored submission this key names, when the request is a repeat of it (a double click, a
+    retried request): answered from the record, nothing stored. A key names ONE submission, so the
+    same key for another item, for a submission the annotator withdrew, or with a different answer
+    is refused (409) rather than silently answered with the old record."""
     if not key:
         return None
     earlier = Annotation.objects.filter(annotator=annotator, idempotency_key=key).first()
@@ -85,9 +93,35 @@ def _replay(*, annotator, key: str, item_id: int, assignment: Assignment | None 
         return None
     if earlier.item_id != item_id:
         raise WorkbenchError("This idempotency key was already used for another item.", code="key_reused")
+    if Annotation.objects.filter(supersedes=earlier, retracted=True).exists():
+        raise WorkbenchError(
+            "This key named a submission you withdrew, so this answer was not saved. Send it again with a new "
+            "key (the workbench page does that by itself).", code="key_withdrawn",
+        )
+    if judgment is not None and project is not None and not _same_answer(project, earlier, judgment):
+        raise WorkbenchError(
+            "This key was already used for a different answer to this item; nothing was saved. Use a new key "
+            "for a new answer.", code="key_reused",
+        )
     if assignment is None:
         assignment = Assignment.objects.filter(item_id=item_id, annotator=annotator).first()
     return SubmitResult(annotation=earlier, assignment=assignment, replayed=True)
+
+
+def _same_answer(project: Project, earlier: Annotation, judgment: Judgment) -> bool:
+    """Whether ``judgment`` says what the stored ``earlier`` says (compared after the same checks)."""
+    try:
+        clean = validate_for_project(project=project, judgment=judgment, shown_order=list(earlier.shown_order or []))
+    except JudgmentInvalid:
+        return False
+    stored_labels = {rs.response_id: (rs.label, tuple(rs.categories)) for rs in earlier.response_safety.all()}
+    given_labels = {rid: (rl.label, tuple(rl.categories)) for rid, rl in clean.response_labels.items()}
+    stored = (earlier.ranking, earlier.pair_choice, earlier.pair_strength, earlier.prompt_label,
+              list(earlier.prompt_categories), stored_labels, set(earlier.principles.values_list("pk", flat=True)),
+              earlier.principles_conflicted, earlier.rationale, earlier.confidence)
+    given = (clean.ranking, clean.pair_choice, clean.pair_strength, clean.prompt_label, list(clean.prompt_categories),
+             given_labels, set(clean.principle_ids), clean.principles_conflicted, clean.rationale, clean.confidence)
+    return stored == given
 
 
 @retry_on_lock
@@ -114,7 +148,7 @@ def annotation_submit(
         # The whole attempt was rolled back. A twin of this request with the same key that
         # committed first is the usual cause: answer with its record.
         with transaction.atomic():
-            replay = _replay(annotator=annotator, key=key, item_id=item_id)
+            replay = _replay(annotator=annotator, key=key, item_id=item_id, project=project, judgment=judgment)
         if replay is not None:
             return replay
         raise
@@ -129,7 +163,8 @@ def _submit(*, project: Project, annotator, item_id: int, judgment: Judgment, ke
     )
     if assignment is None or assignment.status != ST.ACTIVE:
         # Checked under the row lock: a concurrent twin of this request may have just committed.
-        replay = _replay(annotator=annotator, key=key, item_id=item_id, assignment=assignment)
+        replay = _replay(annotator=annotator, key=key, item_id=item_id, assignment=assignment, project=project,
+                         judgment=judgment)
         if replay is not None:
             return replay
     # On an active lease the key can only have been stored before an undo, or for another item;
