@@ -10,7 +10,8 @@ import json
 import pytest
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from annotation.judgments import MAX_RESPONSES, ranking_gaps
 from exports.options import ExportOptionsError, build_options
