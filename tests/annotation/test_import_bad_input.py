@@ -225,3 +225,18 @@ def test_items_committed_between_the_passes_are_not_duplicated(project, tmp_path
     assert (inner[0].status, inner[0].items_created) == ("done", 20)
     assert (outer.status, outer.items_created, outer.items_skipped) == ("done", 0, 20)
     assert Item.objects.filter(project=project).count() == 20
+
+
+def test_a_deeply_nested_record_is_an_error_of_its_line_and_the_rest_is_still_checked(project, tmp_path):
+    """Hardening 6: it used to abort the whole file with "internal error: Recursion limit reached"."""
+    nested: object = "leaf"
+    for _ in range(300):
+        nested = {"n": nested}
+    deep = json.dumps({"prompt": "q", "responses": ["a"], "metadata": nested}).encode()
+    bad = json.dumps({"prompt": "", "responses": ["a"]}).encode()
+    batch = import_file(project=project, path=_write(tmp_path, "deep.jsonl", [GOOD, deep, bad]),
+                        source_name="deep.jsonl", fmt="tribunal")
+    assert_failed_and_empty(batch, project)
+    assert [(e["line"], e["error"]) for e in batch.errors] == [
+        (2, "the record is nested more than 64 levels deep"), (3, "missing prompt"),
+    ]

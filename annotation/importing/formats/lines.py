@@ -28,7 +28,29 @@ def json_objects(lines: Iterable[tuple[int, str | None]], ctx: ParseContext) -> 
         if not isinstance(obj, dict):
             ctx.errors.add(line, f"expected a JSON object, got {kind_of(obj)}")
             continue
+        if too_deep(obj, MAX_NESTING):
+            ctx.errors.add(line, f"the record is nested more than {MAX_NESTING} levels deep")
+            continue
         yield line, obj
+
+
+# Deeper than this a record cannot be stored (the JSON writer stops at 255 levels) and no real
+# data set comes close; it is that line's error instead of an internal error for the whole file.
+MAX_NESTING = 64
+
+
+def too_deep(value: object, limit: int) -> bool:
+    """Whether lists/objects in ``value`` nest more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(current, dict):
+            stack.extend((v, depth + 1) for v in current.values() if isinstance(v, (dict, list)))
+        elif isinstance(current, list):
+            stack.extend((v, depth + 1) for v in current if isinstance(v, (dict, list)))
+    return False
 
 
 def csv_rows(lines: Iterable[tuple[int, str | None]], ctx: ParseContext) -> Iterator[tuple[int, dict]]:
