@@ -166,6 +166,10 @@ IMPORT_BACKGROUND_THRESHOLD = envint("IMPORT_BACKGROUND_THRESHOLD", 20 * 1024 * 
 IMPORT_MAX_LINE_BYTES = envint("IMPORT_MAX_LINE_BYTES", 1024 * 1024, minimum=1024)
 IMPORT_BATCH_SIZE = envint("IMPORT_BATCH_SIZE", 2000, minimum=1)
 IMPORT_MAX_ERRORS = envint("IMPORT_MAX_ERRORS", 1000, minimum=1)
+# A .gz import may unpack to at most this many bytes, and (past 64 MiB) to at most this many times
+# its packed size: a 1 MB file that unpacks to 300 MB is refused, not imported for minutes.
+IMPORT_MAX_UNPACKED_BYTES = envint("IMPORT_MAX_UNPACKED_BYTES", 16 * 1024**3, minimum=1024)
+IMPORT_MAX_GZIP_RATIO = envint("IMPORT_MAX_GZIP_RATIO", 200, minimum=2)
 IMPORT_UPLOAD_DIR = VAR_DIR / "imports"
 # A background job whose worker is on another host and has not reported progress for this long is
 # considered abandoned and re-queued when a worker starts (same-host claimants are checked by pid).

@@ -60,15 +60,21 @@ class LineReader:
         return self._raw.tell()
 
     def __iter__(self) -> Iterator[tuple[int, str | None]]:
+        from django.conf import settings
+
+        max_unpacked = settings.IMPORT_MAX_UNPACKED_BYTES
+        max_ratio = settings.IMPORT_MAX_GZIP_RATIO
         raw = open(self.path, "rb")
         self._raw = raw
         try:
             stream: BinaryIO = raw
-            if raw.read(2) == _GZIP_MAGIC:
-                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+            packed = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
+            if packed:
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
             limit = self.max_line_bytes
             line_no = 0
+            unpacked = 0
             while True:
                 try:
                     chunk = stream.readline(limit + 1)
@@ -78,6 +84,17 @@ class LineReader:
                 if not chunk:
                     return
                 line_no += 1
+                if packed:
+                    # A small .gz must not unpack without end (a "zip bomb"): bound the total and the ratio.
+                    unpacked += len(chunk)
+                    if unpacked > max_unpacked:
+                        self.errors.add(line_no, f"the file unpacks to more than {max_unpacked} bytes "
+                                                 "(IMPORT_MAX_UNPACKED_BYTES); split it")
+                        return
+                    if unpacked > RATIO_FLOOR_BYTES and unpacked > max_ratio * max(raw.tell(), 1):
+                        self.errors.add(line_no, f"the file unpacks to more than {max_ratio} times its packed "
+                                                 "size (IMPORT_MAX_GZIP_RATIO): refused as a likely zip bomb")
+                        return
                 if len(chunk) > limit and not chunk.endswith(b"\n"):
                     # Over the limit: skip to the end of the line without keeping it.
                     while not chunk.endswith(b"\n"):
@@ -111,6 +128,30 @@ def peek_first_line(path: Path | str, *, max_line_bytes: int) -> tuple[int, str]
         if text.strip():
             return line_no, text
     return None
+
+
+# The packed/unpacked ratio is judged only past this many unpacked bytes (small files vary a lot).
+RATIO_FLOOR_BYTES = 64 * 1024 * 1024
+
+
+def unpacked_size(path: Path | str, *, cap: int) -> int:
+    """How many bytes the file holds once unpacked (a .gz is decompressed as a stream, not trusted by
+    its trailer), counting no further than ``cap``: deciding whether an import runs in the request
+    reads at most ``cap`` bytes."""
+    path = Path(path)
+    if not is_gzip(path):
+        return path.stat().st_size
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while total < cap:
+                block = fh.read(min(1 << 20, cap - total))
+                if not block:
+                    break
+                total += len(block)
+    except (OSError, EOFError):
+        return total  # corrupt: the import reports it by line
+    return total
 
 
 def is_gzip(path: Path | str) -> bool:

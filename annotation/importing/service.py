@@ -47,7 +47,7 @@ from django.utils import timezone
 from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
-from annotation.importing.reader import ErrorLog, LineReader
+from annotation.importing.reader import ErrorLog, LineReader, unpacked_size
 from annotation.importing.writer import ChunkWriter, content_hash
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Annotation, ImportBatch, Item, Project, Response
@@ -94,7 +94,9 @@ def import_file(
     path = Path(path)
     size = path.stat().st_size
     if background is None:
-        background = size > settings.IMPORT_BACKGROUND_THRESHOLD
+        # The unpacked size decides: a small .gz can hold far more than the threshold.
+        threshold = settings.IMPORT_BACKGROUND_THRESHOLD
+        background = unpacked_size(path, cap=threshold + 1) > threshold
     batch = ImportBatch.objects.create(
         project=project,
         created_by=user,

@@ -240,3 +240,44 @@ def test_a_deeply_nested_record_is_an_error_of_its_line_and_the_rest_is_still_ch
     assert [(e["line"], e["error"]) for e in batch.errors] == [
         (2, "the record is nested more than 64 levels deep"), (3, "missing prompt"),
     ]
+
+
+def _gz(tmp_path, name: str, lines: int):
+    import gzip
+
+    path = tmp_path / name
+    with gzip.open(path, "wb") as fh:
+        for i in range(lines):
+            fh.write(json.dumps({"id": f"z-{i}", "prompt": "same prompt " * 20 + str(i), "responses": ["same " * 40]}).encode() + b"\n")
+    return path
+
+
+def test_a_small_gzip_that_unpacks_past_the_threshold_runs_in_the_background(project, tmp_path, settings,
+                                                                            django_capture_on_commit_callbacks):
+    """Hardening 2: the decision is made on the unpacked size, never on the packed one."""
+    path = _gz(tmp_path, "many.jsonl.gz", 5000)  # ~2.7 MB unpacked, a few dozen kB packed
+    assert path.stat().st_size < 200_000
+    settings.IMPORT_BACKGROUND_THRESHOLD = 1_000_000
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    with django_capture_on_commit_callbacks(execute=False):
+        batch = import_file(project=project, path=path, source_name="many.jsonl.gz", fmt="tribunal")
+    assert (batch.status, batch.background) == (ImportBatch.Status.PENDING, True)
+    assert stored(project) == NOTHING
+
+
+def test_a_gzip_that_unpacks_too_far_is_refused_with_its_reason(project, tmp_path, settings, monkeypatch):
+    path = _gz(tmp_path, "bomb.jsonl.gz", 3000)
+    settings.IMPORT_MAX_UNPACKED_BYTES = 100_000
+    batch = import_file(project=project, path=path, source_name="bomb.jsonl.gz", fmt="tribunal", background=False)
+    assert_failed_and_empty(batch, project)
+    assert "unpacks to more than 100000 bytes" in batch.errors[-1]["error"]
+
+    # and by its ratio, once past the floor (lowered here so the test file can stay small)
+    from annotation.importing import reader
+
+    settings.IMPORT_MAX_UNPACKED_BYTES = 10**10
+    settings.IMPORT_MAX_GZIP_RATIO = 5
+    monkeypatch.setattr(reader, "RATIO_FLOOR_BYTES", 50_000)
+    batch = import_file(project=project, path=path, source_name="bomb2.jsonl.gz", fmt="tribunal", background=False)
+    assert_failed_and_empty(batch, project)
+    assert "more than 5 times its packed size" in batch.errors[-1]["error"]
