@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 from annotation import roles, selectors, services
 from annotation.auth import LoginRateThrottle, locked_out, lockout_response
 from annotation.forms import import_uploaded_file
+from annotation.importing import import_batches_reap
 from annotation.models import ImportBatch, Project
 from annotation.permissions import (
     IsAuthenticatedUser,
@@ -556,4 +557,6 @@ class ImportDetailApi(TribunalApi):
         batch = selectors.import_batch_get(project=request.project, pk=pk)
         if batch is None:
             raise Http404("No such import.")
+        if batch.status == ImportBatch.Status.RUNNING and not batch.background and import_batches_reap(batch_ids=[pk]):
+            batch.refresh_from_db()  # its process died: failed now, with what was stored
         return Response(_BatchDetailOut(batch).data)

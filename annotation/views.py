@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from annotation import roles, selectors
 from annotation.forms import ImportForm, import_uploaded_file
 from annotation.guidelines import guidelines_html
+from annotation.importing import import_batches_reap
 from annotation.models import ImportBatch
 
 RECENT_IMPORTS = 10
@@ -66,6 +67,8 @@ def import_batch(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     batch = selectors.import_batch_get(project=project, pk=pk)
     if batch is None:
         raise Http404("No such import.")
+    if batch.status == ImportBatch.Status.RUNNING and not batch.background and import_batches_reap(batch_ids=[pk]):
+        batch.refresh_from_db()  # its process died: it is failed now, and the page stops polling
     running = batch.status in (ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING)
     context = {"project": project, "batch": batch, "running": running}
     template = "annotation/import_batch.html"

@@ -15,6 +15,6 @@ contract.
 from __future__ import annotations
 
 from annotation.importing.detect import FORMATS
-from annotation.importing.service import import_batch_run, import_batches_resume, import_file
+from annotation.importing.service import import_batch_run, import_batches_reap, import_batches_resume, import_file
 
-__all__ = ["FORMATS", "import_batch_run", "import_batches_resume", "import_file"]
+__all__ = ["FORMATS", "import_batch_run", "import_batches_reap", "import_batches_resume", "import_file"]

@@ -49,7 +49,7 @@ from annotation.importing.detect import FORMATS, DetectError, detect_format
 from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
 from annotation.importing.reader import ErrorLog, LineReader, unpacked_size
 from annotation.importing.writer import ChunkWriter, content_hash
-from annotation.jobs import claim, hand_back_abandoned
+from annotation.jobs import claim, claimant_is_gone, hand_back_abandoned, worker_identity
 from annotation.models import Annotation, ImportBatch, Item, Project, Response
 from annotation.readahead import read_ahead
 
@@ -106,9 +106,13 @@ def import_file(
         background=background,
         status=ImportBatch.Status.PENDING if background else ImportBatch.Status.RUNNING,
         started_at=None if background else timezone.now(),
+        # A foreground import records who runs it (this web or command process) and keeps a
+        # heartbeat, so one whose process died is found and ended (import_batches_reap).
+        claimed_by="" if background else worker_identity(),
+        heartbeat_at=None if background else timezone.now(),
     )
     if not background:
-        _run(batch, path, report_progress=False)
+        _run(batch, path, report_progress=True)
         return batch
 
     from annotation.tasks import import_run_task  # the task module imports this one
@@ -157,6 +161,7 @@ def import_batches_resume(*, stale_after_s: int | None = None) -> list[int]:
     """
     from annotation.tasks import import_run_task
 
+    import_batches_reap()
     return hand_back_abandoned(
         queryset=ImportBatch.objects.filter(background=True),
         running=ImportBatch.Status.RUNNING,
@@ -165,6 +170,37 @@ def import_batches_resume(*, stale_after_s: int | None = None) -> list[int]:
         stale_after=timedelta(seconds=stale_after_s) if stale_after_s is not None else None,
         reset={"bytes_read": 0, "records_read": 0},
     )
+
+
+def import_batches_reap(*, batch_ids: list[int] | None = None, stale_after_s: int | None = None) -> list[int]:
+    """End foreground imports whose process died (a web worker killed mid-request) as FAILED, with
+    what was stored said plainly; returns their ids. Called when a worker starts and whenever an
+    import's page or API is read, so a dead import stops looking "running" the next time anyone looks.
+    Background imports are not touched: ``import_batches_resume`` hands those back to the queue."""
+    stale_after = timedelta(seconds=stale_after_s if stale_after_s is not None else settings.JOB_STALE_SECONDS)
+    rows = ImportBatch.objects.filter(background=False, status=ImportBatch.Status.RUNNING)
+    if batch_ids is not None:
+        rows = rows.filter(pk__in=batch_ids)
+    ended = []
+    for pk, claimed_by, heartbeat_at, started_at in rows.values_list("pk", "claimed_by", "heartbeat_at", "started_at"):
+        if claimed_by:
+            gone = claimant_is_gone(claimed_by, heartbeat_at, stale_after=stale_after)
+        else:  # from before imports recorded their claimant
+            gone = started_at is None or started_at < timezone.now() - stale_after
+        if not gone:
+            continue
+        kept = Item.objects.filter(import_batch_id=pk).count()
+        message = ("the process running this import stopped before it finished; "
+                   + (f"{kept} items of the file were stored; importing it again adds the rest and nothing twice"
+                      if kept else "nothing was stored; import the file again"))
+        updated = ImportBatch.objects.filter(pk=pk, status=ImportBatch.Status.RUNNING, claimed_by=claimed_by).update(
+            status=ImportBatch.Status.FAILED, errors=[{"line": 0, "error": message}], error_count=1,
+            finished_at=timezone.now(),
+        )
+        if updated:
+            logger.warning("import batch %s was abandoned by %s; ended as failed", pk, claimed_by or "?")
+            ended.append(pk)
+    return ended
 
 
 # --- The two passes --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,46 @@ def test_background_progress_is_reported_while_validating(project, upload_dir, t
     assert all(0 < b <= batch.size_bytes // 2 for b, _ in seen)
     batch.refresh_from_db()
     assert batch.status == ImportBatch.Status.DONE and batch.items_created == 50
+
+
+def test_a_foreground_import_whose_process_died_is_ended_as_failed_when_found(project, researcher, tmp_path):
+    """Hardening 3: it used to stay "running" for ever, its page polling every two seconds."""
+    import socket
+    import subprocess
+    import sys
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from annotation.importing import import_batches_reap
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    batch = ImportBatch.objects.create(
+        project=project, source_name="big.jsonl", requested_format="tribunal", size_bytes=10, background=False,
+        status=ImportBatch.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(),
+        claimed_by=f"{socket.gethostname()}:{int(gone.stdout)}",  # a web worker that no longer exists
+    )
+    alive = ImportBatch.objects.create(
+        project=project, source_name="other.jsonl", requested_format="tribunal", size_bytes=10, background=False,
+        status=ImportBatch.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(),
+        claimed_by=f"{socket.gethostname()}:{os.getppid()}",  # still running
+    )
+    c = Client()
+    c.force_login(researcher)
+    # when anyone looks at it
+    data = c.get(f"/api/projects/{project.slug}/imports/{batch.pk}/").json()
+    assert data["status"] == "failed"
+    assert "stopped before it finished; nothing was stored" in data["errors"][0]["error"]
+    page = c.get(f"/projects/{project.slug}/imports/{batch.pk}/").content.decode()
+    assert 'hx-trigger="every 2s"' not in page  # no more polling
+    # the living one is left alone, also by the sweep at worker start
+    assert import_batches_reap() == []
+    assert ImportBatch.objects.get(pk=alive.pk).status == ImportBatch.Status.RUNNING
+
+
+def test_a_foreground_import_records_who_runs_it(project, tmp_path):
+    from annotation.jobs import worker_identity
+
+    batch = import_file(project=project, path=FIXTURES / "good_tribunal.jsonl", source_name="g.jsonl",
+                        background=False)
+    assert batch.status == ImportBatch.Status.DONE and batch.claimed_by == worker_identity()
