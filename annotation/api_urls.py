@@ -1,7 +1,7 @@
 """API routes of the core app, mounted under /api/ (see config/urls.py)."""
 from django.conf import settings
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
 from annotation import api
@@ -11,7 +11,7 @@ _DOCS = [IsAuthenticated] if settings.API_DOCS_REQUIRE_LOGIN else [AllowAny]
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=_DOCS), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=_DOCS), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=_DOCS), name="api-docs"),
     path("auth/token/", api.TokenObtainApi.as_view(), name="api-token"),
     path("auth/tokens/", api.TokenListApi.as_view(), name="api-tokens"),
     path("auth/tokens/<str:token_id>/", api.TokenRevokeApi.as_view(), name="api-token-revoke"),

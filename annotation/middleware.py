@@ -64,9 +64,9 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# Pages that are not Tribunal's templates: Django's admin and the API docs (Swagger UI / ReDoc)
-# ship inline scripts of their own, which this policy would block.
-CSP_EXEMPT_PREFIXES = ("/admin/", "/api/")
+# Every HTML page gets it: Tribunal's templates, the Django admin (its scripts are files) and the
+# API docs (Swagger UI served split: its start-up script is a file too, see annotation/api_urls.py).
+CSP_EXEMPT_PREFIXES: tuple[str, ...] = ()
 
 
 class ContentSecurityPolicyMiddleware:
