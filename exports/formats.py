@@ -198,6 +198,7 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     rows = []
     pairs = _pairs(ev, options)
     item_id, responses, source = ev.item_id, ev.responses, ev.preference_source
+    prompt: list[dict] | str  # the messages, or the HH transcript
     if options.style == "conversational":
         prompt = ev.prompt
         def completion(rid):

@@ -43,7 +43,7 @@ def _error(exc: WorkbenchError) -> Response:
 
 class ResponseLabelSerializer(serializers.Serializer):
     response = serializers.IntegerField()
-    label = serializers.CharField(max_length=16)
+    label = serializers.CharField(max_length=16)  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list)
 
 
