@@ -293,8 +293,9 @@ def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
             groups: tuple[tuple[int, ...], ...] = ((pc.a, pc.b),)
             scores = {pc.a: 0.0, pc.b: 0.0}
         else:
-            groups = ((pc.winner,), (pc.loser,))  # type: ignore[assignment]
-            scores = {pc.winner: pc.margin, pc.loser: 0.0}  # type: ignore[dict-item]
+            assert pc.loser is not None  # a winner always has a loser
+            groups = ((pc.winner,), (pc.loser,))
+            scores = {pc.winner: pc.margin, pc.loser: 0.0}
         ev.preference = Preference(
             "pairwise-majority", groups, scores, pc.votes, pc.agreement,
             {"decided_by": pc.decided_by, "votes_a": pc.votes_a, "votes_b": pc.votes_b, "votes_tie": pc.votes_tie},

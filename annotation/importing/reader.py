@@ -8,6 +8,7 @@ skipped in bounded chunks. Lines are decoded one by one, so non-UTF-8 bytes are 
 from __future__ import annotations
 
 import gzip
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,9 +64,9 @@ class LineReader:
         raw = open(self.path, "rb")
         self._raw = raw
         try:
-            stream: BinaryIO = raw
+            stream: io.BufferedIOBase = raw  # the file, or a gzip reader over it
             if raw.read(2) == _GZIP_MAGIC:
-                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")
             raw.seek(0)
             limit = self.max_line_bytes
             line_no = 0
