@@ -38,6 +38,7 @@ class WorkbenchRequest(HttpRequest):
     htmx: HtmxDetails
     user: User
 
+
 def _annotating_project(request: WorkbenchRequest, slug: str) -> Project:
     project, _role = roles.get_project_for_member(request.user, slug)
     return project
