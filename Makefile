@@ -1,6 +1,7 @@
 # Tribunal: two commands.
 #   make run    set up .venv, migrate, load presets + demo, start a Celery worker and the web server
 #   make test   install the test requirements and run the tests (needs PostgreSQL and Redis)
+#   make lint   ruff check . and mypy . (ruff.toml, mypy.ini); no services needed
 # Other targets are helpers. Variables can be set on the command line or in the environment.
 
 PYTHON ?= python3
@@ -12,11 +13,12 @@ PYTEST_ARGS ?=
 
 export PYTHON VENV
 
-.PHONY: help run test venv test-venv
+.PHONY: help run test lint venv test-venv
 
 help:
 	@echo "make run    start Tribunal on http://$(HOST):$(PORT)/ (embedded SQLite + filesystem broker)"
 	@echo "make test   run the tests against PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)"
+	@echo "make lint   ruff check . and mypy . (django-stubs, djangorestframework-stubs)"
 
 venv:
 	@scripts/venv.sh run
@@ -37,3 +39,11 @@ test: test-venv
 	export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1; \
 	echo "==> pytest (DATABASE_URL=$$DATABASE_URL, CELERY_BROKER_URL=$$CELERY_BROKER_URL)"; \
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Static checks, with the test venv's pinned ruff and mypy. mypy's Django plugin imports
+# config.settings_test (mypy.ini), which needs no service; it keeps its cache in .mypy_cache/.
+lint: test-venv
+	@echo "==> ruff check ."
+	@$(VENV)/bin/ruff check .
+	@echo "==> mypy ."
+	@$(VENV)/bin/mypy .

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
@@ -34,6 +34,7 @@ from annotation.permissions import (
     IsProjectMember,
     IsProjectResearcher,
     IsSiteResearcherForWrites,
+    ProjectRequest,
     TribunalAutoSchema,
     can_see_judgments,
 )
@@ -73,8 +74,9 @@ class TokenObtainApi(TribunalApi):
         expiry = serializers.DateTimeField()
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
-    def post(self, request: Request) -> Response:
-        username = str(request.data.get("username", ""))[:150]
+    def post(self, request: Request) -> Response | HttpResponse:
+        # A JSON body that is not an object names no user; the serializer below refuses it.
+        username = str(request.data.get("username", ""))[:150] if isinstance(request.data, dict) else ""
         if locked_out(request, username):  # refused before any password is hashed
             return lockout_response(request._request)
         ser = self.InputSerializer(data=request.data, context={"request": request})
@@ -122,10 +124,11 @@ class TokenLogoutApi(TribunalApi):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
+        token_key = getattr(request.auth, "token_key", None)  # knox's AuthToken, None for a session
         if request.query_params.get("all", "").lower() in ("1", "true", "yes"):
             services.api_tokens_revoke_all(user=request.user)
-        elif getattr(request.auth, "token_key", None):
-            services.api_token_revoke(user=request.user, token_key=request.auth.token_key)
+        elif token_key:
+            services.api_token_revoke(user=request.user, token_key=token_key)
         else:
             return Response({"code": "no_token", "detail": "This request was not made with a token."}, status=400)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -227,7 +230,7 @@ class ProjectDetailApi(TribunalApi):
         counts = serializers.DictField(child=serializers.IntegerField())
 
     @extend_schema(operation_id="projects_retrieve", responses=OutputSerializer)
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: ProjectRequest, slug: str) -> Response:
         project, role = request.project, request.project_role
         counts = selectors.project_counts(project=project)
         project.role = role
@@ -251,7 +254,7 @@ class _ResponseMemberOut(serializers.Serializer):
 class _ResponseResearcherOut(_ResponseMemberOut):
     model_name = serializers.CharField()
     origin = serializers.CharField()
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     metadata = serializers.JSONField()
 
 
@@ -284,13 +287,13 @@ class ItemResearcherListOut(ItemResearcherOut):
 
 class _ResponseSafetyOut(serializers.Serializer):
     response = serializers.IntegerField(source="response_id")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     categories = serializers.JSONField()
 
 
 class _AnnotationOut(serializers.Serializer):
     id = serializers.IntegerField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     source_detail = serializers.CharField()
     annotator = serializers.CharField(source="annotator.username", allow_null=True, default=None)
     ranking = serializers.JSONField(allow_null=True)
@@ -362,7 +365,7 @@ class ItemDetailApi(TribunalApi):
     permission_classes = [IsProjectMember]
 
     @extend_schema(operation_id="project_items_retrieve", responses=ITEM_DETAIL_SCHEMA)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         full = can_see_judgments(request.project_role)
         item = selectors.item_get(project=request.project, pk=pk, with_annotations=full)
         if item is None:
@@ -403,7 +406,7 @@ class TaxonomyListApi(TribunalListApi):
         slug = serializers.SlugField()
         name = serializers.CharField()
         description = serializers.CharField()
-        source = serializers.CharField()
+        source = serializers.CharField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
         versions = _VersionSummaryOut(many=True)
 
     serializer_class = OutputSerializer
@@ -503,7 +506,7 @@ class _ImportErrorOut(serializers.Serializer):
 
 
 class _BatchDetailOut(_BatchOut):
-    errors = _ImportErrorOut(many=True)
+    errors = _ImportErrorOut(many=True)  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
 
 
 class ImportListApi(TribunalApi):
@@ -520,7 +523,7 @@ class ImportListApi(TribunalApi):
         format = serializers.ChoiceField(choices=ImportBatch.Format.choices, default=ImportBatch.Format.AUTO)
 
     @extend_schema(operation_id="project_imports_list", responses=_BatchOut(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: ProjectRequest, slug: str) -> Response:
         batches = selectors.import_batch_list(project=request.project)
         return Response(_BatchOut(batches, many=True).data)
 
@@ -534,7 +537,7 @@ class ImportListApi(TribunalApi):
             400: OpenApiResponse(description="No file, or an unknown format."),
         },
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: ProjectRequest, slug: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         batch = import_uploaded_file(
@@ -553,7 +556,7 @@ class ImportDetailApi(TribunalApi):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(operation_id="project_imports_retrieve", responses=_BatchDetailOut)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         batch = selectors.import_batch_get(project=request.project, pk=pk)
         if batch is None:
             raise Http404("No such import.")

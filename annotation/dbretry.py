@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, overload
 
 from django.db import DatabaseError, OperationalError, connection
 
@@ -54,7 +54,15 @@ def backoff_delay(attempt: int, *, base: float = BASE_DELAY_S, cap: float = MAX_
     return random.uniform(0, min(cap, base * (2**attempt)))
 
 
-def retry_on_lock(fn: Callable[P, R] | None = None, *, attempts: int = ATTEMPTS) -> Callable[P, R]:
+@overload
+def retry_on_lock(fn: Callable[P, R], *, attempts: int = ...) -> Callable[P, R]: ...
+@overload
+def retry_on_lock(fn: None = None, *, attempts: int = ...) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def retry_on_lock(
+    fn: Callable[P, R] | None = None, *, attempts: int = ATTEMPTS
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: run ``fn`` again (up to ``attempts`` times in all) when it fails with a lock error.
 
     Put it *outside* ``@transaction.atomic`` so each attempt is a fresh transaction. Inside an
@@ -82,4 +90,4 @@ def retry_on_lock(fn: Callable[P, R] | None = None, *, attempts: int = ATTEMPTS)
 
     if fn is not None:
         return decorate(fn)
-    return decorate  # type: ignore[return-value]
+    return decorate

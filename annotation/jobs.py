@@ -43,6 +43,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from celery.signals import worker_ready
@@ -205,7 +206,7 @@ def hand_back_abandoned(
         )
         if updated == 1:
             logger.warning("%s %s was abandoned by %s; queued again", queryset.model.__name__, pk, claimed_by)
-            transaction.on_commit(lambda pk=pk: enqueue(pk))
+            transaction.on_commit(partial(enqueue, pk))
             handed_back.append(pk)
     return handed_back
 

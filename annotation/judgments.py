@@ -309,7 +309,8 @@ def judgment_validate(
             if not pair_strength_valid(choice, judgment.pair_strength):
                 errors["pair_strength"] = ["Say how much better: slightly (1), better (2) or much better (3)."]
             else:
-                pair_choice, pair_strength = choice, int(judgment.pair_strength)  # type: ignore[arg-type]
+                assert judgment.pair_strength is not None  # pair_strength_valid: 1, 2 or 3
+                pair_choice, pair_strength = choice, int(judgment.pair_strength)
     elif judgment.pair_choice or judgment.pair_strength is not None:
         errors["pair_choice"] = ["This project does not compare pairs."]
 

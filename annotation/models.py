@@ -205,6 +205,13 @@ class Project(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Not columns: what the reads that show a project to one caller set on the instance
+    # (annotation.selectors.project_list_for_user, the projects API). Declared for type checking only.
+    item_count: int
+    user_role: str | None
+    role: str | None
+    counts: dict[str, int]
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -379,7 +386,7 @@ class SafetyLabel(models.TextChoices):
     UNSAFE = "unsafe", "Unsafe"
 
 
-class AnnotationQuerySet(models.QuerySet):
+class AnnotationQuerySet(models.QuerySet["Annotation"]):
     def current(self) -> AnnotationQuerySet:
         """The annotations that stand: the newest record of each correction chain (nothing
         supersedes it), unless that record is a retraction (an undo withdraws its chain)."""

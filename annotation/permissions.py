@@ -12,10 +12,25 @@ reuse these classes for their own project-scoped endpoints.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.request import Request
 
 from annotation import roles
+
+if TYPE_CHECKING:
+    from annotation.models import Project
+
+
+class ProjectRequest(Request):
+    """The request a view guarded by :class:`IsProjectMember` or :class:`IsProjectResearcher`
+    receives: the project resolved once, and the caller's role in it. For annotations only (the
+    permission sets the two attributes on DRF's own Request; no instance of this class is made)."""
+
+    project: Project
+    project_role: str | None
 
 
 class IsAuthenticatedUser(BasePermission):
@@ -93,7 +108,9 @@ class TribunalAutoSchema(AutoSchema):
             texts.append(text)
         return texts or ["No authentication required."]
 
-    def get_description(self) -> str:
+    # drf-spectacular changed the signature of DRF's ViewInspector.get_description (no path, method)
+    # and ignores the override itself; this follows drf-spectacular's AutoSchema.
+    def get_description(self) -> str:  # type: ignore[override]
         base = super().get_description() or ""
         texts = self._permission_texts()
         return (base + "\n\n" if base else "") + "**Permissions:** " + " ".join(texts)

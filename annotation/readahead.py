@@ -36,7 +36,7 @@ def read_ahead(
     source: Iterator[T], *, depth: int, name: str, shared_connection: Any = None
 ) -> Generator[T, None, None]:
     """The values of ``source``, produced on a helper thread named ``name``, ``depth`` ahead."""
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    handoff: queue.Queue[tuple[object, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def put(entry: tuple[object, Any]) -> bool:
@@ -73,7 +73,8 @@ def read_ahead(
             elif signal is _DONE:
                 return
             else:
-                raise signal  # type: ignore[misc]
+                assert isinstance(signal, BaseException)  # produce() hands over nothing else
+                raise signal
     finally:
         stop.set()
         if thread is not threading.current_thread():  # never join oneself, whoever closes us

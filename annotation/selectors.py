@@ -39,7 +39,8 @@ def project_list_for_user(*, user) -> list[Project]:
         .select_related("taxonomy_version__taxonomy")
         .annotate(
             # Subqueries, not Count() joins: two joined Counts multiply each other.
-            item_count=Subquery(
+            # NULL for a project without items; item_count below is always an int.
+            items_counted=Subquery(
                 Item.objects.filter(project=OuterRef("pk")).order_by().values("project")
                 .annotate(n=Count("pk")).values("n")[:1]
             ),
@@ -47,12 +48,13 @@ def project_list_for_user(*, user) -> list[Project]:
         )
         .order_by("name")
     )
-    result = list(projects)
-    for project in result:
-        project.item_count = project.item_count or 0
+    result: list[Project] = []
+    for project in projects:
+        project.item_count = project.items_counted or 0
         project.user_role = roles.effective_role(
             is_admin=is_admin, membership_role=project.membership_role, holds_researcher_role=holds_researcher_role
         )
+        result.append(project)
     return result
 
 

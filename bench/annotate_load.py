@@ -35,6 +35,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -59,7 +60,10 @@ def login(base_url: str, username: str, password: str) -> requests.Session:
     )
     if r.status_code != 302:
         raise RuntimeError(f"login of {username} failed: HTTP {r.status_code}")
-    s.headers["X-CSRFToken"] = s.cookies.get("csrftoken")
+    csrf = s.cookies.get("csrftoken")
+    if csrf is None:  # Django sets a fresh one on every login
+        raise RuntimeError(f"login of {username} set no CSRF cookie")
+    s.headers["X-CSRFToken"] = csrf
     s.headers["Referer"] = base_url + "/"
     return s
 
@@ -118,7 +122,7 @@ def work(
     if one_request:
         sub += "?next=1"
     cycles = 0
-    payload = None
+    payload: dict | None = None  # the item to judge next, when the last answer carried it
     start = time.perf_counter()
     while max_cycles is None or cycles < max_cycles:
         if stop is not None and stop.is_set():
@@ -129,7 +133,7 @@ def work(
                 time.sleep(wait)
         t0 = time.perf_counter()
         fetched = payload is None
-        if fetched:
+        if payload is None:
             r = session.post(nxt, timeout=60)
             if r.status_code == 204:
                 break
@@ -371,7 +375,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_snapshot(server_pid: int) -> dict[str, float]:
+def _cpu_snapshot(server_pid: int) -> dict[str, Any]:  # seconds; "_backends": seconds by backend pid
     """CPU seconds used so far by the gunicorn workers, this database's PostgreSQL backends and
     this (client) process: where a cycle's CPU goes on the shared machine."""
     from django.db import connection

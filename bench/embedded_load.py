@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -325,10 +326,10 @@ def cmd_check(slug: str, logs_json: str) -> dict:
     return {"problems": integrity_problems(Project.objects.get(slug=slug), logs, expected_per_item=2)}
 
 
-SUBCOMMANDS = {"_setup": cmd_setup, "_enqueue": cmd_enqueue, "_status": cmd_status, "_check": cmd_check}
+SUBCOMMANDS: dict[str, Callable[..., dict]] = {"_setup": cmd_setup, "_enqueue": cmd_enqueue, "_status": cmd_status, "_check": cmd_check}
 
 
-def _postgres_database(admin_url: str) -> tuple[str, callable]:
+def _postgres_database(admin_url: str) -> tuple[str, Callable[[], None]]:
     """Create a fresh database beside ``admin_url``'s; returns its URL and a function that drops it."""
     import psycopg
 

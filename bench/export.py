@@ -161,6 +161,7 @@ def run_one(kind: str, slug: str, out: Path) -> dict:
         data = []
         for a in annotations:
             chosen, rejected = (a.pair_a, a.pair_b) if a.pair_choice == "a" else (a.pair_b, a.pair_a)
+            assert chosen is not None and rejected is not None  # the bench projects hold pairwise records only
             data.append({"item_id": a.item_id, "prompt": a.item.prompt[0]["content"], "chosen": chosen.text,
                          "rejected": rejected.text, "label_source": a.source})
         out.mkdir(parents=True, exist_ok=True)

@@ -230,6 +230,7 @@ def _safety_entry(rng: random.Random, codes: list[str]) -> dict:
 def own_format_lines(rng: random.Random, n: int, codes: list[str]) -> list[dict]:
     rows = []
     for i in range(n):
+        prompt: list[dict[str, str]] | str  # chat messages, or one string
         if rng.random() < 0.2:
             prompt = [{"role": "system", "content": "You are terse. " + _text(rng, 3)}] if rng.random() < 0.5 else []
             prompt += [{"role": "user", "content": _text(rng, 6)}, {"role": "assistant", "content": _text(rng, 5)},
@@ -237,7 +238,7 @@ def own_format_lines(rng: random.Random, n: int, codes: list[str]) -> list[dict]
         else:
             prompt = f"Q{i}: " + _text(rng, rng.randint(3, 14))
         k = rng.choices([1, 2, 3, 4], [1, 9, 6, 4])[0]
-        responses = []
+        responses: list[dict[str, str] | str] = []
         for p in range(k):
             text = f"R{i}.{p} " + _text(rng, rng.randint(2, 20))
             if rng.random() < 0.3:
@@ -546,14 +547,15 @@ def run_combos(project, selected: dict[str, dict], root: Path) -> dict[str, dict
         folder = root / f"{n:04d}"
         export = services.export_request(project=project, options={"format": opts["format"], **opts},
                                          background=False, out_dir=folder)
-        export = services.export_run(export_id=export.pk)
-        if export.status != "done":
-            manifest[name] = {"!failed": export.error}
+        finished = services.export_run(export_id=export.pk)
+        assert finished is not None  # None only for an export id that does not exist
+        if finished.status != "done":
+            manifest[name] = {"!failed": finished.error}
         else:
             manifest[name] = {p.relative_to(folder).as_posix(): _sha256(p)
                               for p in sorted(folder.rglob("*")) if p.is_file()}
         _log(f"[{n}/{len(selected)}] {name}: {len(manifest[name])} file(s)"
-             + (f" FAILED: {export.error[:100]}" if export.status != "done" else ""))
+             + (f" FAILED: {finished.error[:100]}" if finished.status != "done" else ""))
     return manifest
 
 

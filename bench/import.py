@@ -110,7 +110,7 @@ def main() -> None:
         print(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {url.rsplit('/', 1)[1]}, "
               f"IMPORT_BATCH_SIZE={os.environ.get('IMPORT_BATCH_SIZE', 2000)}")
         print(f"{'what':<44}{'responses':>11}{'seconds':>10}{'responses/s':>14}")
-        results = {}
+        results: dict[int | str, float] = {}  # responses/s by size, and by baseline name
         for size in sizes:
             path = work / f"synthetic-{size}.jsonl"
             write_file(path, size, f"s{size}")

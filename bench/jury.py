@@ -137,7 +137,9 @@ def measure_model(key: str, n: int, speed_items: int, batch: int, max_length: in
                 out = backend.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
                                              pad_token_id=backend.pad_id)
             for row in out[:, ids.shape[1]:]:
-                text = tok.decode(row, skip_special_tokens=True).strip().lower()
+                decoded = tok.decode(row, skip_special_tokens=True)
+                assert isinstance(decoded, str)  # one row of ids decodes to one string
+                text = decoded.strip().lower()
                 word = text.split()[0].strip(".,:;!'\"*") if text.split() else ""
                 if word in ("safe", "unsafe"):
                     parsed.append(int(word == "unsafe"))

@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+@overload
+def envstr(name: str) -> str | None: ...
+@overload
+def envstr(name: str, default: str) -> str: ...
+@overload
+def envstr(name: str, default: str | None) -> str | None: ...
 
 
 def envstr(name: str, default: str | None = None) -> str | None:

@@ -19,7 +19,7 @@ VAR_DIR = Path(envstr("TRIBUNAL_VAR_DIR", str(BASE_DIR / "var")))
 TRIBUNAL_VERSION = "0.1.0"
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = envstr("SECRET_KEY")
+SECRET_KEY = envstr("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(

@@ -10,11 +10,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.permissions import IsProjectResearcher, TribunalAutoSchema
+from annotation.permissions import IsProjectResearcher, ProjectRequest, TribunalAutoSchema
 from exports import selectors, services
 from exports.models import Export
 from exports.options import FORMATS, ExportOptionsError
@@ -65,18 +64,19 @@ class ExportListApi(APIView):
         options = serializers.DictField(required=False, default=dict, help_text="Every option but format.")
 
     @extend_schema(responses=_ExportOut(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: ProjectRequest, slug: str) -> Response:
         exports = selectors.export_list(project=request.project)[:100]
         for e in exports:
             e.project = request.project
         return Response(_ExportOut(exports, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: _ExportDetailOut})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: ProjectRequest, slug: str) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationError({"options": ["Send the options as a JSON object, e.g. {\"format\": \"dpo\"}."]})
-        raw = dict(request.data.get("options") or {}) if isinstance(request.data.get("options"), dict) else {}
-        for key, value in request.data.items():
+        data = request.data
+        raw = dict(data.get("options") or {}) if isinstance(data.get("options"), dict) else {}
+        for key, value in data.items():
             if key != "options":
                 raw[key] = value
         if not raw.get("format"):
@@ -96,7 +96,7 @@ class ExportDetailApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(responses=_ExportDetailOut)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         export = selectors.export_get(project=request.project, export_id=pk)
         export.project = request.project
         return Response(_ExportDetailOut(export).data)
@@ -109,7 +109,7 @@ class ExportDownloadApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
-    def get(self, request: Request, slug: str, pk: int, name: str) -> FileResponse:
+    def get(self, request: ProjectRequest, slug: str, pk: int, name: str) -> FileResponse:
         export = selectors.export_get(project=request.project, export_id=pk)
         path = selectors.export_file_path(export, name)
         return FileResponse(open(path, "rb"), as_attachment=True, filename=f"export-{export.pk}-{name.replace('/', '-')}")

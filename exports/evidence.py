@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import orjson
@@ -43,7 +43,7 @@ class Record:
     source: str
     annotator_id: int | None
     ranking: list | None
-    pair: tuple[int, int, str, int] | None
+    pair: tuple[int, int, str, int | None] | None  # (a, b, choice, strength)
     prompt_label: str
     prompt_categories: list
     response_labels: dict[int, tuple[str, list]] = field(default_factory=dict)
@@ -101,7 +101,7 @@ def item_ids_query(*, project, options: ExportOptions):
 
 def iter_chunks(
     *, project, options: ExportOptions, chunk_size: int | None = None, prefetch: bool = True
-) -> Iterator[list[ItemEvidence]]:
+) -> Generator[list[ItemEvidence], None, None]:
     """Yield the project's items in id order, ``chunk_size`` at a time, with their evidence.
 
     Keyset pagination (``id > last``) keeps every query bounded and the memory flat: only a
@@ -114,7 +114,7 @@ def iter_chunks(
     chunk. Both paths yield the same evidence (a test compares them).
     """
     size = chunk_size or options.chunk_size
-    chunks: Iterator[list[ItemEvidence]]
+    chunks: Generator[list[ItemEvidence], None, None]
     if connection.vendor == "postgresql":
         db = connections[connection.alias]  # this thread's wrapper, shared with the prefetch thread
         chunks = _chunks_postgres(project=project, options=options, size=size, db=db)
@@ -124,7 +124,7 @@ def iter_chunks(
             chunks = read_ahead(chunks, depth=1, name="export-prefetch", shared_connection=db)
     else:
         chunks = _chunks_orm(project=project, options=options, size=size)
-    with contextlib.closing(chunks):  # type: ignore[type-var]
+    with contextlib.closing(chunks):
         for chunk in chunks:
             if options.min_jury_confidence is not None:
                 jury = {r.id: r for ev in chunk for r in ev.records if r.source == "jury"}
@@ -140,7 +140,7 @@ def _needs(options: ExportOptions) -> tuple[bool, bool]:
     return need_safety, need_preference
 
 
-def _chunks_orm(*, project, options: ExportOptions, size: int) -> Iterator[list[ItemEvidence]]:
+def _chunks_orm(*, project, options: ExportOptions, size: int) -> Generator[list[ItemEvidence], None, None]:
     need_safety, need_preference = _needs(options)
     base = item_ids_query(project=project, options=options).order_by("id")
     last = 0
@@ -187,7 +187,7 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Iterator[list[
         yield [evidence[i] for i in ids]
 
 
-def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> Iterator[list[ItemEvidence]]:
+def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> Generator[list[ItemEvidence], None, None]:
     db = db if db is not None else connection
     need_safety, need_preference = _needs(options)
     item_t, resp_t = Item._meta.db_table, Response._meta.db_table
@@ -236,7 +236,7 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
             rows = loads(doc)
             del doc
             last = rows[-1][0]
-            chunk = []
+            chunk: list[ItemEvidence] = []
             append = chunk.append
             for item_id, external_id, prompt, responses, annotations in rows:
                 ev = ItemEvidence(
@@ -293,8 +293,9 @@ def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
             groups: tuple[tuple[int, ...], ...] = ((pc.a, pc.b),)
             scores = {pc.a: 0.0, pc.b: 0.0}
         else:
-            groups = ((pc.winner,), (pc.loser,))  # type: ignore[assignment]
-            scores = {pc.winner: pc.margin, pc.loser: 0.0}  # type: ignore[dict-item]
+            assert pc.loser is not None  # a winner always has a loser
+            groups = ((pc.winner,), (pc.loser,))
+            scores = {pc.winner: pc.margin, pc.loser: 0.0}
         ev.preference = Preference(
             "pairwise-majority", groups, scores, pc.votes, pc.agreement,
             {"decided_by": pc.decided_by, "votes_a": pc.votes_a, "votes_b": pc.votes_b, "votes_tie": pc.votes_tie},

@@ -123,7 +123,8 @@ def _pairs(ev: ItemEvidence, options: ExportOptions) -> list[tuple[int, int]]:
 def _margin(ev: ItemEvidence, chosen: int, rejected: int) -> float:
     if ev.pair_margin is not None:
         return round(ev.pair_margin, 6)
-    scores = ev.preference.scores  # type: ignore[union-attr]
+    assert ev.preference is not None  # _pairs: the pairs come from the item's preference
+    scores = ev.preference.scores
     return round(scores[chosen] - scores[rejected], 6)
 
 
@@ -198,6 +199,7 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     rows = []
     pairs = _pairs(ev, options)
     item_id, responses, source = ev.item_id, ev.responses, ev.preference_source
+    prompt: list[dict] | str  # the messages, or the HH transcript
     if options.style == "conversational":
         prompt = ev.prompt
         def completion(rid):
@@ -225,14 +227,16 @@ def _pro(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     if any(len(g) > 1 for g in groups) and options.tie_policy == "skip":
         raise Skip("tie")
     order = [rid for g in groups for rid in g]  # tied responses: by source position, equal reward
-    scores = ev.preference.scores  # type: ignore[union-attr]
+    preference = ev.preference
+    assert preference is not None  # _ordered_groups skipped the item otherwise
+    scores = preference.scores
     rewards = [round(float(scores[rid]), 6) for rid in order]
     texts = [ev.responses[rid][1] for rid in order]
     if options.pro_layout == "pro":
         prefix = _pro_prefix(ev.prompt)
         return [{
             "item_id": ev.item_id,
-            "meta": {"item_id": ev.item_id, "external_id": ev.external_id, "method": ev.preference.method,  # type: ignore[union-attr]
+            "meta": {"item_id": ev.item_id, "external_id": ev.external_id, "method": preference.method,
                      "label_source": ev.preference_source},
             "prefix": [prefix for _ in order],
             "suffix": texts,
@@ -374,10 +378,11 @@ def _llamaguard(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
         ((rid, c) for rid, c in ev.response_safety.items() if c.label is not None), key=lambda rc: ev.responses[rc[0]][0]
     )
     for rid, c in labelled:
+        assert c.label is not None  # filtered above
         rows.append({
             "item_id": ev.item_id, "response_id": rid, "role": "Agent",
             "prompt": llamaguard_instruction(tax, [*turns, ("Agent", ev.responses[rid][1])], "Agent"),
-            "completion": llamaguard_target(c.label, c.categories),  # type: ignore[arg-type]
+            "completion": llamaguard_target(c.label, c.categories),
             "label_source": ev.safety_source,
         })
     if not rows:

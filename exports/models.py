@@ -17,7 +17,9 @@ from exports.options import FORMAT_SPECS, FORMATS
 
 class Export(WorkerClaimed):
     # Built from exports.options.FORMAT_SPECS, the one list of formats: Format.DPO == "dpo", ...
-    Format = models.TextChoices(
+    # Enum's functional API: django-stubs types ``TextChoices(...)`` only as a member lookup, so the
+    # call is ignored; ``Format`` is still a TextChoices class at runtime.
+    Format = models.TextChoices(  # type: ignore[call-overload]
         "Format", [(fmt.upper().replace("-", "_"), (fmt, spec.label)) for fmt, spec in FORMAT_SPECS.items()]
     )
 

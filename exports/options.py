@@ -186,7 +186,8 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
     split_values = _list(split_raw, "split")
     if len(split_values) != 3:
         raise ExportOptionsError("split must give three shares: train, validation, test (e.g. 0.8,0.1,0.1).")
-    split = tuple(_float(f"split share for {n}", v, 0.0, 1.0) or 0.0 for n, v in zip(SPLITS, split_values))
+    train, validation, test = (_float(f"split share for {n}", v, 0.0, 1.0) or 0.0 for n, v in zip(SPLITS, split_values))
+    split = (train, validation, test)
     if abs(sum(split) - 1.0) > 1e-6:
         raise ExportOptionsError(f"split shares must add up to 1, not {sum(split):g}.")
     outputs = tuple(dict.fromkeys(_choice("output", o, OUTPUTS) for o in _list(raw.get("outputs", ("jsonl", "parquet")), "outputs")))
@@ -215,7 +216,7 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
         categories=categories,
         min_jury_confidence=_float("min_jury_confidence", raw.get("min_jury_confidence"), 0.0, 1.0),
         exclude_flagged=_bool(raw.get("exclude_flagged", False)),
-        split=split,  # type: ignore[arg-type]
+        split=split,
         seed=_int("seed", raw.get("seed", 0), 0, 2**63 - 1) or 0,
         outputs=outputs,
         chunk_size=_int("chunk_size", raw.get("chunk_size", 1000), 1, 100_000) or 1000,

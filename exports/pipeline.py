@@ -207,7 +207,7 @@ def remove_abandoned_staging(out_dir: Path) -> list[Path]:
     """
     from annotation.jobs import claimant_is_gone
 
-    removed = []
+    removed: list[Path] = []
     prefix = f".{out_dir.name}.partial-"
     if not out_dir.parent.is_dir():
         return removed

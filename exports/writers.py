@@ -60,7 +60,8 @@ class SplitWriter:
         """Write the pending JSONL lines in one call (the pipeline calls it after every chunk, so
         at most one chunk's lines wait in memory)."""
         if self._lines:
-            self._jsonl.write(b"\n".join(self._lines) + b"\n")  # type: ignore[union-attr]
+            assert self._jsonl is not None  # write() collects lines only for a JSONL output
+            self._jsonl.write(b"\n".join(self._lines) + b"\n")
             self._lines = []
 
     def _flush(self) -> None:
@@ -86,7 +87,8 @@ class SplitWriter:
             self._parquet.close()
         if self._arrow is not None:
             self._arrow.close()
-            self._arrow_file.close()  # type: ignore[union-attr]
+            assert self._arrow_file is not None  # opened with the stream, in __init__
+            self._arrow_file.close()
 
 
 def write_hf_dataset(*, folder: Path, writers: list[SplitWriter]) -> None:

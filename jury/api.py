@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import roles
-from annotation.permissions import IsAuthenticatedUser, IsProjectResearcher, TribunalAutoSchema
+from annotation.permissions import IsAuthenticatedUser, IsProjectResearcher, ProjectRequest, TribunalAutoSchema
 from jury import selectors, services
 from jury.models import Juror, Jury, ModelSpec, Task
 
@@ -167,7 +167,7 @@ class _RunOut(serializers.Serializer):
 class _RunDetailOut(_RunOut):
     verdicts_done = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
-    errors = serializers.JSONField()
+    errors = serializers.JSONField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     timings = serializers.JSONField()
     config = serializers.SerializerMethodField()
 
@@ -203,11 +203,11 @@ class RunListApi(APIView):
         chunk_size = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
 
     @extend_schema(responses=_RunOut(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: ProjectRequest, slug: str) -> Response:
         return Response(_RunOut(selectors.run_list(project=request.project)[:100], many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: _RunDetailOut})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: ProjectRequest, slug: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         jury = Jury.objects.filter(name=data.validated_data["jury"]).first()
@@ -228,7 +228,7 @@ class RunDetailApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(responses=_RunDetailOut)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         return Response(_RunDetailOut(selectors.run_get(project=request.project, pk=pk)).data)
 
 
@@ -239,7 +239,7 @@ class RunCancelApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(request=None, responses=_RunDetailOut)
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         run = selectors.run_get(project=request.project, pk=pk)
         try:
             run = services.jury_run_cancel(run=run)
@@ -257,7 +257,7 @@ class _VerdictOut(serializers.Serializer):
     response = serializers.IntegerField(source="response_id", allow_null=True)
     response_b = serializers.IntegerField(source="response_b_id", allow_null=True)
     principle = serializers.CharField(source="principle.code", allow_null=True, default=None)
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     probs = serializers.JSONField()
     p_positive = serializers.FloatField(allow_null=True)
     category_probs = serializers.JSONField()
@@ -271,7 +271,7 @@ class _DecisionOut(serializers.Serializer):
     run = serializers.IntegerField(source="run_id")
     task = serializers.CharField()
     rule = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     confidence = serializers.FloatField()
     escalated = serializers.BooleanField()
     reasons = serializers.JSONField()
@@ -292,7 +292,7 @@ class ItemVerdictsApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(responses=_ItemVerdictsOut)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         item = selectors.item_get(project=request.project, pk=pk)
         return Response({
             "item": item.pk,

@@ -89,9 +89,9 @@ def score_batch(
         width = max(len(inp) for _, inp in group)
         cont_ids = torch.full((len(group), width), pad_id, dtype=torch.long, device=device)
         cont_mask = torch.zeros((len(group), width), dtype=torch.long, device=device)
-        for r, (_, inp) in enumerate(group):
-            cont_ids[r, : len(inp)] = torch.tensor(inp, device=device)
-            cont_mask[r, : len(inp)] = 1  # right padding: pads come after the real tokens, so they never affect them
+        for r, (_, tokens) in enumerate(group):
+            cont_ids[r, : len(tokens)] = torch.tensor(tokens, device=device)
+            cont_mask[r, : len(tokens)] = 1  # right padding: pads come after the real tokens, so they never affect them
         sub_cache = copy.deepcopy(cache)
         sub_cache.batch_select_indices(rows)  # [R, ...] one cache row per continuation row
         full_mask = torch.cat([mask[rows], cont_mask], dim=-1)

@@ -88,7 +88,9 @@ def login(base: str, username: str, password: str) -> urllib.request.OpenerDirec
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert match is not None, "the login page has no CSRF token"
+    token = match.group(1)
     data = urllib.parse.urlencode(
         {"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"}
     ).encode()

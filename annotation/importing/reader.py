@@ -8,6 +8,7 @@ skipped in bounded chunks. Lines are decoded one by one, so non-UTF-8 bytes are 
 from __future__ import annotations
 
 import gzip
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,11 +68,11 @@ class LineReader:
         raw = open(self.path, "rb")
         self._raw = raw
         try:
-            stream: BinaryIO = raw
+            stream: io.BufferedIOBase = raw  # the file, or a gzip reader over it
             packed = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
             if packed:
-                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")
             limit = self.max_line_bytes
             line_no = 0
             unpacked = 0

@@ -359,7 +359,7 @@ def _walk(
     seen_ids: dict[str, str] = {}
     stats = _Stats()
     write = writer.write if writer is not None else None
-    if write is not None and commit_each_chunk:
+    if writer is not None and commit_each_chunk:
         write = _yielding_writer(writer)
     # closing(): the parser thread is stopped and joined here, in this thread, on every path
     # (an exception in a write included), not later by the garbage collector in some other thread.

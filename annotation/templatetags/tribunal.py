@@ -7,8 +7,10 @@ register = template.Library()
 
 
 @register.filter
-def percent(value: float | None) -> str:
-    """0.427 -> '43%'."""
+def percent(value: float | str | None) -> str:
+    """0.427 -> '43%'; '' for None or for what is not a number."""
+    if value is None:
+        return ""
     try:
         return f"{float(value) * 100:.0f}%"
     except (TypeError, ValueError):

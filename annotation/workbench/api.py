@@ -44,7 +44,7 @@ def _error(exc: WorkbenchError) -> Response:
 
 class ResponseLabelSerializer(serializers.Serializer):
     response = serializers.IntegerField()
-    label = serializers.CharField(max_length=16)
+    label = serializers.CharField(max_length=16)  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     categories = serializers.ListField(
         child=serializers.CharField(max_length=32), required=False, default=list, max_length=MAX_CATEGORIES
     )
@@ -62,7 +62,7 @@ class JudgmentSerializer(serializers.Serializer):
     prompt_categories = serializers.ListField(
         child=serializers.CharField(max_length=32), required=False, default=list, max_length=MAX_CATEGORIES
     )
-    response_safety = ResponseLabelSerializer(many=True, required=False, default=list, max_length=MAX_RESPONSES)
+    response_safety = ResponseLabelSerializer(many=True, required=False, default=list)  # bounded in to_internal_value
     principles = serializers.ListField(
         child=serializers.IntegerField(), required=False, default=list, max_length=MAX_PRINCIPLES
     )

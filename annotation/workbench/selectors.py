@@ -43,7 +43,8 @@ def item_in_project(*, project: Project, item_id: int) -> Item | None:
 
 def remember_responses(assignment: Assignment, responses: list[Response]) -> None:
     """Keep the item's responses that the claim just read on the assignment object (this request only)."""
-    assignment._tribunal_responses = responses
+    # A per-request cache on the instance, not a model field: read back with getattr below.
+    setattr(assignment, "_tribunal_responses", responses)  # noqa: B010
 
 
 def responses_in_order(assignment: Assignment) -> list[Response]:
@@ -60,9 +61,10 @@ def categories(project: Project) -> list[HazardCategory]:
 
 
 def principles(project: Project) -> list[Principle]:
-    if project.principle_set_id is None:
+    principle_set = project.principle_set  # None without a query when principle_set_id is None
+    if principle_set is None:
         return []
-    return list(project.principle_set.principles.order_by("order", "code"))
+    return list(principle_set.principles.order_by("order", "code"))
 
 
 @dataclass
@@ -165,6 +167,8 @@ def _pair_score(a: Annotation, b: Annotation) -> float | None:
         parts.append(total / len(pairs))
     if a.pair_choice and b.pair_choice and {a.pair_a_id, a.pair_b_id} == {b.pair_a_id, b.pair_b_id}:
         def signed(ann: Annotation) -> int:
+            # annotation_pairwise_complete: a pair_choice comes with both responses.
+            assert ann.pair_a_id is not None and ann.pair_b_id is not None
             s = ann.pair_strength or 0
             winner = ann.pair_a_id if ann.pair_choice == "a" else ann.pair_b_id
             return 0 if ann.pair_choice == "tie" else (s if winner == min(ann.pair_a_id, ann.pair_b_id) else -s)
@@ -282,16 +286,21 @@ class RecordRow:
 def annotation_rows(detail: AdjudicationView, letters: dict[int, str]) -> list[RecordRow]:
     """Every record of the item with response ids shown as the letters of the adjudication page."""
     superseded = {a.supersedes_id for a in detail.annotations if a.supersedes_id}
+
+    def letter(rid: int | None) -> str:
+        return letters.get(rid, "?") if rid is not None else "?"
+
     rows = []
     for a in detail.annotations:
-        who = a.annotator.get_username() if a.annotator_id else (a.source_detail or a.source)
+        who = a.annotator.get_username() if a.annotator is not None else (a.source_detail or a.source)
         ranking = " > ".join(" = ".join(letters.get(r, f"#{r}") for r in group) for group in (a.ranking or []))
         pair = ""
         if a.pair_choice == "tie":
-            pair = f"{letters.get(a.pair_a_id, '?')} ties {letters.get(a.pair_b_id, '?')}"
+            pair = f"{letter(a.pair_a_id)} ties {letter(a.pair_b_id)}"
         elif a.pair_choice:
             winner, loser = (a.pair_a_id, a.pair_b_id) if a.pair_choice == "a" else (a.pair_b_id, a.pair_a_id)
-            pair = f"{letters.get(winner, '?')} {Annotation.Strength(a.pair_strength).label.lower()} than {letters.get(loser, '?')}"
+            assert a.pair_strength is not None  # annotation_pairwise_complete: "a" / "b" carry a strength
+            pair = f"{letter(winner)} {Annotation.Strength(a.pair_strength).label.lower()} than {letter(loser)}"
         labels = [(letters.get(rs.response_id, "?"), rs.label, list(rs.categories)) for rs in a.response_safety.all()]
         labels.sort()
         status = "retraction (undo)" if a.retracted else ("superseded" if a.pk in superseded else "current")

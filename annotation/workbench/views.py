@@ -12,11 +12,13 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from annotation import roles
 from annotation.guidelines import guidelines_html
@@ -31,7 +33,17 @@ logger = logging.getLogger(__name__)
 # An item id as a form may post it: ASCII digits that fit a bigint ("²".isdigit() is True in Python).
 _ITEM_ID = re.compile(r"[0-9]{1,18}")
 
-def _annotating_project(request: HttpRequest, slug: str) -> Project:
+
+class WorkbenchRequest(HttpRequest):
+    """What every view here gets (for type checking only; no instance is made): ``htmx`` is set by
+    django_htmx's HtmxMiddleware (settings.MIDDLEWARE), and ``login_required`` lets only a signed-in
+    user through."""
+
+    htmx: HtmxDetails
+    user: User
+
+
+def _annotating_project(request: WorkbenchRequest, slug: str) -> Project:
     project, _role = roles.get_project_for_member(request.user, slug)
     return project
 
@@ -65,7 +77,7 @@ def _judgment_form(project: Project, item: Item, responses: list[Response], *, d
 
 
 def _task_context(
-    request: HttpRequest, project: Project, assignment: Assignment | None, *, data=None, errors=None,
+    request: WorkbenchRequest, project: Project, assignment: Assignment | None, *, data=None, errors=None,
     flash: str = "", stale: str = "", key: str = "",
 ) -> dict:
     wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
@@ -96,7 +108,7 @@ def _task_context(
     return ctx
 
 
-def _render_task(request: HttpRequest, ctx: dict, *, status: int = 200) -> HttpResponse:
+def _render_task(request: WorkbenchRequest, ctx: dict, *, status: int = 200) -> HttpResponse:
     if request.htmx:
         return render(request, "annotation/workbench/workbench.html#task", ctx, status=status)
     ctx["guidelines"] = guidelines_html(ctx["project"].guidelines)
@@ -105,13 +117,13 @@ def _render_task(request: HttpRequest, ctx: dict, *, status: int = 200) -> HttpR
 
 @login_required
 @require_GET
-def workbench(request: HttpRequest, slug: str) -> HttpResponse:
+def workbench(request: WorkbenchRequest, slug: str) -> HttpResponse:
     project = _annotating_project(request, slug)
     assignment = services.queue_next(project=project, annotator=request.user)
     return _render_task(request, _task_context(request, project, assignment))
 
 
-def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> HttpResponse:
+def _next_or_redirect(request: WorkbenchRequest, project: Project, flash: str) -> HttpResponse:
     """After a committed write: the next item. If claiming it fails (the database stayed busy past
     the retries), the answer still confirms what was stored and offers the next item as a link:
     saved work is never reported as a failure."""
@@ -131,7 +143,7 @@ def _next_or_redirect(request: HttpRequest, project: Project, flash: str) -> Htt
 
 @login_required
 @require_POST
-def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
+def workbench_submit(request: WorkbenchRequest, slug: str) -> HttpResponse:
     project = _annotating_project(request, slug)
     item_id = request.POST.get("item", "")
     if not _ITEM_ID.fullmatch(item_id):
@@ -161,7 +173,7 @@ def workbench_submit(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def workbench_skip(request: HttpRequest, slug: str) -> HttpResponse:
+def workbench_skip(request: WorkbenchRequest, slug: str) -> HttpResponse:
     project = _annotating_project(request, slug)
     item_id = request.POST.get("item", "")
     action = request.POST.get("action", "skip")
@@ -188,13 +200,13 @@ def workbench_skip(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def workbench_undo(request: HttpRequest, slug: str) -> HttpResponse:
+def workbench_undo(request: WorkbenchRequest, slug: str) -> HttpResponse:
     project = _annotating_project(request, slug)
     try:
         assignment = services.annotation_undo_last(project=project, annotator=request.user)
     except WorkbenchError as exc:
-        assignment = services.queue_next(project=project, annotator=request.user)
-        return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=409)
+        current = services.queue_next(project=project, annotator=request.user)
+        return _render_task(request, _task_context(request, project, current, stale=exc.message), status=409)
     flash = f"Your submission for item {assignment.item_id} was withdrawn (kept on record); answer it again."
     if not request.htmx:
         messages.info(request, flash)
@@ -207,7 +219,7 @@ def workbench_undo(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
+def adjudication_list(request: WorkbenchRequest, slug: str) -> HttpResponse:
     project = roles.get_project_for_researcher(request.user, slug)
     rows = selectors.adjudication_queue(project)
     return render(request, "annotation/workbench/adjudication_list.html", {"project": project, "rows": rows})
@@ -215,7 +227,7 @@ def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def adjudication_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> HttpResponse:
     project = roles.get_project_for_researcher(request.user, slug)
     detail = selectors.adjudication_detail(project, item_id)
     if detail is None:

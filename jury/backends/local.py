@@ -69,7 +69,9 @@ class LocalBackend(Backend):
         folder = model_folder(spec)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype_for(self.device, spec.get("dtype")))
-        self.model.to(self.device).eval()
+        # transformers decorates PreTrainedModel.to with functools.wraps(torch.nn.Module.to), which
+        # mypy reads as the unbound function (first argument: the model).
+        self.model.to(self.device).eval()  # type: ignore[arg-type]
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
@@ -81,7 +83,9 @@ class LocalBackend(Backend):
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     def decode(self, units: list) -> str:
-        return self.tokenizer.decode(units, skip_special_tokens=True)
+        text = self.tokenizer.decode(units, skip_special_tokens=True)
+        assert isinstance(text, str)  # one sequence of ids decodes to one string
+        return text
 
     def uses_chat(self) -> bool:
         return self._chat
@@ -90,7 +94,9 @@ class LocalBackend(Backend):
         if not self._chat:
             return super().frame(template, user_text)
         messages = [{"role": "system", "content": template.system}, {"role": "user", "content": user_text}]
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        framed = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert isinstance(framed, str)  # tokenize=False: the rendered text of one conversation
+        return framed
 
     def context_ids(self, context: str) -> list[int]:
         # A chat-rendered context already carries its special tokens; a plain one gets BOS etc.
@@ -113,7 +119,7 @@ class LocalBackend(Backend):
     def generate(self, context: str, max_new_tokens: int = 8) -> str:
         ids = self.context_ids(context)[-self.max_length:]
         out = scoring.generate(self.model, ids, pad_id=self.pad_id, max_new_tokens=max_new_tokens)
-        return self.tokenizer.decode(out, skip_special_tokens=True)
+        return self.decode(out)
 
 
 def peak_memory_bytes() -> int:

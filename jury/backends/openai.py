@@ -48,7 +48,8 @@ class OpenAIBackend(Backend):
             raise ValueError("An openai juror needs an endpoint URL.")
         self.model_name = spec["model"]
         self.timeout = float(spec.get("timeout_s") or 60)
-        self.retries = int(spec.get("max_retries") if spec.get("max_retries") is not None else 3)
+        max_retries = spec.get("max_retries")
+        self.retries = int(max_retries) if max_retries is not None else 3
         key_env = spec.get("api_key_env") or ""
         if key_env_error(key_env):  # a spec stored before the rule, or edited in the database
             raise ValueError(key_env_error(key_env))

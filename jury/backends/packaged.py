@@ -100,11 +100,15 @@ def convert(key: str, target: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The weights are already de-quantised to float32; drop the GGUF quantizer marker so
         # save_pretrained writes plain safetensors.
-        model.hf_quantizer = None
+        # hf_quantizer and is_quantized are set on the instance by from_pretrained; PreTrainedModel
+        # does not declare them, so mypy sees torch's Module.__setattr__ types.
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.is_quantized = False
-        model.to(torch.float16)
+        model.is_quantized = False  # type: ignore[assignment]
+        # transformers decorates PreTrainedModel.to with functools.wraps(torch.nn.Module.to), which
+        # mypy reads as the unbound function (first argument: the model).
+        model.to(torch.float16)  # type: ignore[arg-type]
         out = work / "model"
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)

@@ -45,9 +45,10 @@ def jury_run_start(
         raise ValueError(f"Jury {jury.name!r} has no enabled jurors.")
     principles: list[tuple[int, str, str]] = []
     if task == Task.PRINCIPLES:
-        if project.principle_set_id is None:
+        principle_set = project.principle_set  # None without a query when principle_set_id is None
+        if principle_set is None:
             raise ValueError("This project has no principle set; the principles task needs one.")
-        principles = list(project.principle_set.principles.order_by("order", "code").values_list("id", "code", "text"))
+        principles = list(principle_set.principles.order_by("order", "code").values_list("id", "code", "text"))
         if not principles:
             raise ValueError("The project's principle set has no principles.")
     categories = judging.judged_categories(

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def judge(project, user, *, reverse: bool = False, unsafe_first: bool = False):
     a = wb.queue_next(project=project, annotator=user)
+    assert a is not None
     order = sorted(a.shown_order)
     ranking = [[r] for r in (order[::-1] if reverse else order)]
     labels = {rid: ResponseLabel("safe") for rid in order}

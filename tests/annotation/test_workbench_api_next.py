@@ -117,6 +117,7 @@ def test_sql_statements_per_request_stay_within_budget(project, tmp_path, annota
 _spec = importlib.util.spec_from_file_location(
     "annotate_load", Path(__file__).resolve().parents[2] / "bench" / "annotate_load.py"
 )
+assert _spec is not None and _spec.loader is not None
 load = importlib.util.module_from_spec(_spec)
 sys.modules["annotate_load"] = load  # dataclasses look their module up while the class is built
 _spec.loader.exec_module(load)

@@ -81,4 +81,6 @@ def batch(project, researcher, tmp_path) -> ImportBatch:
 
 @pytest.fixture
 def item(batch) -> Item:
-    return Item.objects.filter(project=batch.project).order_by("id").first()
+    first = Item.objects.filter(project=batch.project).order_by("id").first()
+    assert first is not None  # the batch imported three items
+    return first

@@ -53,7 +53,9 @@ def login(client, admin_user, researcher, annotator, outsider, project):
 
 def _finished_export(project, researcher, **options) -> Export:
     export = services.export_request(project=project, user=researcher, options=options, background=False)
-    return services.export_run(export_id=export.pk)
+    done = services.export_run(export_id=export.pk)
+    assert done is not None
+    return done
 
 
 @pytest.mark.django_db

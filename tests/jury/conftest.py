@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from annotation.models import Item
 
 
 @pytest.fixture(scope="session")
-def model_cache_dir() -> Path:
+def model_cache_dir() -> Iterator[Path]:
     path = Path(os.environ.get("MODEL_CACHE_DIR") or (Path(settings.VAR_DIR) / "models"))
     path.mkdir(parents=True, exist_ok=True)
     old = settings.MODEL_CACHE_DIR

@@ -22,7 +22,7 @@ CONFIG = {
 
 def _safety(juror: int, target: str, p_unsafe: float, cats: dict | None = None) -> VerdictRow:
     probs = {"safe": 1 - p_unsafe, "unsafe": p_unsafe}
-    return VerdictRow(juror_id=juror, target=target, order=0, label=max(probs, key=probs.get), probs=probs,
+    return VerdictRow(juror_id=juror, target=target, order=0, label=max(probs, key=probs.__getitem__), probs=probs,
                       category_probs=cats or {})
 
 

@@ -59,6 +59,7 @@ def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
     responses: list[ResponseIn] = []
     response_ids: dict[str, int] = {}
     for n, raw in enumerate(raw_responses):
+        text: object  # checked below: a non-empty string
         if isinstance(raw, str):
             text, model, rid, meta = raw, "", None, {}
         elif isinstance(raw, dict):

@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -36,11 +36,11 @@ DEMO_USERS: tuple[tuple[str, str, bool, str | None], ...] = (
 
 
 @transaction.atomic
-def demo_users_ensure() -> list[tuple[object, str | None]]:
+def demo_users_ensure() -> list[tuple[AbstractUser, str | None]]:
     """Create the demo users that are missing. Returns ``(user, password)`` pairs; ``password`` is
     ``None`` for users that already existed (their password is never touched)."""
     User = get_user_model()
-    result: list[tuple[object, str | None]] = []
+    result: list[tuple[AbstractUser, str | None]] = []
     for username, group, staff, _ in DEMO_USERS:
         user = User.objects.filter(username=username).first()
         password: str | None = None

@@ -31,7 +31,9 @@ ST = Assignment.Status
 @dataclass(frozen=True)
 class SubmitResult:
     annotation: Annotation
-    assignment: Assignment
+    # The lease the record answered. A replay looks it up again by item and annotator; nothing
+    # ties a stored key to a lease row, so a replay may find none.
+    assignment: Assignment | None
     replayed: bool  # True when the idempotency key matched an earlier submission: nothing new stored
 
 

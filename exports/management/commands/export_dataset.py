@@ -70,13 +70,14 @@ class Command(BaseCommand):
             export = services.export_request(project=project, options=raw, background=False, out_dir=out)
         except ExportOptionsError as exc:
             raise CommandError(str(exc)) from None
-        export = services.export_run(export_id=export.pk)
-        if export is None or export.status != Export.Status.DONE:
-            raise CommandError(export.error if export else "The export vanished.")
-        counts = export.manifest["counts"]
+        finished = services.export_run(export_id=export.pk)
+        if finished is None or finished.status != Export.Status.DONE:
+            raise CommandError(finished.error if finished else "The export vanished.")
+        assert finished.manifest is not None  # export_run stores the manifest with the DONE status
+        counts = finished.manifest["counts"]
         self.stdout.write(
             self.style.SUCCESS(
-                f"Export #{export.pk}: {counts['rows_total']} rows from {counts['items_exported']} items "
+                f"Export #{finished.pk}: {counts['rows_total']} rows from {counts['items_exported']} items "
                 f"({', '.join(f'{k} {v}' for k, v in counts['rows'].items())}) → {out}"
             )
         )
