@@ -102,6 +102,7 @@ class GuardTraining(WorkerClaimed):
     config = models.JSONField(default=dict, help_text="The GuardTrainConfig (exports.guard.ml.config) as a dict.")
     source_spec = models.JSONField(default=dict, help_text='Where the data comes from: {"kind": ..., ...}.')
     background = models.BooleanField(default=True)
+    out_dir = models.CharField(max_length=1000, blank=True, help_text="Where the folder goes; blank: GUARD_DIR/<name>-v<version>.")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims so far (a job that kills its worker is given up).")
     phase = models.CharField(max_length=32, blank=True, help_text="loading data | training | calibrating | writing")
     step = models.PositiveIntegerField(default=0)

@@ -60,6 +60,7 @@ def guard_training_request(
     background: bool = True,
     project=None,
     export=None,
+    out_dir: Path | None = None,
 ) -> GuardTraining:
     """Register guard ``name`` v(n+1) as ``training`` with its job. Background jobs are enqueued on
     the ``gpu`` queue after commit; the caller of a foreground job runs ``guard_training_run``."""
@@ -83,7 +84,7 @@ def guard_training_request(
     except IntegrityError as exc:  # pragma: no cover - guarded by the lock above
         raise GuardError(f"Could not register {name} v{version}: {exc}") from None
     job = GuardTraining.objects.create(guard_model=guard_model, config=cfg.to_dict(), source_spec=dict(source_spec),
-                                       background=background)
+                                       background=background, out_dir=str(out_dir) if out_dir else "")
     if background:
         from exports.guard.tasks import guard_train_task
 
@@ -103,7 +104,7 @@ def guard_training_run(*, training_id: int) -> GuardTraining | None:
     if job.attempts > MAX_ATTEMPTS:
         _fail(job, f"Gave up after {MAX_ATTEMPTS} attempts: the training killed its worker each time.")
         return _reload(job)
-    final = guard_folder(guard_model)
+    final = Path(job.out_dir) if job.out_dir else guard_folder(guard_model)
     staging = final.parent / f".{final.name}.partial-{os.getpid()}"
     try:
         manifest = _train(job, staging)
