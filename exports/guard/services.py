@@ -243,3 +243,31 @@ def guard_model_store_evaluation(*, guard_model: GuardModel, data_name: str, rep
     locked.metrics = metrics
     locked.save(update_fields=["metrics"])
     return locked
+
+
+def guard_evaluation_request(*, guard_model: GuardModel, project) -> None:
+    """Queue an evaluation of a usable guard on ``project``'s current consensus (gpu queue, after
+    commit); the report is stored on the guard under ``project:<slug>``."""
+    if not guard_model.usable:
+        raise GuardError(f"Only a ready or promoted guard can be evaluated; {guard_model} is {guard_model.status}.")
+    from exports.guard.tasks import guard_evaluate_task
+
+    transaction.on_commit(lambda: guard_evaluate_task.delay(guard_model.pk, project.slug))
+
+
+def guard_model_evaluate(*, guard_model_id: int, source_spec: dict[str, Any], data_name: str) -> GuardModel | None:
+    """Evaluate a guard on a data source and store the report (in the worker; idempotent: a rerun
+    replaces the stored report). Categories are scored only under the guard's own taxonomy version."""
+    from exports.guard.ml.evaluate import evaluate_folder
+    from exports.guard.sources import load_source
+
+    guard_model = GuardModel.objects.select_related("taxonomy_version__taxonomy").filter(pk=guard_model_id).first()
+    if guard_model is None or not guard_model.usable:
+        return guard_model
+    try:
+        examples, _ = load_source(source_spec, taxonomy_version=guard_model.taxonomy_version)
+        report = evaluate_folder(guard_model.path, examples)
+    except (GuardDataError, ValueError, FileNotFoundError) as exc:
+        report = {"error": str(exc)}
+    report["data"] = {"name": data_name, "source": source_spec}
+    return guard_model_store_evaluation(guard_model=guard_model, data_name=data_name, report=report)

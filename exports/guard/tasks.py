@@ -24,5 +24,14 @@ def guard_resume_task() -> None:
     services.guard_jobs_resume()
 
 
+@shared_task(name="exports.guard.evaluate", ignore_result=True)
+def guard_evaluate_task(guard_model_id: int, project_slug: str) -> None:
+    """Evaluate a guard on a project's current consensus and store the report on the guard."""
+    from exports.guard import services
+
+    services.guard_model_evaluate(guard_model_id=guard_model_id, data_name=f"project:{project_slug}",
+                                  source_spec={"kind": "project", "slug": project_slug})
+
+
 # Job kind four: annotation.jobs' one worker_ready handler resumes it on workers consuming ``gpu``.
 register_job_kind("guard-training", resume_task="exports.guard.resume", queue="gpu")
