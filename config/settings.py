@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "annotation",
     "jury",
     "exports",
+    "exports.guard",  # label "guard": guard models, their training jobs and evaluations
 ]
 
 MIDDLEWARE = [
@@ -175,6 +176,8 @@ IMPORT_UPLOAD_DIR = VAR_DIR / "imports"
 # considered abandoned and re-queued when a worker starts (same-host claimants are checked by pid).
 JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", 300, minimum=10)
 EXPORT_DIR = Path(envstr("EXPORT_DIR", str(VAR_DIR / "exports")))
+# Trained guard folders (``<name>-v<version>/``: safetensors, tokenizer, guard.json, model card).
+GUARD_DIR = Path(envstr("GUARD_DIR", str(MODEL_CACHE_DIR / "guards")))
 # How long a worker holds a jury chunk before another worker may take it over.
 JURY_CHUNK_LEASE_S = envint("JURY_CHUNK_LEASE_S", 300, minimum=1)
 

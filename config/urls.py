@@ -7,8 +7,10 @@ urlpatterns = [
     path("api/", include("annotation.api_urls")),
     path("api/", include("jury.api_urls")),
     path("api/", include("exports.api_urls")),
+    path("api/", include("exports.guard.api_urls")),
     path("", include("jury.urls")),
     path("", include("exports.urls")),
+    path("", include("exports.guard.urls")),
     path("", include("annotation.workbench.urls")),
     path("", include("annotation.urls")),
 ]

@@ -166,14 +166,19 @@ def test_item_page_shows_each_jurors_verdict_beside_human_labels_escaped(
 
 
 def test_web_modules_do_not_import_torch():
-    """The web process imports urls, views, api, admin and tasks; none may pull in torch."""
+    """The web process imports urls, views, api, admin and tasks (jury and guard); none may pull in torch."""
     code = (
         "import os, sys, django\n"
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings_test')\n"
         "django.setup()\n"
         "import jury.urls, jury.views, jury.api, jury.api_urls, jury.admin, jury.tasks, jury.services, jury.selectors\n"
         "import jury.backends, jury.backends.openai, jury.backends.registry, jury.backends.fake, config.urls\n"
-        "from django.urls import reverse; reverse('jury-runs', args=['x'])\n"
+        "import exports.guard.models, exports.guard.services, exports.guard.selectors, exports.guard.tasks\n"
+        "import exports.guard.sources, exports.guard.manifest, exports.guard.ml.config, exports.guard.ml.data\n"
+        "import exports.guard.ml.calibrate, exports.guard.ml.evaluate, exports.guard.backend\n"
+        "import exports.guard.views, exports.guard.api, exports.guard.urls, exports.guard.api_urls, exports.guard.forms\n"
+        "import exports.guard.management.commands.train_guard, exports.guard.management.commands.eval_guard\n"
+        "from django.urls import reverse; reverse('jury-runs', args=['x']); reverse('guards', args=['x'])\n"
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad\n"
         "print('ok')\n"

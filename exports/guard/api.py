@@ -1,0 +1,169 @@
+"""REST API for guards (DRF, one APIView per operation).
+
+Researchers who are members of the project, and admins; annotators and non-members get 404
+(``annotation.permissions.IsProjectResearcher``): annotators can neither train nor evaluate.
+A project sees the guards of its taxonomy version.
+"""
+from __future__ import annotations
+
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.permissions import IsProjectResearcher, TribunalAutoSchema
+from exports.guard import selectors, services
+from exports.guard.models import GuardModel
+from exports.models import Export
+
+
+class _TrainingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    phase = serializers.CharField()
+    step = serializers.IntegerField()
+    steps_total = serializers.IntegerField()
+    progress = serializers.FloatField()
+    loss = serializers.FloatField(allow_null=True)
+    val_metrics = serializers.JSONField()
+    error = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class _GuardOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    taxonomy = serializers.SerializerMethodField()
+    base = serializers.CharField()
+    recipe = serializers.CharField()
+    status = serializers.CharField()
+    source = serializers.CharField()
+    source_ref = serializers.CharField()
+    data_sha256 = serializers.CharField()
+    counts = serializers.JSONField()
+    created_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    error = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_taxonomy(self, g: GuardModel) -> str:
+        return f"{g.taxonomy_version.taxonomy.slug} v{g.taxonomy_version.version}"
+
+    def get_created_by(self, g: GuardModel) -> str | None:
+        return g.created_by.get_username() if g.created_by else None
+
+    def get_url(self, g: GuardModel) -> str:
+        return reverse("api-guard-detail", args=[self.context["slug"], g.pk])
+
+
+class _GuardDetailOut(_GuardOut):
+    metrics = serializers.JSONField()
+    path = serializers.CharField()
+    training = serializers.SerializerMethodField()
+
+    def get_training(self, g: GuardModel) -> dict | None:
+        training = getattr(g, "training", None)
+        return _TrainingOut(training).data if training is not None else None
+
+
+def _guard(request: Request, pk: int) -> GuardModel:
+    guard = selectors.guard_model_get(pk=pk)
+    if guard is None or guard.taxonomy_version_id != request.project.taxonomy_version_id:
+        raise Http404("No such guard.")
+    return guard
+
+
+class GuardListApi(APIView):
+    """Guards under the project's taxonomy version. GET lists them; POST starts a training on the
+    ``gpu`` worker from the project's current consensus (``source: "consensus"``) or one of its
+    finished guard-aegis exports (``source: "export:<id>"``). Bad options are a 400; nothing starts."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.SlugField(max_length=100, default="guard")
+        recipe = serializers.ChoiceField(choices=GuardModel.Recipe.choices, default="default")
+        source = serializers.CharField(default="consensus")
+        needs_caution = serializers.ChoiceField(choices=["defensive", "permissive"], default="defensive")
+        config = serializers.DictField(required=False, default=dict, help_text="More GuardTrainConfig options (epochs, seed, ...).")
+
+    @extend_schema(responses=_GuardOut(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        guards = selectors.guard_model_list(taxonomy_version=request.project.taxonomy_version)[:100]
+        return Response(_GuardOut(guards, many=True, context={"slug": slug}).data)
+
+    @extend_schema(request=InputSerializer, responses={201: _GuardDetailOut})
+    def post(self, request: Request, slug: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        project = request.project
+        export = None
+        if d["source"] == "consensus":
+            spec = {"kind": "project", "slug": project.slug, "needs_caution": d["needs_caution"]}
+        else:
+            _, _, ident = d["source"].partition("export:")
+            export = Export.objects.filter(project=project, format="guard-aegis", status="done",
+                                           pk=int(ident) if ident.isdigit() else -1).first()
+            if export is None:
+                raise ValidationError({"source": ["Use \"consensus\" or \"export:<id>\" of a finished guard-aegis export of this project."]})
+            spec = {"kind": "export", "path": export.out_dir, "needs_caution": d["needs_caution"]}
+        try:
+            job = services.guard_training_request(
+                name=d["name"], taxonomy_version=project.taxonomy_version, source_spec=spec,
+                config={**d["config"], "recipe": d["recipe"]}, user=request.user, project=project, export=export,
+            )
+        except services.GuardError as exc:
+            raise ValidationError({"config": [str(exc)]}) from None
+        guard = selectors.guard_model_get(pk=job.guard_model_id)
+        return Response(_GuardDetailOut(guard, context={"slug": slug}).data, status=status.HTTP_201_CREATED)
+
+
+class GuardDetailApi(APIView):
+    """One guard: status, training progress (phase, step, loss, validation metrics), metrics and
+    stored evaluations, provenance."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    @extend_schema(responses=_GuardDetailOut)
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        return Response(_GuardDetailOut(_guard(request, pk), context={"slug": slug}).data)
+
+
+class GuardPromoteApi(APIView):
+    """Promote a ready guard: the one guard of its taxonomy version that juries use by default."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    @extend_schema(request=None, responses=_GuardDetailOut)
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        try:
+            guard = services.guard_model_promote(guard_model=_guard(request, pk))
+        except services.GuardError as exc:
+            raise ValidationError({"status": [str(exc)]}) from None
+        return Response(_GuardDetailOut(selectors.guard_model_get(pk=guard.pk), context={"slug": slug}).data)
+
+
+class GuardEvaluateApi(APIView):
+    """Evaluate a usable guard on the project's current consensus (queued on the ``gpu`` worker;
+    the report appears under ``metrics.evaluations["project:<slug>"]``)."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    @extend_schema(request=None, responses={202: None})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        try:
+            services.guard_evaluation_request(guard_model=_guard(request, pk), project=request.project)
+        except services.GuardError as exc:
+            raise ValidationError({"status": [str(exc)]}) from None
+        return Response({"queued": True, "stored_as": f"project:{slug}"}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,11 @@
+"""Guard API routes, mounted under /api/ (config/urls.py)."""
+from django.urls import path
+
+from exports.guard import api
+
+urlpatterns = [
+    path("projects/<slug:slug>/guards/", api.GuardListApi.as_view(), name="api-guards"),
+    path("projects/<slug:slug>/guards/<int:pk>/", api.GuardDetailApi.as_view(), name="api-guard-detail"),
+    path("projects/<slug:slug>/guards/<int:pk>/promote/", api.GuardPromoteApi.as_view(), name="api-guard-promote"),
+    path("projects/<slug:slug>/guards/<int:pk>/evaluate/", api.GuardEvaluateApi.as_view(), name="api-guard-evaluate"),
+]

@@ -1,0 +1,94 @@
+"""python manage.py eval_guard --model ID|DIR (--data PATH | --export-dir DIR | --project SLUG)
+[--taxonomy SLUG[:VERSION]] [--name NAME] [--json]
+
+Evaluates a guard on labelled data: binary precision / recall / F1 at its threshold, AUROC, PR-AUC,
+calibration error, over-refusal (safe examples flagged), per-category P/R/F1/support (when the
+data's categories are under the guard's own taxonomy version; otherwise binary only), a confusion
+matrix and the worst errors. With a registered guard (--model ID) the report is stored on it
+under --name (default: the data's file or project name).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.models import Project
+from exports.guard import services
+from exports.guard.management.commands._guard_args import taxonomy_version_from
+from exports.guard.manifest import GuardManifestError, read_manifest
+from exports.guard.ml.data import GuardDataError
+from exports.guard.models import GuardModel
+
+
+class Command(BaseCommand):
+    help = "Evaluate a guard on labelled data and store the metrics on it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--model", required=True, help="a registered guard's id, or a guard folder")
+        src = parser.add_mutually_exclusive_group(required=True)
+        src.add_argument("--data", type=Path)
+        src.add_argument("--export-dir", type=Path)
+        src.add_argument("--project")
+        parser.add_argument("--taxonomy", help="slug[:version] the data's categories are under (default: the guard's)")
+        parser.add_argument("--needs-caution", choices=["defensive", "permissive"], default="defensive")
+        parser.add_argument("--name", help="the name the evaluation is stored under")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **opts) -> None:
+        from exports.guard.ml.evaluate import evaluate_folder
+        from exports.guard.sources import load_source
+
+        guard_model = None
+        if opts["model"].isdigit():
+            guard_model = GuardModel.objects.select_related("taxonomy_version__taxonomy").filter(pk=int(opts["model"])).first()
+            if guard_model is None:
+                raise CommandError(f"No guard #{opts['model']}.")
+            if not guard_model.usable:
+                raise CommandError(f"{guard_model} is not ready (status {guard_model.status}).")
+            folder = Path(guard_model.path)
+        else:
+            folder = Path(opts["model"]).resolve()
+        try:
+            manifest = read_manifest(folder)
+        except GuardManifestError as exc:
+            raise CommandError(str(exc)) from None
+        guard_tax = taxonomy_version_from(f"{manifest.taxonomy_slug}:{manifest.taxonomy_version}")
+        if opts["project"]:
+            project = Project.objects.select_related("taxonomy_version__taxonomy").filter(slug=opts["project"]).first()
+            if project is None:
+                raise CommandError(f"No project with slug {opts['project']!r}.")
+            data_tax = project.taxonomy_version
+            spec = {"kind": "project", "slug": project.slug, "needs_caution": opts["needs_caution"]}
+            name = f"project:{project.slug}"
+        else:
+            path = (opts["data"] or opts["export_dir"]).resolve()
+            data_tax = taxonomy_version_from(opts["taxonomy"]) if opts["taxonomy"] else guard_tax
+            spec = {"kind": "file" if opts["data"] else "export", "path": str(path), "needs_caution": opts["needs_caution"]}
+            name = path.name
+        try:
+            examples, _ = load_source(spec, taxonomy_version=data_tax)
+        except GuardDataError as exc:
+            raise CommandError(f"Bad evaluation data: {exc}") from None
+        same_taxonomy = data_tax.pk == guard_tax.pk
+        report = evaluate_folder(folder, examples, with_categories=same_taxonomy)
+        report["data"] = {"name": opts["name"] or name, "source": spec, "examples": len(examples),
+                          "taxonomy": f"{data_tax.taxonomy.slug} v{data_tax.version}",
+                          "categories": "evaluated" if same_taxonomy else "not evaluated: another taxonomy (no crosswalk yet)"}
+        if guard_model is not None:
+            services.guard_model_store_evaluation(guard_model=guard_model, data_name=opts["name"] or name, report=report)
+        if opts["json"]:
+            self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+            return
+        b = report["binary"]
+        self.stdout.write(
+            f"{len(examples)} examples ({b['unsafe']} unsafe) at threshold {b['threshold']:.3f}: "
+            f"precision {b['precision']:.3f}, recall {b['recall']:.3f}, F1 {b['f1']:.3f}, "
+            f"AUROC {b['auroc'] if b['auroc'] is None else round(b['auroc'], 3)}, "
+            f"PR-AUC {b['pr_auc'] if b['pr_auc'] is None else round(b['pr_auc'], 3)}, ECE {b['ece']:.3f}, "
+            f"safe flagged {b['flagged_safe_share']}"
+        )
+        for code, m in report["categories"].items():
+            if m["support"] or m["predicted"]:
+                self.stdout.write(f"  {code}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} support {m['support']}")

@@ -1,0 +1,308 @@
+"""``main(cfg, examples, ...)``: train one guard with either recipe and write its folder.
+
+- **baseline**: the encoder stays frozen; mean-pooled, L2-normalised embeddings feed scikit-learn
+  logistic regressions (class-balanced): one binary unsafe/safe, and one-vs-rest per category on
+  the examples whose categories are known. Their coefficients become the two linear heads, so the
+  folder has the same layout and inference code as the default recipe.
+- **default**: the encoder is fine-tuned end to end with both heads (weighted binary BCE + masked
+  multi-label BCE, class weights n_neg / n_pos capped at ``max_pos_weight``), AdamW, linear warm-up
+  and decay.
+
+Both then fit a temperature on the validation split's binary logits, choose the binary threshold
+and one threshold per category for the best validation F1, and write: ``encoder/``,
+``head.safetensors``, ``guard.json`` and ``README.md`` (the model card). The folder is written
+into ``out_dir``, which must not exist yet: the caller stages it and moves it into place.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from exports.guard.manifest import FORMAT, MANIFEST_NAME
+from exports.guard.ml.calibrate import choose_threshold, fit_temperature
+from exports.guard.ml.config import GuardTrainConfig
+from exports.guard.ml.data import Example, GuardCollator, GuardDataError, data_counts, data_sha256, split_by_item
+from exports.guard.ml.evaluate import evaluate_predictions
+from exports.guard.ml.losses import guard_loss
+from exports.guard.ml.modeling import (
+    HEAD_FILE, GuardClassifier, base_label, embed_pairs, load_encoder, predict_logits, resolve_base, save_guard,
+)
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[..., None]  # progress(phase=..., step=..., steps_total=..., loss=...)
+
+
+class GuardCancelled(Exception):
+    """``should_stop()`` said the job was cancelled; nothing is written."""
+
+
+def check_examples(examples: Sequence[Example], codes: Sequence[str]) -> None:
+    """Refuse data no guard can learn from, with a message that says why."""
+    if not examples:
+        raise GuardDataError("No labelled examples: the source is empty.")
+    labels = {ex.label for ex in examples}
+    if labels != {0, 1}:
+        only = "unsafe" if labels == {1} else "safe"
+        raise GuardDataError(
+            f"All {len(examples)} examples are labelled {only}: a guard needs both safe and unsafe examples."
+        )
+    known = set(codes)
+    for ex in examples:
+        bad = [c for c in ex.categories or () if c not in known]
+        if bad:
+            raise GuardDataError(f"Item {ex.key!r}: category {bad[0]!r} is not in the taxonomy (codes: {', '.join(codes)}).")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "tokenizers", "safetensors", "scikit-learn", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover
+            out[name] = "absent"
+    return out
+
+
+def main(
+    cfg: GuardTrainConfig,
+    examples: Sequence[Example],
+    *,
+    codes: Sequence[str],
+    taxonomy: dict[str, Any],
+    out_dir: Path,
+    provenance: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Train, calibrate, evaluate on validation and write the guard folder; returns the manifest."""
+    started = time.monotonic()
+    codes = list(codes)
+    report = progress or (lambda **kw: None)
+    check_examples(examples, codes)
+    train, val = split_by_item(examples, share=cfg.validation_share, seed=cfg.seed)
+    if {ex.label for ex in train} != {0, 1}:
+        raise GuardDataError(
+            f"The training split ({len(train)} examples) lacks safe or unsafe examples; add data or lower validation_share."
+        )
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    device = torch.device(cfg.device)
+    base_dir = resolve_base(cfg.base)
+    encoder, tokenizer = load_encoder(base_dir)
+    model = GuardClassifier(encoder, len(codes), normalize=cfg.recipe == "baseline")
+    steps_done = 0
+    if cfg.recipe == "baseline":
+        _fit_baseline(cfg, model, tokenizer, train, codes, report)
+    else:
+        steps_done = _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
+    if should_stop is not None and should_stop():
+        raise GuardCancelled("cancelled")
+
+    report(phase="calibrating")
+    model.to(device)
+    pairs = [(ex.prompt, ex.response) for ex in val]
+    logits, cat_logits = (predict_logits(model, tokenizer, pairs, max_length=cfg.max_length, device=device)
+                          if val else (np.zeros(0), np.zeros((0, len(codes)))))
+    y_val = np.array([ex.label for ex in val], dtype=int)
+    temperature = fit_temperature(logits, y_val)
+    p_val = 1.0 / (1.0 + np.exp(-logits / temperature))
+    threshold = choose_threshold(y_val, p_val)
+    pc_val = 1.0 / (1.0 + np.exp(-cat_logits))
+    cat_thresholds = {}
+    known = [i for i, ex in enumerate(val) if ex.categories is not None]
+    for k, code in enumerate(codes):
+        yk = np.array([1 if code in (val[i].categories or ()) else 0 for i in known], dtype=int)
+        cat_thresholds[code] = choose_threshold(yk, pc_val[known, k]) if known else 0.5
+    validation = (
+        evaluate_predictions(val, p_val, pc_val, codes=codes, threshold=threshold, category_thresholds=cat_thresholds)
+        if val and len(set(y_val.tolist())) == 2 else None
+    )
+    if should_stop is not None and should_stop():
+        raise GuardCancelled("cancelled")
+
+    report(phase="writing")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=False)
+    model.to("cpu")
+    save_guard(model, tokenizer, out_dir, copy_encoder_from=base_dir if cfg.recipe == "baseline" else None)
+    manifest = {
+        "format": FORMAT,
+        "name": (provenance or {}).get("name", ""),
+        "version": (provenance or {}).get("version"),
+        "taxonomy": dict(taxonomy),
+        "category_codes": codes,
+        "threshold": threshold,
+        "category_thresholds": cat_thresholds,
+        "temperature": temperature,
+        "recipe": cfg.recipe,
+        "base": base_label(cfg.base),
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "model": {"head": HEAD_FILE, "encoder": "encoder", "pooling": "mean", "normalize": cfg.recipe == "baseline",
+                  "max_length": cfg.max_length, "input": "prompt [SEP] response (a sentence pair; prompt alone when no response)"},
+        "training_data": {
+            "sha256": data_sha256(examples),
+            "counts": {"all": data_counts(examples), "train": data_counts(train), "validation": data_counts(val)},
+            "split": {"by": "item (sha256 of seed and item key)", "validation_share": cfg.validation_share, "seed": cfg.seed},
+            "source": (provenance or {}).get("source", {}),
+        },
+        "metrics": {"validation": validation},
+        "training": {"steps": steps_done, "seconds": round(time.monotonic() - started, 1)},
+        "libraries": library_versions(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "README.md").write_text(model_card(manifest), encoding="utf-8")
+    return manifest
+
+
+def _class_weight(y: np.ndarray, cap: float) -> float:
+    pos = float(y.sum())
+    neg = float(len(y) - pos)
+    return float(min(cap, neg / pos)) if pos else 1.0
+
+
+def _fit_baseline(cfg, model, tokenizer, train, codes, report) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    report(phase="embedding", step=0, steps_total=1 + len(codes))
+    x = embed_pairs(model, tokenizer, [(ex.prompt, ex.response) for ex in train], max_length=cfg.max_length,
+                    batch_size=max(cfg.batch_size, 32))
+    y = np.array([ex.label for ex in train], dtype=int)
+    report(phase="training")
+    clf = LogisticRegression(C=cfg.baseline_c, class_weight="balanced", max_iter=2000, random_state=cfg.seed).fit(x, y)
+    weight = np.zeros((len(codes), x.shape[1]), dtype=np.float32)
+    bias = np.full(len(codes), -10.0, dtype=np.float32)  # a category never seen: probability ~0
+    known = [i for i, ex in enumerate(train) if ex.categories is not None]
+    for k, code in enumerate(codes):
+        yk = np.array([1 if code in (train[i].categories or ()) else 0 for i in known], dtype=int)
+        if len(known) and 0 < yk.sum() < len(yk):
+            ck = LogisticRegression(C=cfg.baseline_c, class_weight="balanced", max_iter=2000,
+                                    random_state=cfg.seed).fit(x[known], yk)
+            weight[k], bias[k] = ck.coef_[0], ck.intercept_[0]
+        report(phase="training", step=1 + k)
+    with torch.no_grad():
+        model.binary.weight.copy_(torch.from_numpy(clf.coef_.astype(np.float32)))
+        model.binary.bias.copy_(torch.from_numpy(clf.intercept_.astype(np.float32)))
+        model.categories.weight.copy_(torch.from_numpy(weight))
+        model.categories.bias.copy_(torch.from_numpy(bias))
+
+
+def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device) -> int:
+    from torch.utils.data import DataLoader
+
+    y = np.array([ex.label for ex in train], dtype=int)
+    pos_weight = torch.tensor(_class_weight(y, cfg.max_pos_weight), device=device)
+    known = [ex for ex in train if ex.categories is not None]
+    cat_pw = []
+    for code in codes:
+        yk = np.array([1 if code in (ex.categories or ()) else 0 for ex in known], dtype=int)
+        cat_pw.append(_class_weight(yk, cfg.max_pos_weight) if yk.sum() else 1.0)
+    cat_pos_weight = torch.tensor(cat_pw, dtype=torch.float32, device=device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(list(train), batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                        collate_fn=GuardCollator(tokenizer, codes, cfg.max_length))
+    steps_total = cfg.epochs * len(loader)
+    if cfg.max_steps:
+        steps_total = min(steps_total, cfg.max_steps)
+    model.to(device).train()
+    optim = torch.optim.AdamW(
+        [{"params": model.encoder.parameters(), "lr": cfg.learning_rate},
+         {"params": [*model.binary.parameters(), *model.categories.parameters()], "lr": cfg.head_learning_rate}],
+        weight_decay=cfg.weight_decay,
+    )
+    warmup = max(1, int(cfg.warmup_share * steps_total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warmup, max(0.0, (steps_total - s) / max(1, steps_total - warmup)))
+    )
+    report(phase="training", step=0, steps_total=steps_total)
+    step = 0
+    running = None
+    for _epoch in range(cfg.epochs):
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            b_logits, c_logits = model(batch["input_ids"], batch["attention_mask"])
+            loss, _parts = guard_loss(b_logits, c_logits, batch["labels"], batch["category_targets"],
+                                      batch["category_mask"], pos_weight=pos_weight,
+                                      category_pos_weight=cat_pos_weight, category_weight=cfg.category_loss_weight)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"The loss is {loss.item()} at step {step}; lower the learning rate.")
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            step += 1
+            value = loss.item()
+            running = value if running is None else 0.9 * running + 0.1 * value
+            if step % cfg.progress_every == 0 or step == steps_total:
+                report(phase="training", step=step, steps_total=steps_total, loss=running)
+                if should_stop is not None and should_stop():
+                    raise GuardCancelled("cancelled")
+            if step >= steps_total:
+                return step
+    return step
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    """README.md of the folder: what it is, the data it saw, its validation metrics."""
+    tax = manifest["taxonomy"]
+    counts = manifest["training_data"]["counts"]
+    val = manifest["metrics"]["validation"]
+    lines = [
+        f"# Guard {manifest.get('name') or ''} v{manifest.get('version') or ''}".rstrip(),
+        "",
+        f"Taxonomy-tagged safety classifier trained by Tribunal. Recipe **{manifest['recipe']}** on "
+        f"`{manifest['base']}`; categories of **{tax.get('name', tax['slug'])} v{tax['version']}** "
+        f"({len(manifest['category_codes'])} codes, in head order: {', '.join(manifest['category_codes'])}).",
+        "",
+        "**Content warning:** trained on safety data that contains offensive or harmful text.",
+        "",
+        "## Decision",
+        "",
+        f"- P(unsafe) = sigmoid(logit / T), T = {manifest['temperature']:.4f}; unsafe when P >= {manifest['threshold']:.4f}",
+        "- per-category thresholds (chosen for the best validation F1): "
+        + ", ".join(f"{c} {t:.3f}" for c, t in manifest["category_thresholds"].items()),
+        "",
+        "## Training data",
+        "",
+        f"- sha256 `{manifest['training_data']['sha256']}`; seed {manifest['seed']}; split by item",
+        *[f"- {name}: {c['examples']} examples from {c['items']} items ({c['unsafe']} unsafe, {c['safe']} safe)"
+          for name, c in counts.items()],
+        "",
+        "## Validation metrics",
+        "",
+    ]
+    if val is None:
+        lines.append("_The validation split was empty or had one class only: no metrics, threshold 0.5, T = 1._")
+    else:
+        b = val["binary"]
+        lines += [
+            "| precision | recall | F1 | AUROC | PR-AUC | ECE |",
+            "|---|---|---|---|---|---|",
+            f"| {_fmt(b['precision'])} | {_fmt(b['recall'])} | {_fmt(b['f1'])} | {_fmt(b['auroc'])} | {_fmt(b['pr_auc'])} | {_fmt(b['ece'])} |",
+            "",
+            "| category | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+            *[f"| {c} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['support']} |"
+              for c, m in val["categories"].items() if m["support"] or m["predicted"]],
+        ]
+    lines += ["", "## Libraries", "", *[f"- {k} {v}" for k, v in manifest["libraries"].items()], ""]
+    return "\n".join(lines)
