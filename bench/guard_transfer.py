@@ -103,7 +103,7 @@ def main() -> None:
         cfg = GuardTrainConfig(recipe=recipe, epochs=args.epochs, batch_size=32, max_length=args.max_length, seed=args.seed,
                                progress_every=20)
         train(cfg, examples, codes=codes, taxonomy={"slug": "aegis-2.0", "version": 1}, out_dir=folder,
-              progress=lambda **kw: print(recipe, kw, file=sys.stderr, flush=True) if kw.get("step") else None)
+              progress=lambda recipe=recipe, **kw: print(recipe, kw, file=sys.stderr, flush=True) if kw.get("step") else None)
         t_train = time.monotonic() - t0
         t1 = time.monotonic()
         report = evaluate_folder(folder, test, with_categories=False)

@@ -11,11 +11,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.permissions import IsProjectResearcher, TribunalAutoSchema
+from annotation.permissions import IsProjectResearcher, ProjectRequest, TribunalAutoSchema
 from exports.guard import selectors, services
 from exports.guard.models import GuardModel
 from exports.models import Export
@@ -43,7 +42,7 @@ class _GuardOut(serializers.Serializer):
     base = serializers.CharField()
     recipe = serializers.CharField()
     status = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
     source_ref = serializers.CharField()
     data_sha256 = serializers.CharField()
     counts = serializers.JSONField()
@@ -72,7 +71,7 @@ class _GuardDetailOut(_GuardOut):
         return _TrainingOut(training).data if training is not None else None
 
 
-def _guard(request: Request, pk: int) -> GuardModel:
+def _guard(request: ProjectRequest, pk: int) -> GuardModel:
     guard = selectors.guard_model_get(pk=pk)
     if guard is None or guard.taxonomy_version_id != request.project.taxonomy_version_id:
         raise Http404("No such guard.")
@@ -90,17 +89,17 @@ class GuardListApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.SlugField(max_length=100, default="guard")
         recipe = serializers.ChoiceField(choices=GuardModel.Recipe.choices, default="default")
-        source = serializers.CharField(default="consensus")
+        source = serializers.CharField(default="consensus")  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
         needs_caution = serializers.ChoiceField(choices=["defensive", "permissive"], default="defensive")
         config = serializers.DictField(required=False, default=dict, help_text="More GuardTrainConfig options (epochs, seed, ...).")
 
     @extend_schema(responses=_GuardOut(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: ProjectRequest, slug: str) -> Response:
         guards = selectors.guard_model_list(taxonomy_version=request.project.taxonomy_version)[:100]
         return Response(_GuardOut(guards, many=True, context={"slug": slug}).data)
 
     @extend_schema(request=InputSerializer, responses={201: _GuardDetailOut})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: ProjectRequest, slug: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
@@ -134,7 +133,7 @@ class GuardDetailApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(responses=_GuardDetailOut)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         return Response(_GuardDetailOut(_guard(request, pk), context={"slug": slug}).data)
 
 
@@ -145,7 +144,7 @@ class GuardPromoteApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(request=None, responses=_GuardDetailOut)
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         try:
             guard = services.guard_model_promote(guard_model=_guard(request, pk))
         except services.GuardError as exc:
@@ -161,7 +160,7 @@ class GuardEvaluateApi(APIView):
     permission_classes = [IsProjectResearcher]
 
     @extend_schema(request=None, responses={202: None})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         try:
             services.guard_evaluation_request(guard_model=_guard(request, pk), project=request.project)
         except services.GuardError as exc:

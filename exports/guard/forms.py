@@ -1,9 +1,12 @@
 """The train form of the guard page (parse and validate only; the view calls the service)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django import forms
 
 from exports.guard.models import GuardModel
+from exports.models import Export
 
 
 class GuardTrainForm(forms.Form):
@@ -15,8 +18,10 @@ class GuardTrainForm(forms.Form):
     epochs = forms.IntegerField(min_value=1, max_value=50, initial=3)
     seed = forms.IntegerField(min_value=0, initial=0)
 
-    def __init__(self, *args, exports: list = (), **kwargs):
+    def __init__(self, *args, exports: Sequence[Export] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["source"].choices = [("consensus", "Current consensus")] + [
+        source = self.fields["source"]
+        assert isinstance(source, forms.ChoiceField)
+        source.choices = [("consensus", "Current consensus")] + [
             (f"export:{e.pk}", f"Export #{e.pk} ({e.rows_written} rows, {e.created_at:%Y-%m-%d})") for e in exports
         ]

@@ -104,10 +104,12 @@ def examples_from_row(row: dict, *, resolve: Resolver, needs_caution: str = "def
         return out
     if "label" in row:
         label = _label(row["label"], needs_caution)
-        cats = None if row.get("categories") in (None, "") and label else _categories(row.get("categories"), resolve)
-        if not label and cats:
+        given: tuple[str, ...] | None = (
+            None if row.get("categories") in (None, "") and label else _categories(row.get("categories"), resolve)
+        )
+        if not label and given:
             raise GuardDataError("a safe row cannot have categories")
-        return [Example(key, prompt, response, label, cats if label else ())]
+        return [Example(key, prompt, response, label, given if label else ())]
     present = [k for k in MODERATION_KEYS if k in row]
     if present:  # OpenAI moderation sample: any known 1 is unsafe; categories are another taxonomy's
         label = int(any(int(row[k]) == 1 for k in present))
@@ -123,7 +125,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict]]:
         if suffix.startswith(".csv"):
             for n, row in enumerate(csv.DictReader(fh), start=2):
                 yield n, {k: (v if v != "" else None) for k, v in row.items() if k}
-        elif suffix.startswith(".jsonl") or suffix.startswith(".json"):
+        elif suffix.startswith((".jsonl", ".json")):
             for n, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue

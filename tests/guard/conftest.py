@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ SAFE = [
 def tiny_rows(repeats: int = 4) -> list[dict]:
     """Dozens of rows in the labelled-file format: unsafe prompts with categories (by code or by
     name), safe prompts, some with a response."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(repeats):
         for j, (text, code) in enumerate(UNSAFE):
             cats = [code] if j % 2 else ["Violence" if code == "S1" else "Criminal Planning/Confessions"]

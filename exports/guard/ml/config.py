@@ -8,7 +8,7 @@ from typing import Any
 RECIPES = ("default", "baseline")
 
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002 - "help" as in TRL/HfArgumentParser metadata
+def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 
 class GuardDataError(ValueError):
@@ -35,7 +36,8 @@ class Example:
 def split_by_item(examples: Sequence[Example], *, share: float, seed: int) -> tuple[list[Example], list[Example]]:
     """(train, validation): an item goes to validation when sha256(seed:key) falls under ``share``.
     The same seed and key always give the same side, whichever other items are present."""
-    train, val = [], []
+    train: list[Example] = []
+    val: list[Example] = []
     prefix = f"{seed}:".encode()
     for ex in examples:
         u = int.from_bytes(hashlib.sha256(prefix + ex.key.encode()).digest()[:8], "big") / 2**64

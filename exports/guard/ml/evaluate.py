@@ -5,8 +5,9 @@ against scikit-learn on literal inputs; :func:`evaluate_folder` loads a guard fo
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,12 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, bins: int = ECE_
 
 
 def binary_report(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
-    from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
+    from sklearn.metrics import (
+        average_precision_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
 
     y = np.asarray(y).astype(int)
     p = np.asarray(p, dtype=np.float64)
@@ -120,9 +126,10 @@ def evaluate_predictions(
     errors = [i for i in range(len(y)) if (p[i] >= threshold) != bool(y[i])]
     errors.sort(key=lambda i: -abs(p[i] - y[i]))
     report["worst_errors"] = [
-        {"key": examples[i].key, "label": "unsafe" if y[i] else "safe", "p_unsafe": round(float(p[i]), 4),
-         "prompt": examples[i].prompt[:500], "response": None if examples[i].response is None else examples[i].response[:500]}
+        {"key": ex.key, "label": "unsafe" if y[i] else "safe", "p_unsafe": round(float(p[i]), 4),
+         "prompt": ex.prompt[:500], "response": None if ex.response is None else ex.response[:500]}
         for i in errors[:worst]
+        for ex in (examples[i],)
     ]
     return report
 

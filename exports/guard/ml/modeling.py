@@ -10,8 +10,9 @@ Folder layout written by :func:`save_guard` (read back by :func:`load_guard`)::
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,8 +27,11 @@ ENCODER_DIR = "encoder"
 class GuardClassifier(nn.Module):
     def __init__(self, encoder: nn.Module, n_categories: int, *, normalize: bool = False):
         super().__init__()
-        self.encoder = encoder
-        hidden = encoder.config.hidden_size
+        # A transformers model: typed loosely, as nn.Module's attribute lookup would type its
+        # config and save_pretrained as tensors.
+        self.encoder: Any = encoder
+        config: Any = encoder.config
+        hidden = int(config.hidden_size)
         self.normalize = normalize
         self.binary = nn.Linear(hidden, 1)
         self.categories = nn.Linear(hidden, n_categories)

@@ -20,10 +20,10 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +35,14 @@ from exports.guard.ml.data import Example, GuardCollator, GuardDataError, data_c
 from exports.guard.ml.evaluate import evaluate_predictions
 from exports.guard.ml.losses import guard_loss
 from exports.guard.ml.modeling import (
-    HEAD_FILE, GuardClassifier, base_label, embed_pairs, load_encoder, predict_logits, resolve_base, save_guard,
+    HEAD_FILE,
+    GuardClassifier,
+    base_label,
+    embed_pairs,
+    load_encoder,
+    predict_logits,
+    resolve_base,
+    save_guard,
 )
 
 logger = logging.getLogger(__name__)
@@ -162,7 +169,7 @@ def main(
         "metrics": {"validation": validation},
         "training": {"steps": steps_done, "seconds": round(time.monotonic() - started, 1)},
         "libraries": library_versions(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(model_card(manifest), encoding="utf-8")
@@ -213,8 +220,11 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
         cat_pw.append(_class_weight(yk, cfg.max_pos_weight) if yk.sum() else 1.0)
     cat_pos_weight = torch.tensor(cat_pw, dtype=torch.float32, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(list(train), batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                        collate_fn=GuardCollator(tokenizer, codes, cfg.max_length))
+    # A list is a map-style dataset (DataLoader only needs __getitem__ and __len__).
+    loader: DataLoader = DataLoader(
+        list(train), batch_size=cfg.batch_size, shuffle=True, generator=gen,  # type: ignore[arg-type]
+        collate_fn=GuardCollator(tokenizer, codes, cfg.max_length),
+    )
     steps_total = cfg.epochs * len(loader)
     if cfg.max_steps:
         steps_total = min(steps_total, cfg.max_steps)

@@ -88,10 +88,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued training #{job.pk} of {gm.name} v{gm.version} on the gpu queue.")
             return
         self.stderr.write(f"Training {gm.name} v{gm.version} ({gm.recipe}) on {len(examples)} examples...")
-        job = services.guard_training_run(training_id=job.pk)
+        ran = services.guard_training_run(training_id=job.pk)
         gm = GuardModel.objects.get(pk=job.guard_model_id)
         if gm.status != GuardModel.Status.READY:
-            raise CommandError(f"Training failed: {gm.error or job.error}")
+            raise CommandError(f"Training failed: {gm.error or (ran.error if ran else job.error)}")
         result = {"id": gm.pk, "name": gm.name, "version": gm.version, "status": gm.status, "path": gm.path,
                   "recipe": gm.recipe, "data_sha256": gm.data_sha256, "validation": gm.metrics.get("validation")}
         if opts["json"]:
