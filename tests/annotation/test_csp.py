@@ -35,7 +35,8 @@ def test_the_login_page_has_it_too(client):
     assert client.get("/login/").headers["Content-Security-Policy"] == CSP
 
 
-def test_api_json_and_admin_pages_are_left_alone(client, admin_user, project):
+def test_json_carries_no_policy_and_the_admin_and_api_docs_carry_it(client, admin_user, project):
     client.force_login(admin_user)
-    assert "Content-Security-Policy" not in client.get("/api/projects/").headers
-    assert "Content-Security-Policy" not in client.get("/admin/").headers
+    assert "Content-Security-Policy" not in client.get("/api/projects/").headers  # not a page
+    assert "script-src 'self'" in client.get("/admin/").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in client.get("/api/docs/").headers["Content-Security-Policy"]
