@@ -1,19 +1,16 @@
 """Lock conflicts on SQLite, the embedded default: the counterparts of ``test_lock_conflicts.py``.
 
 SQLite has one write lock for the whole file. A second connection takes it for real
-(``BEGIN IMMEDIATE``) and keeps it while the server's connection, with a busy timeout of 100 ms
-instead of 30 s, tries to write: every write fails with "database is locked" exactly as it does on
-a laptop whose database is held by a long writer. Saved work is never reported as failed, nothing
-is stored twice, jobs go back to the queue. Runs on SQLite only (`make test-sqlite`).
+(``BEGIN IMMEDIATE``, ``tests/helpers/sqlite.py``) and keeps it while the server's connection, with
+a busy timeout of 100 ms instead of 30 s, tries to write: every write fails with "database is
+locked" exactly as it does on a laptop whose database is held by a long writer. Saved work is never
+reported as failed, nothing is stored twice, jobs go back to the queue. SQLite only (`make test-sqlite`).
 """
 from __future__ import annotations
 
-import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -22,41 +19,16 @@ from annotation.importing.service import ImportInterrupted
 from annotation.models import Annotation, ImportBatch, Item
 from tests.annotation.import_helpers import FIXTURES
 from tests.annotation.workbench_fixtures import make_items
+from tests.helpers.sqlite import only_on_sqlite, short_busy_timeout, write_lock_held
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "sqlite",
-        reason="SQLite's database-wide write lock; the PostgreSQL row-lock cases are in test_lock_conflicts.py",
-    ),
-]
-
-
-@contextmanager
-def write_lock_held():
-    """Take SQLite's write lock on a second connection and keep it until the block ends."""
-    other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=5)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        yield
-    finally:
-        other.rollback()
-        other.close()
+pytestmark = [pytest.mark.django_db(transaction=True), only_on_sqlite]
 
 
 @pytest.fixture
-def short_busy_timeout():
-    """The server's connection waits 100 ms for the write lock instead of SQLITE_BUSY_TIMEOUT_S."""
-    options = connection.settings_dict.setdefault("OPTIONS", {})
-    old = options.get("timeout")
-    connection.close()
-    options["timeout"] = 0.1
-    yield
-    connection.close()
-    if old is None:
-        options.pop("timeout", None)
-    else:
-        options["timeout"] = old
+def locked_out():
+    """The test's connection waits 100 ms for the write lock instead of SQLITE_BUSY_TIMEOUT_S."""
+    with short_busy_timeout(0.1):
+        yield
 
 
 @pytest.fixture
@@ -72,7 +44,7 @@ def _body(payload: dict, key: str) -> dict:
 
 
 def test_a_submit_that_stays_locked_out_is_503_busy_as_json_and_the_resend_is_stored_once(
-    project, tmp_path, annotator, short_busy_timeout
+    project, tmp_path, annotator, locked_out
 ):
     make_items(project, tmp_path, 2)
     c = Client()
@@ -95,7 +67,7 @@ def test_a_submit_that_stays_locked_out_is_503_busy_as_json_and_the_resend_is_st
 
 
 def test_a_background_import_locked_out_stays_pending_for_the_task_retry_then_finishes(
-    project, upload_dir, short_busy_timeout
+    project, upload_dir, locked_out
 ):
     batch = import_file(project=project, path=FIXTURES / "good_tribunal.jsonl", source_name="g.jsonl",
                         background=True)
