@@ -12,14 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from annotation import jobs
+from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Project
 from exports.models import Export
 from exports.options import ExportOptions, build_options
+
+
+class ExportInterrupted(Exception):
+    """The job could not be claimed because the database stayed locked past every retry (SQLite: a
+    long writer held the file). It is still PENDING, which no resumer re-queues: the task retries."""
 
 
 def export_root() -> Path:
@@ -75,7 +81,15 @@ def export_run(*, export_id: int) -> Export | None:
     """
     from exports.pipeline import ExportEmptyError, run_export
 
-    if not claim(model=Export, pk=export_id, pending=Export.Status.PENDING, running=Export.Status.RUNNING, error=""):
+    try:
+        claimed = retry_on_lock(claim)(
+            model=Export, pk=export_id, pending=Export.Status.PENDING, running=Export.Status.RUNNING, error=""
+        )
+    except DatabaseError as exc:
+        if is_lock_error(exc):
+            raise ExportInterrupted(f"export {export_id} could not be claimed: {exc}") from exc
+        raise
+    if not claimed:
         return Export.objects.filter(pk=export_id).first()
     export = Export.objects.select_related("project__taxonomy_version__taxonomy").get(pk=export_id)
     options = build_options(export.options)

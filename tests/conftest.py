@@ -11,6 +11,74 @@ from django.contrib.auth.models import Group
 from annotation import services
 from annotation.models import Membership
 
+# Tests that need PostgreSQL features carry ``@pytest.mark.postgres(reason=...)``; on SQLite
+# (`make test-sqlite`) they are skipped with "needs PostgreSQL: <reason>". The ``models`` and
+# ``browser`` tests do not depend on the database and are the slow ones (real model loads, Chromium):
+# on SQLite they skip too, so CI does not run them twice, unless --all-on-sqlite is given.
+POSTGRES_ONLY = "needs PostgreSQL: "
+DATABASE_INDEPENDENT = ("models", "browser")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--all-on-sqlite", action="store_true", default=False,
+        help="on SQLite, also run the database-independent models and browser tests",
+    )
+
+
+def _on_sqlite() -> bool:
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def pytest_configure(config):
+    _sqlite_flush_like_truncate()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _on_sqlite():
+        return
+    run_all = config.getoption("--all-on-sqlite")
+    for item in items:
+        marker = item.get_closest_marker("postgres")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            if not reason:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.postgres needs a reason")
+            item.add_marker(pytest.mark.skip(reason=POSTGRES_ONLY + reason))
+        elif not run_all and any(item.get_closest_marker(name) for name in DATABASE_INDEPENDENT):
+            item.add_marker(pytest.mark.skip(reason="database-independent; run on PostgreSQL"))
+
+
+def _sqlite_flush_like_truncate() -> None:
+    """Transactional tests (``transaction=True``, live servers, workers) end with a flush of every
+    table. On PostgreSQL that is a TRUNCATE, which fires no row triggers; on SQLite it is a DELETE,
+    which the append-only triggers (annotation migrations 0002/0003) reject. For the flush only,
+    SQLite's flush SQL lifts every trigger and puts it back verbatim afterwards, in the same
+    transaction, so SQLite's flush behaves like TRUNCATE and the triggers stay on for the tests."""
+    import django.db.backends.sqlite3.base  # noqa: F401  (operations imports base: import it first)
+    from django.db.backends.sqlite3.operations import DatabaseOperations
+
+    if getattr(DatabaseOperations.sql_flush, "tribunal_lifts_triggers", False):
+        return
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        sql = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        if not sql:
+            return sql
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            triggers = cursor.fetchall()
+        drop = [f"DROP TRIGGER {self.quote_name(name)};" for name, _ in triggers]
+        return drop + sql + [create for _, create in triggers]
+
+    # Marked so a second call does not wrap it twice; set through setattr, as on any function object.
+    setattr(sql_flush, "tribunal_lifts_triggers", True)  # noqa: B010
+    setattr(DatabaseOperations, "sql_flush", sql_flush)  # noqa: B010 - patched for the test session only
+
+
 SHARED_DATA = Path(os.environ.get("TRIBUNAL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 

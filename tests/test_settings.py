@@ -197,17 +197,20 @@ with app.connection_for_write() as conn:
 """
 
 
-def test_the_configured_postgresql_and_redis_are_really_used(tmp_path):
-    """Connect for real to the services this test run was given (make test / .ci/run set them)."""
+def test_the_configured_database_and_redis_are_really_used(tmp_path):
+    """Connect for real to the services this test run was given (make test, make test-sqlite and
+    .ci/run set them)."""
     database_url = os.environ.get("DATABASE_URL", "")
     broker_url = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL", "")
-    if not database_url.startswith("postgres") or not broker_url.startswith("redis"):
-        pytest.skip("needs DATABASE_URL=postgres://... and CELERY_BROKER_URL/REDIS_URL=redis://... (make test sets them)")
+    vendor = "postgresql" if database_url.startswith("postgres") else "sqlite" if database_url.startswith("sqlite") else ""
+    if not vendor or not broker_url.startswith("redis"):
+        pytest.skip("needs DATABASE_URL=postgres://... or sqlite:///... and CELERY_BROKER_URL/REDIS_URL=redis://... "
+                    "(make test and make test-sqlite set them)")
 
     proc = boot(tmp_path, code=CONNECT, SECRET_KEY="k" * 50, DATABASE_URL=database_url, CELERY_BROKER_URL=broker_url)
 
     assert proc.returncode == 0, proc.stderr
-    assert "db postgresql 1" in proc.stdout
+    assert f"db {vendor} 1" in proc.stdout
     assert "broker redis" in proc.stdout
 
 

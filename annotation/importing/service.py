@@ -40,7 +40,7 @@ from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -135,7 +135,18 @@ def import_batch_run(*, batch_id: int, requeue_on_lock: bool = False) -> ImportB
     ``requeue_on_lock=True`` (the Celery task, while it has retries left): a lock conflict that
     outlived the per-statement retries puts the batch back to PENDING, keeps its file and raises
     :class:`ImportInterrupted` for the task to retry later, instead of ending it FAILED."""
-    if not claim(model=ImportBatch, pk=batch_id, pending=ImportBatch.Status.PENDING, running=ImportBatch.Status.RUNNING):
+    try:
+        claimed = retry_on_lock(claim)(
+            model=ImportBatch, pk=batch_id, pending=ImportBatch.Status.PENDING, running=ImportBatch.Status.RUNNING
+        )
+    except DatabaseError as exc:
+        # SQLite: another writer held the database past the busy timeout and every retry. The batch
+        # is still PENDING, which no resumer looks at: the task must retry, or it stays there.
+        if requeue_on_lock and is_lock_error(exc):
+            logger.warning("import batch %s could not be claimed (lock conflict); queued again: %s", batch_id, exc)
+            raise ImportInterrupted(f"import batch {batch_id}: {exc}") from exc
+        raise
+    if not claimed:
         return None
     batch = ImportBatch.objects.select_related("project").get(pk=batch_id)
     ended = True

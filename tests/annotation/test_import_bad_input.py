@@ -1,6 +1,7 @@
 """Bad input: every error is listed by line and reason, and NOTHING from the file is stored."""
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import tracemalloc
@@ -182,8 +183,6 @@ def test_the_command_rejects_an_unknown_project(db, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_imports_of_one_file_store_it_once(project, tmp_path):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL (SQLite serialises writers anyway)")
     lines = [json.dumps({"id": f"c-{n}", "prompt": f"prompt {n}", "responses": ["a", "b"]}).encode() for n in range(300)]
     path = _write(tmp_path, "same.jsonl", lines)
     results: list[ImportBatch] = []
@@ -210,15 +209,30 @@ def test_items_committed_between_the_passes_are_not_duplicated(project, tmp_path
 
     lines = [json.dumps({"id": f"r-{n}", "prompt": f"p {n}", "responses": ["a", "b"]}).encode() for n in range(20)]
     path = _write(tmp_path, "same.jsonl", lines)
-    original = service._Known.catch_up
     inner: list[ImportBatch] = []
+    if service.commits_per_chunk():
+        # SQLite: pass 2 runs under a per-project file lock (not reentrant), so B runs just before
+        # A takes it, i.e. after A's pass 1
+        original_lock = service._project_import_lock
 
-    def catch_up_after_b(self):
-        monkeypatch.setattr(service._Known, "catch_up", original)
-        inner.append(import_file(project=project, path=path, source_name="same.jsonl"))
-        original(self)
+        @contextlib.contextmanager
+        def lock_after_b(project_id):
+            monkeypatch.setattr(service, "_project_import_lock", original_lock)
+            inner.append(import_file(project=project, path=path, source_name="same.jsonl"))
+            with original_lock(project_id):
+                yield
 
-    monkeypatch.setattr(service._Known, "catch_up", catch_up_after_b)
+        monkeypatch.setattr(service, "_project_import_lock", lock_after_b)
+    else:
+        # PostgreSQL: B runs on the same connection under A's project row lock, before A catches up
+        original = service._Known.catch_up
+
+        def catch_up_after_b(self):
+            monkeypatch.setattr(service._Known, "catch_up", original)
+            inner.append(import_file(project=project, path=path, source_name="same.jsonl"))
+            original(self)
+
+        monkeypatch.setattr(service._Known, "catch_up", catch_up_after_b)
     # when
     outer = import_file(project=project, path=path, source_name="same.jsonl")
     # then: B stored the items, A skipped every one of them

@@ -1,5 +1,6 @@
 """A worker killed with SIGKILL in the middle of a background import: after a restart the batch
-finishes, with every item exactly once (real worker processes, Redis, PostgreSQL)."""
+finishes, with every item exactly once (real worker processes, Redis, the test database: PostgreSQL
+or SQLite)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""A real Celery worker process, a real Redis broker and PostgreSQL: background imports end to end."""
+"""A real Celery worker process, a real Redis broker and the test database (PostgreSQL or SQLite):
+background imports end to end."""
 from __future__ import annotations
 
 import json

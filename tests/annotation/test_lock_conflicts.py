@@ -2,7 +2,8 @@
 
 Real lock conflicts, no fakes: a second PostgreSQL connection holds row locks (``FOR UPDATE``) while
 the server's connection runs with a short ``lock_timeout``, so the server's statement fails with
-SQLSTATE 55P03 exactly as a contended production database would make it fail.
+SQLSTATE 55P03 exactly as a contended production database would make it fail. Those tests are
+PostgreSQL-only (``needs_row_locks``); the rest of the module runs on SQLite too.
 """
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ from tests.annotation.import_helpers import FIXTURES
 from tests.annotation.workbench_fixtures import make_items
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# The tests that hold real row locks; the others (error shapes, task outcomes, the retry) run on SQLite too.
+needs_row_locks = pytest.mark.postgres(
+    reason="row locks held from a second connection (psycopg, SELECT ... FOR UPDATE) and SET lock_timeout"
+)
 
 
 @contextmanager
@@ -63,6 +69,7 @@ def _annotator_client(annotator) -> Client:
     return c
 
 
+@needs_row_locks
 def test_a_saved_submit_whose_next_item_cannot_be_claimed_answers_success_with_next_error(
     project, tmp_path, annotator, short_lock_timeout
 ):
@@ -87,6 +94,7 @@ def test_a_saved_submit_whose_next_item_cannot_be_claimed_answers_success_with_n
     assert nxt.status_code == 200 and nxt.json()["item"] != payload["item"]
 
 
+@needs_row_locks
 def test_a_submit_that_stays_locked_out_is_503_busy_as_json_and_the_resend_is_stored_once(
     project, tmp_path, annotator, short_lock_timeout
 ):
@@ -110,6 +118,7 @@ def test_a_submit_that_stays_locked_out_is_503_busy_as_json_and_the_resend_is_st
     assert Annotation.objects.filter(annotator=annotator).count() == 1
 
 
+@needs_row_locks
 def test_the_workbench_page_confirms_a_saved_item_when_the_next_one_cannot_be_claimed(
     project, tmp_path, annotator, short_lock_timeout
 ):
@@ -163,6 +172,7 @@ def _parser_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "import-parser" and t.is_alive()]
 
 
+@needs_row_locks
 def test_a_background_import_locked_out_goes_back_to_pending_then_finishes(
     project, upload_dir, short_lock_timeout, caplog
 ):
@@ -188,6 +198,7 @@ def test_a_background_import_locked_out_goes_back_to_pending_then_finishes(
     assert Item.objects.filter(project=project).count() == 4
 
 
+@needs_row_locks
 def test_a_background_import_on_its_last_try_ends_failed_with_the_reason(project, upload_dir, short_lock_timeout):
     batch = import_file(project=project, path=FIXTURES / "good_tribunal.jsonl", source_name="g.jsonl",
                         background=True)

@@ -65,6 +65,24 @@ def test_annotations_are_append_only_in_the_database(project):
     assert Annotation.objects.filter(pk=ann.pk, rationale="").exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_test_flush_empties_the_tables_and_leaves_the_append_only_triggers_on(project):
+    # On PostgreSQL the flush that ends a transactional test is a TRUNCATE; on SQLite a DELETE,
+    # for which tests/conftest.py lifts the triggers inside the flush only.
+    from django.core.management import call_command
+
+    item, (a, b) = _item(project)
+    Annotation.objects.create(
+        project=project, item=item, source="import", pair_a=a, pair_b=b, pair_choice="a", pair_strength=2
+    )
+    call_command("flush", interactive=False, verbosity=0)
+    assert not Annotation.objects.exists() and not Item.objects.exists()
+    # and afterwards the database still refuses to delete or rewrite an annotation
+    versions = {v.taxonomy.slug: v for v in services.taxonomy_load_presets()}
+    again = services.project_create(slug="again", name="Again", taxonomy_version=versions["aegis-2.0"])
+    test_annotations_are_append_only_in_the_database(again)
+
+
 @pytest.mark.parametrize(
     "fields",
     [

@@ -125,7 +125,6 @@ _spec.loader.exec_module(load)
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the concurrency guarantees are PostgreSQL's row locks")
 def test_twenty_annotators_one_request_per_item(live_server, project, tmp_path):
     # given: overlap 2, 40 items, 20 logged-in annotator sessions using submit/?next=1
     items = make_items(project, tmp_path, 40, responses=3)

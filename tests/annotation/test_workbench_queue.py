@@ -159,7 +159,6 @@ def test_shown_order_is_shuffled_per_annotator_and_stored(project, tmp_path):
     assert result.annotation.shown_order == orders[0]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_exceed_overlap(presets, researcher, annotator, tmp_path):
     # given: a project with overlap 2 and more annotators than slots

@@ -78,34 +78,3 @@ def tab(chromium, live_server):
     page.set_default_timeout(10_000)
     yield Page(page, live_server.url)
     context.close()
-
-
-APPEND_ONLY_TABLES = ("annotation_annotation", "annotation_responsesafety", "annotation_annotation_principles")
-
-
-@pytest.fixture(autouse=True)
-def _sqlite_flush_allowed(request):
-    """Live-server tests are transactional: pytest-django empties the tables after each test. On
-    PostgreSQL that is a TRUNCATE, which the append-only triggers do not see; on SQLite it is a
-    DELETE, which they reject. For SQLite only, lift the DELETE triggers for the flush and put them
-    back before the next test (the UPDATE triggers stay on throughout)."""
-    if "live_server" not in request.fixturenames:
-        yield
-        return
-    from django.db import connection
-
-    request.getfixturevalue("transactional_db")
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        for table in APPEND_ONLY_TABLES:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-            cursor.execute(
-                f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, "
-                f"'tribunal: DELETE on {table} is not allowed; annotations are append-only'); END;"
-            )
-    yield
-    with connection.cursor() as cursor:
-        for table in APPEND_ONLY_TABLES:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")

@@ -246,9 +246,8 @@ def test_queries_are_bounded_per_chunk_not_per_item(project, raters):
 
 
 @pytest.mark.django_db
+@pytest.mark.postgres(reason="the JSON-aggregate evidence reader (exports.evidence._chunks_postgres)")
 def test_the_postgres_and_portable_readers_yield_the_same_evidence(project, raters, ranked_and_safety_items):
-    if connection.vendor != "postgresql":
-        pytest.skip("the JSON-aggregate reader is PostgreSQL only")
     for raw in ({"format": "dpo"}, {"format": "guard-aegis", "exclude_flagged": True},
                 {"format": "kto", "signal": "safety", "date_from": "2000-01-01"}):
         options = build_options({**raw, "chunk_size": 7})

@@ -13,6 +13,7 @@ from annotation.jobs import worker_identity
 from exports import services
 from exports.models import Export
 from tests.exports.conftest import annotate, make_item
+from tests.helpers.sqlite import only_on_sqlite, short_busy_timeout, write_lock_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +82,21 @@ def test_the_rerun_removes_staging_folders_of_dead_export_processes_only(project
     assert not left_old.exists() and not left_new.exists()
     assert live.exists() and other_host.exists()
     assert not any(p.name.startswith(f".{out.name}.partial-{host}-{os.getpid()}") for p in out.parent.iterdir())
+
+
+@only_on_sqlite
+def test_an_export_that_cannot_be_claimed_on_a_locked_database_stays_pending_for_the_task_retry(
+    project, raters, researcher, export_dir
+):
+    item, (a, b) = make_item(project, "prompt", ["good", "bad"])
+    annotate(project, item, annotator=raters[0], ranking=[[a], [b]])
+    export = services.export_request(project=project, user=researcher, options={"format": "dpo"})
+    # while another connection holds SQLite's write lock past every retry, the claim fails: the
+    # job is told to retry (a failed task would leave it PENDING, and no resumer re-queues those)
+    with short_busy_timeout(0.1):
+        with write_lock_held(), pytest.raises(services.ExportInterrupted, match="database is locked"):
+            services.export_run(export_id=export.pk)
+        export.refresh_from_db()
+        assert (export.status, export.claimed_by) == (Export.Status.PENDING, "")
+        # and the retry, once the lock is gone, runs it
+        assert services.export_run(export_id=export.pk).status == Export.Status.DONE

@@ -1,4 +1,4 @@
-"""Start a real Celery worker process for integration tests (PostgreSQL test database + Redis).
+"""Start a real Celery worker process for integration tests (the test database + Redis).
 
 Usage (with ``@pytest.mark.django_db(transaction=True)`` so the test's rows are committed and the
 worker, another process, can see them)::
@@ -9,7 +9,8 @@ worker, another process, can see them)::
         wait_for(lambda: ..., timeout=30)
 
 The worker runs ``celery -A config worker --pool solo -Q celery,gpu`` with ``config.settings``
-(not the test settings), ``DATABASE_URL`` pointing at pytest-django's test database, and the test's
+(not the test settings), ``DATABASE_URL`` pointing at pytest-django's test database (PostgreSQL, or
+the SQLite file that ``config/settings_test.py`` names), and the test's
 ``TRIBUNAL_VAR_DIR``. It is terminated (then killed) when the block ends.
 """
 from __future__ import annotations
@@ -67,8 +68,13 @@ def purge_queues(url: str, queues: tuple[str, ...] = QUEUES) -> None:
 def database_url_for(connection) -> str:
     """A DATABASE_URL for the database ``connection`` is using now (pytest-django's test database)."""
     s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(s["NAME"])
+        if name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+            pytest.skip("a worker process cannot see an in-memory SQLite test database (settings_test sets a file)")
+        return f"sqlite:///{name}"  # an absolute path gives sqlite:////abs/path
     if connection.vendor != "postgresql":
-        pytest.skip("a worker process needs a shared database server: run with DATABASE_URL=postgres://...")
+        pytest.skip(f"no DATABASE_URL for a {connection.vendor} test database")
     auth = quote(s.get("USER") or "postgres")
     if s.get("PASSWORD"):
         auth += ":" + quote(s["PASSWORD"])
