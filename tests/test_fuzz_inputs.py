@@ -97,3 +97,19 @@ def test_no_judgment_body_makes_a_server_error(project, annotator, body):
     r = c.post(reverse("api-annotate-submit", args=[project.slug]), json.dumps(body, allow_nan=True),
                content_type="application/json")
     assert r.status_code < 500, (body, r.content[:300])
+
+
+def test_the_form_parser_bounds_its_lists_too():
+    from django.http import QueryDict
+
+    from annotation.judgments import MAX_CATEGORIES, MAX_PRINCIPLES
+    from annotation.workbench.forms import judgment_from_post
+
+    data = QueryDict(mutable=True)
+    data.setlist("cat-7", ["S1"] * (MAX_CATEGORIES + 1))
+    data["label-7"] = "unsafe"
+    data.setlist("principle", ["1"] * (MAX_PRINCIPLES + 1))
+    data.setlist("prompt_cat", ["S1"] * (MAX_CATEGORIES + 1))
+    judgment, errors = judgment_from_post(data, response_ids=[7], mode="safety")
+    assert set(errors) == {"label-7", "principles", "prompt_label"}
+    assert judgment.response_labels == {} and judgment.principles == () and judgment.prompt_categories == ()

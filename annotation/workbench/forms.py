@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.http import QueryDict
 
+from annotation.judgments import MAX_CATEGORIES, MAX_PRINCIPLES
 from annotation.models import Response
 from annotation.workbench.judgments import Judgment, ResponseLabel
 
@@ -113,8 +114,12 @@ def judgment_from_post(data: QueryDict, *, response_ids: list[int], mode: str) -
     if mode in ("safety", "ranking_safety"):
         for rid in response_ids:
             label = data.get(f"label-{rid}", "")
+            cats = data.getlist(f"cat-{rid}")
+            if len(cats) > MAX_CATEGORIES:
+                errors[f"label-{rid}"] = [f"At most {MAX_CATEGORIES} categories."]
+                continue
             if label:
-                response_labels[rid] = ResponseLabel(label=label, categories=tuple(data.getlist(f"cat-{rid}")))
+                response_labels[rid] = ResponseLabel(label=label, categories=tuple(cats))
     strength_raw = data.get("pair_strength", "")
     strength = _int(strength_raw)
     if strength_raw and strength is None:
@@ -124,6 +129,13 @@ def judgment_from_post(data: QueryDict, *, response_ids: list[int], mode: str) -
     if confidence_raw and confidence is None:
         errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
     principle_raw = data.getlist("principle")
+    if len(principle_raw) > MAX_PRINCIPLES:
+        errors["principles"] = [f"At most {MAX_PRINCIPLES} principles."]
+        principle_raw = []
+    prompt_cats = data.getlist("prompt_cat")
+    if len(prompt_cats) > MAX_CATEGORIES:
+        errors["prompt_label"] = [f"At most {MAX_CATEGORIES} categories."]
+        prompt_cats = []
     principles = tuple(p for p in (_int(v) for v in principle_raw) if p is not None)
     if len(principles) != len(principle_raw):
         errors["principles"] = ["Unknown principle."]
@@ -132,7 +144,7 @@ def judgment_from_post(data: QueryDict, *, response_ids: list[int], mode: str) -
         pair_choice=data.get("pair_choice", "") if mode == "pairwise" else "",
         pair_strength=(strength if data.get("pair_choice") != "tie" else None) if mode == "pairwise" else None,
         prompt_label=data.get("prompt_label", "") if mode in ("safety", "ranking_safety") else "",
-        prompt_categories=tuple(data.getlist("prompt_cat")) if mode in ("safety", "ranking_safety") else (),
+        prompt_categories=tuple(prompt_cats) if mode in ("safety", "ranking_safety") else (),
         response_labels=response_labels,
         principles=principles,
         principles_conflicted=bool(data.get("principles_conflicted")),
