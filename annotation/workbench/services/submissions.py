@@ -13,15 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.dbretry import retry_on_lock
-from annotation.models import Annotation, Assignment, HazardCategory, Item, Principle, Project
-from annotation.services import annotation_record
+from annotation.models import Annotation, Assignment, Item, Project
+from annotation.services import annotation_record, judgment_clean
 from annotation.workbench.judgments import (
     CleanJudgment,
     Judgment,
     JudgmentInvalid,
     StaleAssignment,
     WorkbenchError,
-    judgment_validate,
 )
 from annotation.workbench.services.queue import lease_length, own_assignment, reclaim
 
@@ -40,44 +39,12 @@ class SubmitResult:
 # --- Submissions ------------------------------------------------------------------------------------
 
 
-def _category_codes(project: Project, mentioned: set[str]) -> set[str]:
-    """The codes among ``mentioned`` that exist in the project's taxonomy version (no query when none)."""
-    if not mentioned:
-        return set()
-    return set(
-        HazardCategory.objects.filter(version_id=project.taxonomy_version_id, code__in=mentioned).values_list(
-            "code", flat=True
-        )
-    )
-
-
-def _principle_ids(project: Project, mentioned: set[int]) -> set[int]:
-    """The ids among ``mentioned`` that are principles of the project's set (no query when none)."""
-    if project.principle_set_id is None or not mentioned:
-        return set()
-    return set(
-        Principle.objects.filter(principle_set_id=project.principle_set_id, pk__in=mentioned).values_list(
-            "pk", flat=True
-        )
-    )
-
-
-def validate_for_project(*, project: Project, judgment: Judgment, shown_order: list[int]) -> CleanJudgment:
-    # judgment_validate only ever asks whether the categories and principles the judgment names
-    # are valid, so looking up just those is the same check as loading the whole taxonomy.
-    codes = {str(c) for c in judgment.prompt_categories}
-    for rl in judgment.response_labels.values():
-        codes.update(str(c) for c in rl.categories)
-    principle_ids: set[int] = set()
-    for p in judgment.principles:
-        try:
-            principle_ids.add(int(p))
-        except (TypeError, ValueError):
-            pass
-    return judgment_validate(
-        project=project, judgment=judgment, shown_order=shown_order,
-        category_codes=_category_codes(project, codes), principle_ids=_principle_ids(project, principle_ids),
-    )
+def validate_for_project(
+    *, project: Project, judgment: Judgment, shown_order: list[int], source: str = Annotation.Source.HUMAN
+) -> CleanJudgment:
+    """The judgment checked by the rules of ``source`` (annotation.services.judgment_clean, the one
+    check every source goes through)."""
+    return judgment_clean(project=project, judgment=judgment, shown_order=shown_order, source=source)
 
 
 def _replay(
@@ -292,7 +259,9 @@ def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: 
         raise WorkbenchError("That item is not in this project.", code="not_found")
     Item.objects.select_for_update().filter(pk=item.pk).first()
     order = list(item.responses.order_by("position").values_list("pk", flat=True))
-    clean = validate_for_project(project=project, judgment=judgment, shown_order=order)
+    clean = validate_for_project(
+        project=project, judgment=judgment, shown_order=order, source=Annotation.Source.ADJUDICATION
+    )
     previous = (
         Annotation.objects.filter(item=item, source=Annotation.Source.ADJUDICATION).current()
         .order_by("-pk")
