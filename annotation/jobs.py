@@ -52,6 +52,8 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotation.dbretry import retry_on_lock
+
 logger = logging.getLogger(__name__)
 
 
@@ -81,12 +83,15 @@ def worker_identity() -> str:
 # --- whole jobs: claim, heartbeat, cancel ---------------------------------------------------------
 
 
+@retry_on_lock
 def claim(*, model, pk: int, pending: str = JobStatus.PENDING, running: str = JobStatus.RUNNING, **extra: Any) -> bool:
     """Claim a PENDING job for this worker process with one conditional UPDATE.
 
     Only one caller can win (the row's status changes under it), so a duplicate task delivery or a
     second worker gets ``False`` and must leave the job alone. Records who claimed it and starts
-    its heartbeat, which ``hand_back_abandoned`` reads.
+    its heartbeat, which ``hand_back_abandoned`` reads. A lock conflict (SQLite held by another
+    writer past its busy timeout) is retried a few times (``annotation.dbretry``); after the last
+    try the error reaches the caller, whose task must retry: a PENDING job is not resumed by anyone.
     """
     now = timezone.now()
     updated = model.objects.filter(pk=pk, status=pending).update(

@@ -16,7 +16,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from annotation import jobs
-from annotation.dbretry import is_lock_error, retry_on_lock
+from annotation.dbretry import is_lock_error
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Project
 from exports.models import Export
@@ -82,7 +82,7 @@ def export_run(*, export_id: int) -> Export | None:
     from exports.pipeline import ExportEmptyError, run_export
 
     try:
-        claimed = retry_on_lock(claim)(
+        claimed = claim(
             model=Export, pk=export_id, pending=Export.Status.PENDING, running=Export.Status.RUNNING, error=""
         )
     except DatabaseError as exc:

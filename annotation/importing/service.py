@@ -136,7 +136,7 @@ def import_batch_run(*, batch_id: int, requeue_on_lock: bool = False) -> ImportB
     outlived the per-statement retries puts the batch back to PENDING, keeps its file and raises
     :class:`ImportInterrupted` for the task to retry later, instead of ending it FAILED."""
     try:
-        claimed = retry_on_lock(claim)(
+        claimed = claim(
             model=ImportBatch, pk=batch_id, pending=ImportBatch.Status.PENDING, running=ImportBatch.Status.RUNNING
         )
     except DatabaseError as exc:
