@@ -25,17 +25,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.embedded_load import free_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[1]
 # The virtual environment running the tests (its bin/ holds python, celery and gunicorn).
 VENV = Path(sys.prefix)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Running:
