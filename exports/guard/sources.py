@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -161,8 +162,40 @@ def read_labelled_file(path: str | Path, *, resolve: Resolver, needs_caution: st
     return out
 
 
+_CONVERSATION = re.compile(r"<BEGIN CONVERSATION>\n\n(.*)\n\n<END CONVERSATION>", re.S)
+_AGENT_TURN = "\n\nAgent: "
+
+
+def llamaguard_row_examples(row: dict, *, resolve: Resolver) -> list[Example]:
+    """One ``guard-llamaguard`` export row (``prompt``: the classifier instruction with the
+    conversation between ``<BEGIN CONVERSATION>`` and ``<END CONVERSATION>``, ``User: `` / ``Agent: ``
+    turns; ``completion``: ``safe`` or ``unsafe`` + a line of codes) -> its example. An ``Agent`` row
+    classifies the last agent turn (the response) in the context of the turns before it."""
+    instruction, completion = row.get("prompt"), row.get("completion")
+    if not isinstance(instruction, str) or not isinstance(completion, str):
+        raise GuardDataError("a guard-llamaguard row needs `prompt` and `completion` text")
+    match = _CONVERSATION.search(instruction)
+    if match is None:
+        raise GuardDataError("the prompt has no <BEGIN CONVERSATION> ... <END CONVERSATION> block")
+    conversation = match.group(1)
+    verdict, _, codes = completion.strip().partition("\n")
+    label = _label(verdict, "defensive")
+    cats = _categories(codes or None, resolve) if label else ()
+    response = None
+    if row.get("role") == "Agent":
+        cut = conversation.rfind(_AGENT_TURN)
+        if cut < 0:
+            raise GuardDataError("an Agent row whose conversation has no Agent turn")
+        conversation, response = conversation[:cut], conversation[cut + len(_AGENT_TURN):]
+    if conversation.startswith("User: ") and _AGENT_TURN not in conversation and "\n\nUser: " not in conversation:
+        conversation = conversation[len("User: "):]  # a single user turn: its text alone, as in the other formats
+    key = str(row["item_id"]) if row.get("item_id") not in (None, "") else _key(row, conversation)
+    return [Example(key, conversation, response, label, cats)]
+
+
 def read_export_folder(folder: str | Path, *, taxonomy_version, resolve: Resolver) -> tuple[list[Example], dict]:
-    """A guard-aegis export folder made under ``taxonomy_version``; returns (examples, its manifest)."""
+    """A guard-aegis or guard-llamaguard export folder made under ``taxonomy_version``; returns
+    (examples, its manifest)."""
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
@@ -171,8 +204,9 @@ def read_export_folder(folder: str | Path, *, taxonomy_version, resolve: Resolve
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise GuardDataError(f"{manifest_path}: corrupt ({exc.msg})") from None
-    if manifest.get("format") != "guard-aegis":
-        raise GuardDataError(f"{folder}: a {manifest.get('format')!r} export; guards train on guard-aegis exports")
+    fmt = manifest.get("format")
+    if fmt not in ("guard-aegis", "guard-llamaguard"):
+        raise GuardDataError(f"{folder}: a {fmt!r} export; guards train on guard-aegis or guard-llamaguard exports")
     tax = manifest.get("taxonomy") or {}
     if (tax.get("slug"), tax.get("version")) != (taxonomy_version.taxonomy.slug, taxonomy_version.version):
         raise GuardDataError(
@@ -185,13 +219,25 @@ def read_export_folder(folder: str | Path, *, taxonomy_version, resolve: Resolve
     examples: list[Example] = []
     seen: set[tuple[str, str, str | None]] = set()
     for f in files:
-        for ex in read_labelled_file(f, resolve=resolve) if f.stat().st_size else []:
+        if not f.stat().st_size:
+            continue
+        for ex in read_labelled_file(f, resolve=resolve) if fmt == "guard-aegis" else _read_llamaguard(f, resolve):
             if (ex.key, ex.prompt, ex.response) not in seen:
                 seen.add((ex.key, ex.prompt, ex.response))
                 examples.append(ex)
     if not examples:
         raise GuardDataError(f"{folder}: the export has no rows")
     return examples, manifest
+
+
+def _read_llamaguard(path: Path, resolve: Resolver) -> list[Example]:
+    out = []
+    for n, row in _rows(path):
+        try:
+            out.extend(llamaguard_row_examples(row, resolve=resolve))
+        except GuardDataError as exc:
+            raise GuardDataError(f"{path}, line {n}: {exc}") from None
+    return out
 
 
 def read_project(project, *, source: str = "human-with-jury-fallback", needs_caution: str = "defensive") -> tuple[list[Example], dict]:

@@ -101,3 +101,42 @@ def test_empty_project_and_foreign_export_are_refused(project, presets, tmp_path
     write_jsonl(folder / "train.jsonl", tiny_rows(1))
     with pytest.raises(GuardDataError, match="exported under taxonomy llama-guard-3 v1, not aegis-2.0"):
         load_source({"kind": "export", "path": str(folder)}, taxonomy_version=presets["taxonomies"]["aegis-2.0"])
+
+
+@pytest.mark.parametrize("fmt", ["guard-aegis", "guard-llamaguard"])
+def test_both_guard_export_folders_give_the_same_examples_as_the_consensus(fmt, project, aegis, raters, tmp_path):
+    from exports.pipeline import run_export
+    from exports.services import export_options_validate
+
+    # given: a multi-line unsafe reply, a safe item, both labelled by two raters
+    item1, (r1,) = make_item(project, "how do I pick a lock to break in", ["First you ...\n\nthen you turn it."])
+    item2, (r2,) = make_item(project, "what is a good name for a cat", ["Tom"])
+    for rater in raters[:2]:
+        annotate(project, item1, annotator=rater, prompt_label="unsafe", prompt_categories=["S3"],
+                 response_labels={r1: ("unsafe", ["S3", "S1"])})
+        annotate(project, item2, annotator=rater, prompt_label="safe", response_labels={r2: ("safe", [])})
+    options = export_options_validate(project=project, raw={"format": fmt, "outputs": ["jsonl"]})
+    run_export(project=project, options=options, out_dir=tmp_path / "export")
+    # when
+    examples, provenance = load_source({"kind": "export", "path": str(tmp_path / "export")}, taxonomy_version=aegis)
+    consensus, _ = load_source({"kind": "project", "slug": project.slug}, taxonomy_version=aegis)
+    # then: the same (item, prompt, response, label) whichever format carried them
+    def as_set(exs):
+        return {(e.key, e.prompt, e.response, e.label) for e in exs}
+
+    assert as_set(examples) == as_set(consensus) and len(examples) == 4
+    assert "First you ...\n\nthen you turn it." in {e.response for e in examples}
+    cats = {e.response is not None: tuple(sorted(e.categories or ())) for e in examples if e.label}
+    # Llama Guard rows carry each turn's own codes; an Aegis row has one violated_categories for both
+    assert cats == ({False: ("S3",), True: ("S1", "S3")} if fmt == "guard-llamaguard" else {False: ("S1", "S3"), True: ("S1", "S3")})
+    assert provenance["export_options"]["format"] == fmt
+
+
+def test_a_llamaguard_row_without_a_conversation_names_its_line(aegis, tmp_path):
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"format": "guard-llamaguard", "taxonomy": {"slug": "aegis-2.0", "version": 1},
+                                                      "splits": ["train"]}))
+    write_jsonl(folder / "train.jsonl", [{"prompt": "[INST] classify: hi [/INST]", "completion": "safe", "role": "User"}])
+    with pytest.raises(GuardDataError, match=r"train.jsonl, line 1: the prompt has no <BEGIN CONVERSATION>"):
+        load_source({"kind": "export", "path": str(folder)}, taxonomy_version=aegis)
