@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from annotation import roles, selectors, services
 from annotation.auth import LoginRateThrottle, locked_out, lockout_response
-from annotation.forms import import_uploaded_file
+from annotation.forms import import_uploaded_file, options_from_mapping_text
 from annotation.importing import import_batches_reap
 from annotation.models import ImportBatch, Project
 from annotation.permissions import (
@@ -510,10 +510,10 @@ class _BatchDetailOut(_BatchOut):
 
 
 class ImportListApi(TribunalApi):
-    """Imports of a project. GET lists them, newest first; POST uploads a file (multipart `file`
-    and `format`) and imports it. Small files are imported at once and come back `done` or
-    `failed` (a failed import stores nothing and lists every error by line); big files come back
-    `pending` and run on the worker: poll the batch's `url`."""
+    """Imports of a project. GET lists them, newest first; POST uploads a file (multipart `file`,
+    `format`, and `mapping` for a `csv-raters` CSV) and imports it. Small files are imported at
+    once and come back `done` or `failed` (a failed import stores nothing and lists every error by
+    line); big files come back `pending` and run on the worker: poll the batch's `url`."""
 
     permission_classes = [IsProjectResearcher]
     parser_classes = [MultiPartParser, FormParser]
@@ -521,6 +521,16 @@ class ImportListApi(TribunalApi):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
         format = serializers.ChoiceField(choices=ImportBatch.Format.choices, default=ImportBatch.Format.AUTO)
+        mapping = serializers.CharField(
+            required=False, allow_blank=True, trim_whitespace=False,
+            help_text="JSON: the column mapping of a CSV with one label column per rater (format `csv-raters`).",
+        )
+
+        def validate(self, attrs):
+            attrs["options"] = options_from_mapping_text(
+                attrs.get("mapping", ""), attrs.get("format", ImportBatch.Format.AUTO), serializers.ValidationError
+            )
+            return attrs
 
     @extend_schema(operation_id="project_imports_list", responses=_BatchOut(many=True))
     def get(self, request: ProjectRequest, slug: str) -> Response:
@@ -534,7 +544,7 @@ class ImportListApi(TribunalApi):
             201: OpenApiResponse(
                 _BatchDetailOut, description="The batch (check `status`: a failed import is a batch too)."
             ),
-            400: OpenApiResponse(description="No file, or an unknown format."),
+            400: OpenApiResponse(description="No file, an unknown format, or a bad column mapping."),
         },
     )
     def post(self, request: ProjectRequest, slug: str) -> Response:
@@ -545,6 +555,7 @@ class ImportListApi(TribunalApi):
             upload=serializer.validated_data["file"],
             fmt=serializer.validated_data["format"],
             user=request.user,
+            options=serializer.validated_data["options"],
         )
         body = _BatchDetailOut(batch).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})

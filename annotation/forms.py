@@ -1,6 +1,7 @@
 """Forms for the browser pages, and the one step that browser and API uploads share."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -9,6 +10,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from annotation.importing import import_file
+from annotation.importing.formats import rater_columns
 from annotation.models import ImportBatch, Project
 
 
@@ -22,9 +24,46 @@ class ImportForm(forms.Form):
         initial=ImportBatch.Format.AUTO,
         help_text="Leave on “Detect” unless detection guesses wrong.",
     )
+    mapping = forms.CharField(
+        label="Column mapping",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 70, "spellcheck": "false"}),
+        help_text="Only for a CSV with one label column per rater (format “CSV, one label column per rater”): "
+        "JSON naming the prompt column and each rater's column.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["options"] = options_from_mapping_text(
+            cleaned.get("mapping") or "", cleaned.get("format") or ImportBatch.Format.AUTO, forms.ValidationError
+        )
+        return cleaned
 
 
-def import_uploaded_file(*, project: Project, upload: UploadedFile, fmt: str, user) -> ImportBatch:
+def options_from_mapping_text(text: str, fmt: str, error: type[Exception]) -> dict:
+    """The import options from a mapping typed as JSON (the import page and the API), checked as
+    ``import_file`` would; raises ``error`` (a form or API validation error) with the reason."""
+    if not text.strip():
+        if fmt == ImportBatch.Format.CSV_RATERS:
+            raise error({"mapping": "This format needs a column mapping: which column is the prompt, which are raters."})
+        return {}
+    try:
+        mapping = json.loads(text)
+    except ValueError as exc:
+        raise error({"mapping": f"Not valid JSON: {exc}."}) from None
+    if fmt not in (ImportBatch.Format.AUTO, ImportBatch.Format.CSV_RATERS):
+        raise error({"mapping": "A column mapping is for a CSV with one label column per rater; "
+                                "choose that format or “Detect”."})
+    try:
+        rater_columns(mapping)
+    except ValueError as exc:
+        raise error({"mapping": str(exc)[:1].upper() + str(exc)[1:] + "."}) from None
+    return {"mapping": mapping}
+
+
+def import_uploaded_file(
+    *, project: Project, upload: UploadedFile, fmt: str, user, options: dict | None = None
+) -> ImportBatch:
     """Write ``upload`` to a temporary file and import it with ``annotation.importing.import_file``.
 
     The temporary file is removed afterwards: small imports have finished by then, and big ones
@@ -38,7 +77,8 @@ def import_uploaded_file(*, project: Project, upload: UploadedFile, fmt: str, us
             for chunk in upload.chunks():
                 out.write(chunk)
         return import_file(
-            project=project, path=Path(tmp_name), source_name=upload.name or "upload", fmt=fmt, user=user
+            project=project, path=Path(tmp_name), source_name=upload.name or "upload", fmt=fmt, user=user,
+            options=options,
         )
     finally:
         try:

@@ -270,6 +270,7 @@ class ImportBatch(WorkerClaimed):
         HH_RLHF = "hh-rlhf", "HH-RLHF"
         OASST = "oasst", "OpenAssistant trees"
         AEGIS = "aegis", "Aegis 2.0 rows"
+        CSV_RATERS = "csv-raters", "CSV, one label column per rater"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     created_by = models.ForeignKey(
@@ -290,6 +291,9 @@ class ImportBatch(WorkerClaimed):
     responses_created = models.PositiveIntegerField(default=0)
     annotations_created = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text='[{"line": N, "error": "..."}]')
+    options = models.JSONField(
+        default=dict, blank=True, help_text='Format options: {"mapping": {...}} for csv-raters (see the README).'
+    )
     error_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -484,6 +488,11 @@ class Annotation(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
     )
     idempotency_key = models.CharField(max_length=64, blank=True)
+    rater = models.CharField(
+        max_length=100, blank=True, default="",
+        help_text="Imported only: the rater's id in the source file (not a Tribunal user). One record per item and "
+        "rater; metrics count each id as a rater of its own.",
+    )
     retracted = models.BooleanField(
         default=False,
         help_text="An undo: this record withdraws the one it supersedes and carries no labels itself.",
@@ -536,6 +545,10 @@ class Annotation(models.Model):
                 fields=["annotator", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
                 name="annotation_idempotent",
+            ),
+            models.CheckConstraint(condition=Q(rater="") | Q(source="import"), name="annotation_rater_only_imported"),
+            models.UniqueConstraint(
+                fields=["item", "rater"], condition=~Q(rater=""), name="annotation_imported_rater_once"
             ),
         ]
         indexes = [

@@ -241,7 +241,7 @@ def judgment_clean(
 def judgment_record(
     *, project: Project, item_id: int, judgment: Judgment, source: str, shown_order: list[int],
     annotator=None, source_detail: str = "", taxonomy_version_id: int | None = None,
-    store_shown_order: bool = True,
+    store_shown_order: bool = True, rater: str = "",
 ) -> Annotation:
     """Check and store a judgment from any source in one call (what machine judges use: the jury,
     guards, edit review). People's submissions go through the workbench services, which hold the
@@ -256,7 +256,7 @@ def judgment_record(
     return annotation_record(
         project=project, item_id=item_id, clean=clean, source=source, annotator=annotator,
         source_detail=source_detail, shown_order=shown_order if store_shown_order else None,
-        taxonomy_version_id=taxonomy_version_id,
+        taxonomy_version_id=taxonomy_version_id, rater=rater,
     )
 
 
@@ -278,6 +278,7 @@ def annotation_record(
     *, project: Project, item_id: int, clean: CleanJudgment, source: str, annotator=None, source_detail: str = "",
     shown_order: list[int] | None = None, duration_ms: int | None = None, supersedes: Annotation | None = None,
     idempotency_key: str = "", taxonomy_version_id: int | None = None, created_at: datetime | None = None,
+    rater: str = "",
 ) -> Annotation:
     """Store one validated judgment (``annotation.judgments.judgment_validate``) as a new, append-only
     ``Annotation`` of ``source`` with its per-response safety labels and principles.
@@ -285,7 +286,8 @@ def annotation_record(
     The caller holds whatever locks its workflow needs (the workbench: the assignment row; the
     adjudication: the item row) and decides what the record supersedes. Side effects: inserts
     only; nothing is enqueued. Not idempotent by itself: ``idempotency_key`` is unique per
-    annotator in the database, so a repeated key raises ``IntegrityError``.
+    annotator in the database, so a repeated key raises ``IntegrityError``. ``rater``: an imported
+    rater's id (source ``import`` only; one record per item and rater, also a database constraint).
     """
     fields = annotation_fields(clean, project=project)
     if taxonomy_version_id is not None:
@@ -295,7 +297,7 @@ def annotation_record(
     annotation = Annotation(
         project=project, item_id=item_id, source=source, annotator=annotator, source_detail=source_detail,
         shown_order=shown_order, duration_ms=duration_ms, supersedes=supersedes, idempotency_key=idempotency_key,
-        **fields,
+        rater=rater, **fields,
     )
     annotation.save(force_insert=True)
     if clean.response_labels:

@@ -53,7 +53,8 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         batch = import_uploaded_file(
-            project=project, upload=form.cleaned_data["file"], fmt=form.cleaned_data["format"], user=request.user
+            project=project, upload=form.cleaned_data["file"], fmt=form.cleaned_data["format"], user=request.user,
+            options=form.cleaned_data["options"],
         )
         return redirect("import-batch", slug=project.slug, pk=batch.pk)
     status = 400 if request.method == "POST" else 200

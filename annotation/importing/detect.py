@@ -10,7 +10,7 @@ import orjson
 from annotation.importing.formats import json_error
 from annotation.importing.reader import peek_first_line
 
-FORMATS = ("tribunal", "csv", "hh-rlhf", "oasst", "aegis")
+FORMATS = ("tribunal", "csv", "hh-rlhf", "oasst", "aegis", "csv-raters")
 
 _AEGIS_KEYS = {"prompt_label", "response_label", "violated_categories"}
 

@@ -46,9 +46,9 @@ from django.utils import timezone
 
 from annotation.dbretry import is_lock_error, retry_on_lock
 from annotation.importing.detect import FORMATS, DetectError, detect_format
-from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Record
+from annotation.importing.formats import PARSERS, CategoryMap, ParseContext, Rating, Record, rater_columns
 from annotation.importing.reader import ErrorLog, LineReader, unpacked_size
-from annotation.importing.writer import ChunkWriter, content_hash
+from annotation.importing.writer import ChunkWriter, content_hash, stored_ratings
 from annotation.jobs import claim, claimant_is_gone, hand_back_abandoned, worker_identity
 from annotation.models import Annotation, ImportBatch, Item, Project, Response
 from annotation.readahead import read_ahead
@@ -80,6 +80,7 @@ def import_file(
     fmt: str = "auto",
     user=None,
     background: bool | None = None,
+    options: dict | None = None,
 ) -> ImportBatch:
     """Import one file into ``project`` and return its ``ImportBatch``.
 
@@ -88,9 +89,24 @@ def import_file(
     with ``background=True``, are copied to ``IMPORT_UPLOAD_DIR/<batch id>/`` (the caller's file
     may be a temporary upload), come back PENDING, and ``import_run_task`` is enqueued after the
     surrounding transaction commits. Raises ``ValueError`` for an unknown format name.
+
+    ``options``: ``{"mapping": {...}}``, the column mapping of ``csv-raters`` (one label column per
+    rater; see ``annotation.importing.formats.csv_raters``). With a mapping, ``fmt="auto"`` means
+    ``csv-raters``; a bad mapping, or ``csv-raters`` without one, is a ``ValueError`` (nothing is
+    recorded).
     """
     if fmt not in ("auto", *FORMATS):
         raise ValueError(f"unknown import format {fmt!r}; use one of: auto, {', '.join(FORMATS)}")
+    options = dict(options or {})
+    if set(options) - {"mapping"}:
+        raise ValueError(f"unknown import option(s) {sorted(set(options) - {'mapping'})}; the one option is mapping")
+    if options.get("mapping") is not None:
+        if fmt not in ("auto", "csv-raters"):
+            raise ValueError(f"a column mapping is for the csv-raters format, not {fmt}")
+        rater_columns(options["mapping"])  # raises ValueError naming the problem
+        fmt = "csv-raters"
+    elif fmt == "csv-raters":
+        raise ValueError("the csv-raters format needs a column mapping (which column is the prompt, which are raters)")
     path = Path(path)
     size = path.stat().st_size
     if background is None:
@@ -104,6 +120,7 @@ def import_file(
         requested_format=fmt,
         size_bytes=size,
         background=background,
+        options=options,
         status=ImportBatch.Status.PENDING if background else ImportBatch.Status.RUNNING,
         started_at=None if background else timezone.now(),
         # A foreground import records who runs it (this web or command process) and keeps a
@@ -283,8 +300,9 @@ def _run(batch: ImportBatch, path: Path, *, report_progress: bool, requeue_on_lo
             # The unique constraints caught what the dedup could not see (an item added to the
             # project outside an import, during this one). Everything was rolled back.
             logger.warning("import batch %s hit a constraint: %s", batch.pk, exc)
-            errors.add(0, "the project changed during the import (an item with the same content or id was added "
-                          f"meanwhile); nothing was stored, import the file again ({exc.__class__.__name__})")
+            errors.add(0, "the project changed during the import (an item with the same content or id, or a rater's "
+                          "label for one of its items, was added meanwhile); nothing was stored, import the file "
+                          f"again ({exc.__class__.__name__})")
             _finish_failed(batch, errors, records_read=0)
         finally:
             progress.close()
@@ -364,14 +382,18 @@ def _walk(
     commit_each_chunk: bool = False,
 ) -> _Stats:
     reader = LineReader(path, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, errors=errors)
-    ctx = ParseContext(errors=errors, categories=categories, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES)
+    ctx = ParseContext(errors=errors, categories=categories, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES,
+                       options=batch.options or {})
     records = PARSERS[fmt](reader, ctx)
     seen_hashes: set[str] = set()
     seen_ids: dict[str, str] = {}
+    raters = _Raters(batch.project_id)
     stats = _Stats()
     write = writer.write if writer is not None else None
+    write_attach = writer.attach if writer is not None else None
     if writer is not None and commit_each_chunk:
         write = _yielding_writer(writer)
+        write_attach = retry_on_lock(transaction.atomic(writer.attach))
     # closing(): the parser thread is stopped and joined here, in this thread, on every path
     # (an exception in a write included), not later by the garbage collector in some other thread.
     # The parser (pure Python, no database) runs two chunks ahead on its own thread while this
@@ -379,10 +401,14 @@ def _walk(
     chunks = _parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE)
     with contextlib.closing(read_ahead(chunks, depth=2, name="import-parser")) as parsed:
         for chunk, hashes, position, records_read in parsed:
-            planned, skipped = _plan(known, chunk, hashes, seen_hashes, seen_ids, errors, from_db=writer is None)
+            planned, skipped, attach = _plan(
+                known, chunk, hashes, seen_hashes, seen_ids, errors, raters=raters, from_db=writer is None
+            )
             stats.skipped += skipped
             if write is not None and not errors:
                 write(planned)
+                if attach and write_attach is not None:
+                    write_attach(attach)
             progress.update(position, records_read)
     stats.records_read = ctx.records_read
     stats.skipped += ctx.ignored
@@ -420,14 +446,23 @@ def _plan(
     seen_ids: dict[str, str],
     errors: ErrorLog,
     *,
+    raters: _Raters,
     from_db: bool,
-) -> tuple[list[tuple[Record, str]], int]:
+) -> tuple[list[tuple[Record, str]], int, list[tuple[str, list[Rating], str]]]:
     """Decide per record: write, skip (same content already in the project or earlier in the
-    file), or error (its external id belongs to a different item)."""
+    file), or error (its external id belongs to a different item).
+
+    A skipped record's named raters (``Record.ratings``) are still added to the item already there,
+    each rater once per item: the third value lists them, ``(content hash, ratings, source_detail)``. A rater whose
+    label for that item is already stored (earlier in the file, or by an earlier import) is skipped
+    when it is the same judgment, and is an error of the line when it differs (imported labels are
+    never replaced)."""
     if from_db:
         known.look_up(hashes, [r.external_id for r in chunk if r.external_id])
+        raters.look_up([d for r, d in zip(chunk, hashes) if r.ratings and d in known.hashes])
     in_db, ids_in_db = known.hashes, known.ids
     planned: list[tuple[Record, str]] = []
+    attach: list[tuple[str, list[Rating], str]] = []
     skipped = 0
     for record, digest in zip(chunk, hashes):
         eid = record.external_id
@@ -441,10 +476,55 @@ def _plan(
             seen_ids[eid] = digest
         if digest in in_db or digest in seen_hashes:
             skipped += 1
+            if record.ratings:
+                new, problems = raters.new_for_existing(digest, record.ratings)
+                for problem in problems:
+                    errors.add(record.line, problem)
+                if new and not problems:
+                    attach.append((digest, new, record.source_detail))
             continue
         seen_hashes.add(digest)
+        raters.remember(digest, record.ratings)
         planned.append((record, digest))
-    return planned, skipped
+    return planned, skipped, attach
+
+
+class _Raters:
+    """Which named raters each item of the file already has, and with which judgment (a 64-bit hash
+    of ``Rating.fingerprint``), to add a rater's label to an item once. Kept for every item of the
+    file that has named raters (about 100 bytes per rater label) and, in pass 1, looked up in the
+    database for the items that are already there."""
+
+    def __init__(self, project_id: int) -> None:
+        self.project_id = project_id
+        self.seen: dict[int, int] = {}  # hash((content hash, rater)) -> hash(fingerprint)
+        self.stored: set[int] = set()  # the keys of self.seen that came from the database
+
+    def remember(self, digest: str, ratings: list[Rating]) -> None:
+        for rating in ratings:
+            self.seen[hash((digest, rating.rater))] = hash(rating.fingerprint())
+
+    def new_for_existing(self, digest: str, ratings: list[Rating]) -> tuple[list[Rating], list[str]]:
+        new, problems = [], []
+        for rating in ratings:
+            key = hash((digest, rating.rater))
+            before = self.seen.get(key)
+            if before is None:
+                self.seen[key] = hash(rating.fingerprint())
+                new.append(rating)
+            elif before != hash(rating.fingerprint()):
+                where = "an earlier import" if key in self.stored else "an earlier line of this file"
+                problems.append(f"rater {rating.rater!r} already has a different label for this item (from {where}); "
+                                "an imported label is not replaced")
+        return new, problems
+
+    def look_up(self, digests: list[str]) -> None:
+        """Pass 1: the named raters already stored for these items (by content hash)."""
+        for digest, rater, fingerprint in stored_ratings(project_id=self.project_id, digests=digests):
+            key = hash((digest, rater))
+            if key not in self.seen:
+                self.seen[key] = hash(fingerprint)
+                self.stored.add(key)
 
 
 class _Known:

@@ -15,7 +15,8 @@ from datetime import datetime
 import orjson
 from django.db import connection
 
-from annotation.importing.formats import Record
+from annotation.importing.formats import Rating, Record
+from annotation.importing.formats.records import judgment_fingerprint
 from annotation.models import Annotation, ImportBatch, Item, Response, ResponseSafety
 
 
@@ -42,7 +43,7 @@ ANNOTATION_COLUMNS = (
     "id", "project_id", "item_id", "source", "annotator_id", "source_detail", "import_batch_id", "ranking",
     "pair_a_id", "pair_b_id", "pair_choice", "pair_strength", "prompt_label", "prompt_categories",
     "taxonomy_version_id", "rationale", "confidence", "principles_conflicted", "shown_order", "duration_ms",
-    "supersedes_id", "idempotency_key", "created_at",
+    "supersedes_id", "idempotency_key", "created_at", "rater",
 )
 SAFETY_COLUMNS = ("id", "annotation_id", "response_id", "label", "categories")
 
@@ -97,12 +98,48 @@ class ChunkWriter:
             self._write_orm(planned)
         self.items += len(planned)
         self.responses += sum(len(r.responses) for r, _ in planned)
-        self.annotations += sum(1 for r, _ in planned if r.has_annotation)
+        self.annotations += sum(r.annotation_count for r, _ in planned)
+
+    def attach(self, pending: list[tuple[str, list[Rating], str]]) -> None:
+        """Add named raters' judgments to items already stored (by content hash): an earlier import,
+        or an earlier line of this file. A rater the item already has is left alone (pass 1 checked
+        that it is the same judgment)."""
+        if not pending:
+            return
+        digests = list({digest for digest, _, _ in pending})
+        items = dict(
+            Item.objects.filter(project_id=self.project_id, content_hash__in=digests).values_list("content_hash", "id")
+        )
+        positions = _imported_responses(list(items.values()))
+        have = set(
+            Annotation.objects.filter(item_id__in=list(items.values())).exclude(rater="").values_list("item_id", "rater")
+        )
+        rows: list[tuple[Rating, list[int], Annotation]] = []
+        for digest, ratings, source_detail in pending:
+            item_id = items[digest]
+            rids = positions.get(item_id, [])
+            for rating in ratings:
+                if (item_id, rating.rater) in have:
+                    continue
+                have.add((item_id, rating.rater))
+                rows.append((rating, rids, Annotation(
+                    project_id=self.project_id, item_id=item_id, source=Annotation.Source.IMPORT, rater=rating.rater,
+                    source_detail=source_detail, import_batch_id=self.batch.pk, created_at=self.now,
+                    **self._annotation_fields(rating, rids),
+                )))
+        created = Annotation.objects.bulk_create([a for _, _, a in rows])
+        ResponseSafety.objects.bulk_create([
+            ResponseSafety(annotation_id=annotation.pk, response_id=rids[index], label=label, categories=codes)
+            for (rating, rids, _), annotation in zip(rows, created)
+            for index, label, codes in rating.response_safety
+        ])
+        self.annotations += len(created)
 
     # --- shared ---------------------------------------------------------------------------------
 
-    def _annotation_fields(self, record: Record, response_ids: list[int]) -> dict:
-        """The judgment columns of the imported annotation of ``record``, with real response ids."""
+    def _annotation_fields(self, record: Record | Rating, response_ids: list[int]) -> dict:
+        """The judgment columns of the imported annotation of ``record`` (or of one named rater's
+        ``Rating``), with real response ids."""
         fields: dict = {"ranking": None, "pair_a_id": None, "pair_b_id": None, "pair_choice": "",
                         "pair_strength": None, "prompt_label": "", "prompt_categories": [],
                         "taxonomy_version_id": None}
@@ -141,9 +178,10 @@ class ChunkWriter:
             response_ids = iter(self._allocate(cursor, Response._meta.db_table,
                                                sum(len(r.responses) for r, _ in planned)))
             annotation_ids = iter(self._allocate(cursor, Annotation._meta.db_table,
-                                                 sum(1 for r, _ in planned if r.has_annotation)))
-            safety_ids = iter(self._allocate(cursor, ResponseSafety._meta.db_table,
-                                             sum(len(r.response_safety) for r, _ in planned)))
+                                                 sum(r.annotation_count for r, _ in planned)))
+            safety_ids = iter(self._allocate(cursor, ResponseSafety._meta.db_table, sum(
+                len(j.response_safety) for r, _ in planned for j in _judgments(r)
+            )))
             items, responses, annotations, safety = [], [], [], []
             for (record, digest), item_id in zip(planned, item_ids):
                 items.append((
@@ -156,16 +194,17 @@ class ChunkWriter:
                     rids.append(rid)
                     responses.append((rid, item_id, position, resp.text, resp.model, "imported", None,
                                       _json(resp.metadata), now))
-                if record.has_annotation:
+                for judgment in _judgments(record):
                     aid = next(annotation_ids)
-                    f = self._annotation_fields(record, rids)
+                    f = self._annotation_fields(judgment, rids)
                     annotations.append((
                         aid, project_id, item_id, "import", None, record.source_detail, batch_id,
                         None if f["ranking"] is None else _json(f["ranking"]), f["pair_a_id"], f["pair_b_id"],
                         f["pair_choice"], f["pair_strength"], f["prompt_label"], _json(f["prompt_categories"]),
                         f["taxonomy_version_id"], "", None, False, None, None, None, "", now,
+                        judgment.rater if isinstance(judgment, Rating) else "",
                     ))
-                    for index, label, codes in record.response_safety:
+                    for index, label, codes in judgment.response_safety:
                         safety.append((next(safety_ids), aid, rids[index], label, _json(codes)))
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
             for model, columns, rows in (
@@ -203,15 +242,63 @@ class ChunkWriter:
         it = iter(responses)
         per_record = [[next(it).pk for _ in record.responses] for record, _ in planned]
         pending = [
-            (record, rids, Annotation(project_id=self.project_id, item_id=item.pk, source=Annotation.Source.IMPORT,
-                                      source_detail=record.source_detail, import_batch_id=self.batch.pk,
-                                      created_at=now, **self._annotation_fields(record, rids)))
+            (judgment, rids, Annotation(project_id=self.project_id, item_id=item.pk, source=Annotation.Source.IMPORT,
+                                        source_detail=record.source_detail, import_batch_id=self.batch.pk,
+                                        created_at=now, rater=judgment.rater if isinstance(judgment, Rating) else "",
+                                        **self._annotation_fields(judgment, rids)))
             for (record, _), item, rids in zip(planned, items, per_record)
-            if record.has_annotation
+            for judgment in _judgments(record)
         ]
         created = Annotation.objects.bulk_create([a for _, _, a in pending])
         ResponseSafety.objects.bulk_create([
             ResponseSafety(annotation_id=annotation.pk, response_id=rids[index], label=label, categories=codes)
-            for (record, rids, _), annotation in zip(pending, created)
-            for index, label, codes in record.response_safety
+            for (judgment, rids, _), annotation in zip(pending, created)
+            for index, label, codes in judgment.response_safety
         ])
+
+
+def _judgments(record: Record) -> list[Record | Rating]:
+    """What becomes an imported annotation of ``record``: its judgment without a rater id (if any),
+    then one per named rater."""
+    return ([record] if record.has_annotation else []) + list(record.ratings)
+
+
+def _imported_responses(item_ids: list[int]) -> dict[int, list[int]]:
+    """item id -> the ids of its imported responses in file order (what a record's indexes name)."""
+    out: dict[int, list[int]] = {}
+    rows = Response.objects.filter(item_id__in=item_ids, origin=Response.Origin.IMPORTED).order_by("item_id", "position")
+    for item_id, rid in rows.values_list("item_id", "id"):
+        out.setdefault(item_id, []).append(rid)
+    return out
+
+
+def stored_ratings(*, project_id: int, digests: list[str]) -> list[tuple[str, str, str]]:
+    """``(content hash, rater, Rating.fingerprint)`` of the named raters' annotations already stored
+    on the project's items with these content hashes (pass 1 compares a file's labels with them)."""
+    if not digests:
+        return []
+    annotations = list(
+        Annotation.objects.filter(project_id=project_id, item__content_hash__in=set(digests)).exclude(rater="")
+        .values_list("id", "item_id", "item__content_hash", "rater", "ranking", "pair_a_id", "pair_b_id",
+                     "pair_choice", "pair_strength", "prompt_label", "prompt_categories")
+    )
+    if not annotations:
+        return []
+    position = {
+        rid: n for rids in _imported_responses(list({row[1] for row in annotations})).values()
+        for n, rid in enumerate(rids)
+    }
+    safety: dict[int, list[tuple[int, str, list[str]]]] = {}
+    for aid, rid, label, codes in ResponseSafety.objects.filter(
+        annotation_id__in=[row[0] for row in annotations]
+    ).values_list("annotation_id", "response_id", "label", "categories"):
+        safety.setdefault(aid, []).append((position.get(rid, -1), label, codes))
+    out = []
+    for aid, _item, digest, rater, ranking, pair_a, pair_b, choice, strength, prompt_label, cats in annotations:
+        fingerprint = judgment_fingerprint(
+            ranking=[[position.get(r, -1) for r in group] for group in ranking] if ranking else None,
+            pair=(position.get(pair_a, -1), position.get(pair_b, -1), choice, strength) if choice else None,
+            prompt_label=prompt_label, prompt_categories=cats, response_safety=safety.get(aid, []),
+        )
+        out.append((digest, rater, fingerprint))
+    return out

@@ -14,6 +14,7 @@ from annotation.judgments import MAX_RESPONSES  # noqa: F401 - re-exported: one 
 # Field limits of the data model (annotation/models.py).
 MAX_EXTERNAL_ID = 255
 MAX_MODEL_NAME = 200
+MAX_RATER = 100  # Annotation.rater
 ROLES = {"system", "user", "assistant"}
 
 SAFETY_LABELS = {"safe": "safe", "unsafe": "unsafe", "needs caution": "needs_caution", "caution": "needs_caution"}
@@ -31,8 +32,41 @@ class ResponseIn:
 
 
 @dataclass(slots=True)
+class Rating:
+    """One named rater's judgment of a record's item: the same judgment fields as ``Record`` (response
+    *indexes*), stored as an imported Annotation whose ``rater`` is this id."""
+
+    rater: str
+    ranking: list[list[int]] | None = None
+    pair: tuple[int, int, str, int] | None = None
+    prompt_label: str = ""
+    prompt_categories: list[str] = field(default_factory=list)
+    response_safety: list[tuple[int, str, list[str]]] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """The judgment in canonical form (by response position): equal for the same judgment, so a
+        rater's label seen again (a second import of the file) is recognised as already stored."""
+        return judgment_fingerprint(
+            ranking=self.ranking, pair=self.pair, prompt_label=self.prompt_label,
+            prompt_categories=self.prompt_categories, response_safety=self.response_safety,
+        )
+
+
+def judgment_fingerprint(*, ranking, pair, prompt_label: str, prompt_categories, response_safety) -> str:
+    """Canonical JSON of a judgment given by response positions (see ``Rating.fingerprint``)."""
+    return orjson.dumps([
+        [sorted(group) for group in ranking] if ranking else None,
+        list(pair) if pair else None,
+        prompt_label or "",
+        sorted(prompt_categories or []),
+        sorted([index, label, sorted(codes)] for index, label, codes in response_safety or []),
+    ]).decode()
+
+
+@dataclass(slots=True)
 class Record:
-    """One future Item with its Responses and (optionally) one imported Annotation.
+    """One future Item with its Responses, (optionally) one imported Annotation without a rater id,
+    and the imported Annotations of named raters (``ratings``, one per rater).
 
     ``ranking`` holds tie groups of response *indexes*, best first; ``pair`` is
     ``(a_index, b_index, choice, strength)``; ``response_safety`` is ``[(index, label, codes)]``.
@@ -49,10 +83,16 @@ class Record:
     prompt_categories: list[str] = field(default_factory=list)
     response_safety: list[tuple[int, str, list[str]]] = field(default_factory=list)
     source_detail: str = ""
+    ratings: list[Rating] = field(default_factory=list)
 
     @property
     def has_annotation(self) -> bool:
+        """Whether the record holds a judgment without a rater id (the single-label form)."""
         return bool(self.ranking or self.pair or self.prompt_label or self.response_safety)
+
+    @property
+    def annotation_count(self) -> int:
+        return int(self.has_annotation) + len(self.ratings)
 
 
 class CategoryMap:
@@ -102,6 +142,7 @@ class ParseContext:
     max_line_bytes: int
     ignored: int = 0  # records deliberately not imported (e.g. Aegis REDACTED prompts)
     records_read: int = 0  # source records (lines / rows / trees) read
+    options: dict = field(default_factory=dict)  # the batch's format options (csv-raters: {"mapping": ...})
 
 
 def _norm(text: str) -> str:
@@ -179,6 +220,18 @@ def checked_external_id(value: Any) -> str:
     if len(text) > MAX_EXTERNAL_ID:
         raise RecordError(f"id is longer than {MAX_EXTERNAL_ID} characters")
     return check_text(text, "id")
+
+
+def checked_rater(value: Any, what: str) -> str:
+    """A rater id: a non-empty string or an integer (kept as its text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordError(f"{what} has no rater id")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RecordError(f"{what}: rater must be a string or an integer, got {kind_of(value)}")
+    text = str(value).strip()
+    if len(text) > MAX_RATER:
+        raise RecordError(f"{what}: rater id is longer than {MAX_RATER} characters")
+    return check_text(text, f"{what} rater")
 
 
 def checked_model_name(value: Any, n: int) -> str:

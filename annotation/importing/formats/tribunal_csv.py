@@ -1,5 +1,5 @@
 """``csv``: the own format as CSV, ``id,prompt,responses,metadata`` (+ optional ``ranking``,
-``preference``, ``safety``); ``responses``/``metadata``/judgments are JSON in a cell."""
+``preference``, ``safety``, ``annotations``); ``responses``/``metadata``/judgments are JSON in a cell."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -22,7 +22,7 @@ def _tribunal_from_csv(row: dict, line: int, ctx: ParseContext) -> Record:
             obj["prompt"] = orjson.loads(prompt)
         except orjson.JSONDecodeError:
             pass  # plain text that happens to start with "[{"
-    for column in ("responses", "metadata", "ranking", "preference", "safety"):
+    for column in ("responses", "metadata", "ranking", "preference", "safety", "annotations"):
         cell = (row.get(column) or "").strip()
         if not cell:
             continue

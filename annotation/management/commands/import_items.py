@@ -1,6 +1,8 @@
-"""``python manage.py import_items PATH --project SLUG [--format auto|tribunal|csv|hh-rlhf|oasst|aegis]``."""
+"""``python manage.py import_items PATH --project SLUG [--format auto|tribunal|csv|hh-rlhf|oasst|aegis|csv-raters]
+[--mapping MAPPING.json]``."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--format", default="auto", choices=["auto", *FORMATS], dest="fmt")
         parser.add_argument("--user", help="username recorded as the importer")
+        parser.add_argument("--mapping", help="JSON file: the column mapping of a CSV with one label column per rater "
+                                              "(format csv-raters; see the README, Several raters)")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--background", action="store_true", help="run on the Celery worker even if small")
         mode.add_argument("--foreground", action="store_true", help="run here even if big")
@@ -29,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
 
     def handle(self, *args, path: str, project: str, fmt: str, user: str | None, background: bool,
-               foreground: bool, wait: bool, timeout: float, **options) -> None:
+               foreground: bool, wait: bool, timeout: float, mapping: str | None = None, **options) -> None:
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"no such file: {path}")
@@ -43,10 +47,20 @@ class Command(BaseCommand):
                 importer = get_user_model().objects.get(username=user)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"no user {user!r}") from None
+        import_options = {}
+        if mapping:
+            try:
+                import_options["mapping"] = json.loads(Path(mapping).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"cannot read the mapping {mapping}: {exc}") from None
         run_in_background = True if background else (False if foreground else None)
-        batch = import_file(
-            project=target, path=file, source_name=file.name, fmt=fmt, user=importer, background=run_in_background
-        )
+        try:
+            batch = import_file(
+                project=target, path=file, source_name=file.name, fmt=fmt, user=importer, background=run_in_background,
+                options=import_options,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if batch.status == ImportBatch.Status.PENDING:
             self.stdout.write(f"import #{batch.pk} queued for the worker ({batch.size_bytes} bytes)")
             if not wait:
