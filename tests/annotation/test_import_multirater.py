@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from annotation import services
-from annotation.importing import import_file
+from annotation.importing import import_batch_run, import_file
 from annotation.judgments import Judgment
 from annotation.models import Annotation, ImportBatch, Item, Project, ResponseSafety
 from tests.annotation.import_helpers import assert_failed_and_empty, stored
@@ -248,6 +248,19 @@ def test_csv_raters_reads_one_label_column_per_rater(project, tmp_path):
     # and again: nothing twice
     again = _import(project, _csv(tmp_path, "wide.csv", WIDE_CSV), options={"mapping": WIDE_MAPPING})
     assert (again.status, again.items_skipped, again.annotations_created) == (ImportBatch.Status.DONE, 3, 0)
+
+
+def test_a_background_csv_raters_import_keeps_its_mapping_for_the_worker(project, tmp_path):
+    # given a batch queued for the worker (its file copied aside, the mapping stored on the batch)
+    batch = _import(project, _csv(tmp_path, "wide.csv", WIDE_CSV), options={"mapping": WIDE_MAPPING},
+                    background=True)
+    assert batch.status == ImportBatch.Status.PENDING and not Item.objects.filter(project=project).exists()
+    # when the worker runs it
+    import_batch_run(batch_id=batch.pk)
+    # then
+    batch.refresh_from_db()
+    assert (batch.status, batch.annotations_created) == (ImportBatch.Status.DONE, 4), batch.errors
+    assert len(_raters(project)) == 4
 
 
 def test_csv_raters_labels_a_response_column_and_defaults_to_safety_labels(project, tmp_path):
