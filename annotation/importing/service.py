@@ -9,7 +9,8 @@ so a race with another import cannot slip a duplicate or a clashing id through.
 
 Memory does not grow with the file: records are handled ``IMPORT_BATCH_SIZE`` at a time. The only
 state kept across chunks is the set of content hashes and external ids seen so far in the file
-(needed to skip duplicates inside the file): about 100 bytes per item.
+(needed to skip duplicates inside the file): about 100 bytes per item, plus about 100 bytes per
+named rater's label (``_Raters``: a rater is added to an item once).
 
 ``import_file`` itself is not one ``@transaction.atomic`` block on purpose: a FAILED batch, with
 its error list, must be stored while everything the file would have added is not.
