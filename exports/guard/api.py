@@ -166,3 +166,28 @@ class GuardEvaluateApi(APIView):
         except services.GuardError as exc:
             raise ValidationError({"status": [str(exc)]}) from None
         return Response({"queued": True, "stored_as": f"project:{slug}"}, status=status.HTTP_202_ACCEPTED)
+
+
+class GuardRetrainApi(APIView):
+    """Train the next version of this guard's name from the project's current consensus with the
+    same recipe and configuration (seed included; ``config`` overrides single options) on the
+    ``gpu`` worker. Once it is ready both versions are evaluated on the same sets and the new one's
+    ``metrics.comparison`` holds the deltas against this one. 201 with the new version."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        config = serializers.DictField(required=False, default=dict, help_text="GuardTrainConfig options to change (epochs, seed, ...).")
+
+    @extend_schema(request=InputSerializer, responses={201: _GuardDetailOut})
+    def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = services.guard_retrain_request(guard_model=_guard(request, pk), user=request.user,
+                                                 project=request.project, config=data.validated_data["config"])
+        except services.GuardError as exc:
+            raise ValidationError({"config": [str(exc)]}) from None
+        guard = selectors.guard_model_get(pk=job.guard_model_id)
+        return Response(_GuardDetailOut(guard, context={"slug": slug}).data, status=status.HTTP_201_CREATED)
