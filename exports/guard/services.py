@@ -452,7 +452,7 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
 def _compare_after_retrain(job: GuardTraining) -> None:
     """A retrain's job, once its guard is ready: compare it with the version it retrains."""
     origin = (job.source_spec or {}).get("retrain_of") or {}
-    previous = GuardModel.objects.filter(pk=origin.get("id")).first()
+    previous = GuardModel.objects.filter(pk=int(origin.get("id") or 0)).first()
     guard_model = GuardModel.objects.select_related("project__taxonomy_version__taxonomy").get(pk=job.guard_model_id)
     if previous is None or not guard_model.usable:
         return

@@ -187,9 +187,10 @@ def test_retrain_refuses_a_guard_in_training_or_without_project(project, tmp_pat
 CATEGORY = {"S1": "S1", "S3": "S3"}
 
 
-def _items_file(tmp_path: Path, prefix: str, n_rounds: int) -> tuple[Path, dict[str, dict]]:
+def _items_file(tmp_path: Path, prefix: str, n_rounds: int) -> tuple[Path, dict[str, dict[str, str | None]]]:
     """Own-format items: unsafe and safe prompts with one response; returns the truth by id."""
-    rows, truth = [], {}
+    rows: list[dict] = []
+    truth: dict[str, dict[str, str | None]] = {}
     for i in range(n_rounds):
         for j, (text, code) in enumerate(UNSAFE):
             ident = f"{prefix}u{i}-{j}"
@@ -202,7 +203,7 @@ def _items_file(tmp_path: Path, prefix: str, n_rounds: int) -> tuple[Path, dict[
     return write_jsonl(tmp_path / f"{prefix}.jsonl", rows), truth
 
 
-def _annotate_all(project, annotators, truth, *, flip: set[str] = frozenset()) -> int:
+def _annotate_all(project, annotators, truth, *, flip: frozenset[str] | set[str] = frozenset()) -> int:
     """Each annotator takes items from the queue and labels them by the truth (``flip``: both
     annotators give the opposite prompt label, a label error for the guard to catch)."""
     from annotation.workbench import services as wb
@@ -227,6 +228,8 @@ def _annotate_all(project, annotators, truth, *, flip: set[str] = frozenset()) -
 @pytest.mark.timeout(900)
 @pytest.mark.django_db
 def test_the_whole_loop(presets, researcher, tmp_path, settings, client, django_capture_on_commit_callbacks):
+    from scipy.stats import entropy
+
     from annotation import services as core
     from annotation.importing import import_file
     from annotation.models import ImportBatch, Item, Membership, PriorityRaise
@@ -292,8 +295,8 @@ def test_the_whole_loop(presets, researcher, tmp_path, settings, client, django_
             kinds.add("disagrees")
         if abs(v.p_positive - threshold) < 0.15:
             kinds.add("unsure on")
-        cats = [p for p in v.category_probs.values()]
-        if v.p_positive >= threshold and normalised_entropy(cats) is not None and normalised_entropy(cats) >= 0.8:
+        cats = list(v.category_probs.values())
+        if v.p_positive >= threshold and len(cats) > 1 and entropy(cats) / math.log(len(cats)) >= 0.8:
             kinds.add("unsure of the category")
         if kinds:
             expected.setdefault(ext, set()).update(kinds)
