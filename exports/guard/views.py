@@ -90,8 +90,9 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-_METRIC_LABELS = {"f1": "F1", "precision": "Precision", "recall": "Recall", "auroc": "AUROC", "pr_auc": "PR-AUC",
+_METRIC_LABELS = {"f1": "F1", "precision": "Precision", "recall": "Recall", "auroc": "AUROC",
                   "ece": "ECE", "flagged_safe_share": "Safe flagged"}
+_COMPARED = tuple(_METRIC_LABELS)  # the comparison's columns (PR-AUC stays in the stored deltas)
 
 
 def _signed(delta: float | None) -> str:
@@ -123,13 +124,15 @@ def _versions_context(guard, versions) -> dict:
             compared.append({
                 "name": "Validation split (each its own)" if name == "validation" else name,
                 "n": metrics.get("n") or {},
-                "metrics": [{"label": _METRIC_LABELS[k], "current": m["current"], "previous": m["previous"],
-                             "delta": _signed(m["delta"]), "better": m["better"]}
-                            for k, m in metrics.items() if k in _METRIC_LABELS],
+                "cells": [{"current": m["current"], "previous": m["previous"], "delta": _signed(m["delta"]),
+                           "better": m["better"]}
+                          for k in _COMPARED for m in (metrics.get(k) or {"current": None, "previous": None,
+                                                                           "delta": None, "better": None},)],
             })
     training = getattr(guard, "training", None)
     retrain_of = ((training.source_spec if training else {}) or {}).get("retrain_of")
     return {"version_rows": list(reversed(rows)), "comparison": comparison, "compared_sets": compared,
+            "compared_labels": [_METRIC_LABELS[k] for k in _COMPARED],
             "retrain_of": retrain_of, "can_retrain": guard.status != guard.Status.TRAINING}
 
 

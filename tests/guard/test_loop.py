@@ -164,7 +164,7 @@ def test_retrain_page_and_api_only_for_researchers_and_admins(persona, login, pr
                                        "retrain_of": {"id": v1.pk, "name": "g", "version": 1}}
     assert (v2.recipe, v2.project_id, v2.status) == ("baseline", project.pk, "training")
     detail = c.get(reverse("guard-detail", args=[project.slug, v2.pk]))
-    assert b"Compared with v1" in detail.content and b"evaluated once this one is ready" in detail.content
+    assert b"v2 compared with v1" in detail.content and b"once this one is ready" in detail.content
 
 
 @pytest.mark.django_db
@@ -362,7 +362,7 @@ def test_the_whole_loop(presets, researcher, tmp_path, settings, client, django_
     page = client.get(reverse("guard-detail", args=[project.slug, v2.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Compared with v1" in html and "held-out.jsonl" in html and "project:loop" in html
+    assert "v2 compared with v1" in html and "held-out.jsonl" in html and "project:loop" in html
     f1 = comparison["sets"]["held-out.jsonl"]["f1"]["delta"]
     assert f"{f1:+.3f}" in html
     assert "Loop <b>demo</b>" not in html and "Loop &lt;b&gt;demo&lt;/b&gt;" in html
