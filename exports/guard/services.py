@@ -401,8 +401,9 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
     """Evaluate ``guard_model`` and ``previous`` on the same sets (every evaluation stored on
     ``previous`` that says where its data came from, plus ``project``'s current consensus), store
     each report on its guard, and store the deltas on ``guard_model`` under
-    ``metrics["comparison"]`` (``exports.guard.loop.metric_deltas``). A set that cannot be read is
-    stored as an error on both and left out of the deltas. Worker only (loads both guards)."""
+    ``metrics["comparison"]`` (``exports.guard.loop.metric_deltas``). A set that cannot be read any
+    more (a moved file) is stored as an error on the new version only, the previous one keeping its
+    report, and is left out of the deltas. Worker only (loads both guards)."""
     from exports.guard.loop import metric_deltas
     from exports.guard.ml.evaluate import evaluate_folder
     from exports.guard.ml.modeling import LoadedGuard
@@ -424,9 +425,9 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
         try:
             examples, _ = load_source(spec, taxonomy_version=data_tax)
         except (GuardDataError, ValueError, FileNotFoundError) as exc:
-            for g in guards:
-                guard_model_store_evaluation(guard_model=g, data_name=name,
-                                             report={"error": str(exc), "data": {"name": name, "source": spec}})
+            # said on the new version; the previous one keeps the report it had
+            guard_model_store_evaluation(guard_model=guard_model, data_name=name,
+                                         report={"error": str(exc), "data": {"name": name, "source": spec}})
             continue
         for g in guards:
             same = data_tax.pk == g.taxonomy_version_id

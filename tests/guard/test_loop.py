@@ -269,6 +269,9 @@ def test_the_whole_loop(presets, researcher, tmp_path, settings, client, django_
     held_out = write_jsonl(tmp_path / "held-out.jsonl", tiny_rows(repeats=2))
     services.guard_model_evaluate(guard_model_id=v1.pk, data_name="held-out.jsonl",
                                   source_spec={"kind": "file", "path": str(held_out)})
+    # and one whose file has since gone: v1 keeps its report, v2 says why it has none
+    gone = {"binary": {"n": 4, "f1": 0.5}, "data": {"name": "gone.jsonl", "source": {"kind": "file", "path": str(tmp_path / "gone.jsonl")}}}
+    services.guard_model_store_evaluation(guard_model=v1, data_name="gone.jsonl", report=gone)
 
     # the guard on the jury: the real run service, Celery eager in this process
     juror = jury_services.juror_create(name="loop-guard-v1", backend="guard", model=v1.path, device="cpu", batch_size=16)
@@ -343,7 +346,9 @@ def test_the_whole_loop(presets, researcher, tmp_path, settings, client, django_
     assert job2.config == {**job.config}  # the same configuration, seed included
     assert v2.counts["all"]["items"] == 60 and v1.counts["all"]["items"] == 36
     sets = {"held-out.jsonl", "project:loop"}
-    assert set(v1.metrics["evaluations"]) == sets and set(v2.metrics["evaluations"]) == sets
+    assert set(v1.metrics["evaluations"]) == set(v2.metrics["evaluations"]) == sets | {"gone.jsonl"}
+    assert v1.metrics["evaluations"]["gone.jsonl"]["binary"]["f1"] == 0.5
+    assert "no such file" in v2.metrics["evaluations"]["gone.jsonl"]["error"]
     for name in sets:  # the same data for both
         assert v1.metrics["evaluations"][name]["binary"]["n"] == v2.metrics["evaluations"][name]["binary"]["n"]
     assert v2.metrics["evaluations"]["project:loop"]["binary"]["n"] == 120  # 60 prompts + 60 responses
