@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -61,14 +61,35 @@ class _GuardOut(serializers.Serializer):
         return reverse("api-guard-detail", args=[self.context["slug"], g.pk])
 
 
+class _VersionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    recipe = serializers.CharField()
+    validation = serializers.JSONField(help_text="The version's validation binary metrics (f1, auroc, ece, ...).")
+    evaluations = serializers.ListField(child=serializers.CharField(), help_text="Names of its stored evaluations.")
+
+
 class _GuardDetailOut(_GuardOut):
-    metrics = serializers.JSONField()
+    metrics = serializers.JSONField(help_text='{"validation", "evaluations", and for a retrained version "comparison": '
+                                              'the deltas against the version it retrains, per evaluation set}')
     path = serializers.CharField()
     training = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
 
     def get_training(self, g: GuardModel) -> dict | None:
         training = getattr(g, "training", None)
         return _TrainingOut(training).data if training is not None else None
+
+    @extend_schema_field(_VersionOut(many=True))
+    def get_versions(self, g: GuardModel) -> list[dict]:
+        """Every version of this guard's name under the same taxonomy version, newest first."""
+        return [
+            {"id": v.pk, "version": v.version, "status": v.status, "recipe": v.recipe,
+             "validation": ((v.metrics or {}).get("validation") or {}).get("binary") or {},
+             "evaluations": sorted((v.metrics or {}).get("evaluations") or {})}
+            for v in selectors.guard_versions(name=g.name).filter(taxonomy_version_id=g.taxonomy_version_id)[:50]
+        ]
 
 
 def _guard(request: ProjectRequest, pk: int) -> GuardModel:

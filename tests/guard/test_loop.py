@@ -120,6 +120,34 @@ def test_metric_deltas_on_literal_reports():
     assert d["file.jsonl"]["n"] == {"current": 48, "previous": 48}
 
 
+def test_a_failing_after_run_hook_is_logged_and_the_next_one_still_runs(monkeypatch, caplog):
+    from jury.services import finalize
+
+    calls = []
+    monkeypatch.setattr(finalize, "_AFTER_RUN_HOOKS", [])
+    monkeypatch.setattr(finalize, "_calls", calls, raising=False)
+    finalize.register_after_run_hook("tests.guard.test_loop:_boom")
+    finalize.register_after_run_hook("tests.guard.test_loop:_note")
+    finalize.register_after_run_hook("tests.guard.test_loop:_note")  # once only
+    finalize._run_after_run_hooks(run=_FakeRun())
+    assert calls == ["noted 7"]
+    assert "after-run hook tests.guard.test_loop:_boom failed on jury run 7" in caplog.text
+
+
+class _FakeRun:
+    pk = 7
+
+
+def _boom(*, run):
+    raise RuntimeError("hook bug")
+
+
+def _note(*, run):
+    from jury.services import finalize
+
+    finalize._calls.append(f"noted {run.pk}")
+
+
 # --- the retrain action: who may ---------------------------------------------------------------------
 
 
@@ -158,6 +186,7 @@ def test_retrain_page_and_api_only_for_researchers_and_admins(persona, login, pr
     v2, v3 = GuardModel.objects.filter(name="g", version__gt=1).order_by("version")
     assert page["Location"] == reverse("guard-detail", args=[project.slug, v2.pk])
     assert api.json()["version"] == 3 and api.json()["status"] == "training"
+    assert [v["version"] for v in api.json()["versions"]] == [3, 2, 1]
     # same recipe and seed; the API's override changes only what it names; lineage in the spec
     assert (v2.training.config["seed"], v2.training.config["epochs"], v3.training.config["epochs"]) == (7, 2, 1)
     assert v2.training.source_spec == {"kind": "project", "slug": project.slug, "needs_caution": "permissive",
