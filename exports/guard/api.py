@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -61,14 +61,35 @@ class _GuardOut(serializers.Serializer):
         return reverse("api-guard-detail", args=[self.context["slug"], g.pk])
 
 
+class _VersionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    recipe = serializers.CharField()
+    validation = serializers.JSONField(help_text="The version's validation binary metrics (f1, auroc, ece, ...).")
+    evaluations = serializers.ListField(child=serializers.CharField(), help_text="Names of its stored evaluations.")
+
+
 class _GuardDetailOut(_GuardOut):
-    metrics = serializers.JSONField()
+    metrics = serializers.JSONField(help_text='{"validation", "evaluations", and for a retrained version "comparison": '
+                                              'the deltas against the version it retrains, per evaluation set}')
     path = serializers.CharField()
     training = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
 
     def get_training(self, g: GuardModel) -> dict | None:
         training = getattr(g, "training", None)
         return _TrainingOut(training).data if training is not None else None
+
+    @extend_schema_field(_VersionOut(many=True))
+    def get_versions(self, g: GuardModel) -> list[dict]:
+        """Every version of this guard's name under the same taxonomy version, newest first."""
+        return [
+            {"id": v.pk, "version": v.version, "status": v.status, "recipe": v.recipe,
+             "validation": ((v.metrics or {}).get("validation") or {}).get("binary") or {},
+             "evaluations": sorted((v.metrics or {}).get("evaluations") or {})}
+            for v in selectors.guard_versions(name=g.name).filter(taxonomy_version_id=g.taxonomy_version_id)[:50]
+        ]
 
 
 def _guard(request: ProjectRequest, pk: int) -> GuardModel:
@@ -166,3 +187,28 @@ class GuardEvaluateApi(APIView):
         except services.GuardError as exc:
             raise ValidationError({"status": [str(exc)]}) from None
         return Response({"queued": True, "stored_as": f"project:{slug}"}, status=status.HTTP_202_ACCEPTED)
+
+
+class GuardRetrainApi(APIView):
+    """Train the next version of this guard's name from the project's current consensus with the
+    same recipe and configuration (seed included; ``config`` overrides single options) on the
+    ``gpu`` worker. Once it is ready both versions are evaluated on the same sets and the new one's
+    ``metrics.comparison`` holds the deltas against this one. 201 with the new version."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        config = serializers.DictField(required=False, default=dict, help_text="GuardTrainConfig options to change (epochs, seed, ...).")
+
+    @extend_schema(request=InputSerializer, responses={201: _GuardDetailOut})
+    def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = services.guard_retrain_request(guard_model=_guard(request, pk), user=request.user,
+                                                 project=request.project, config=data.validated_data["config"])
+        except services.GuardError as exc:
+            raise ValidationError({"config": [str(exc)]}) from None
+        guard = selectors.guard_model_get(pk=job.guard_model_id)
+        return Response(_GuardDetailOut(guard, context={"slug": slug}).data, status=status.HTTP_201_CREATED)

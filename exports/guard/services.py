@@ -138,6 +138,8 @@ def guard_training_run(*, training_id: int) -> GuardTraining | None:
     if done != 1:  # cancelled while the folder was being moved: it must not stay
         shutil.rmtree(final, ignore_errors=True)
         _fail(job, "Cancelled.", job_status=None)
+    elif (job.source_spec or {}).get("retrain_of"):
+        _compare_after_retrain(job)
     return _reload(job)
 
 
@@ -271,3 +273,194 @@ def guard_model_evaluate(*, guard_model_id: int, source_spec: dict[str, Any], da
         report = {"error": str(exc)}
     report["data"] = {"name": data_name, "source": source_spec}
     return guard_model_store_evaluation(guard_model=guard_model, data_name=data_name, report=report)
+
+
+# --- closing the loop: guard jury runs raise priorities; retrain compares versions ------------------
+
+
+def guard_run_review(*, run) -> int:
+    """After a safety jury run that seated guard jurors: raise the queue priority of every item
+    where a guard is unsure (near its threshold, or an unsure category) or disagrees with the
+    people's consensus, with a reason the adjudication page shows (``exports.guard.loop``).
+
+    Called by ``jury.services.finalize`` (a registered after-run hook) once the run's items are
+    decided. Reads the stored verdicts only (no model is loaded). Idempotent: a raise is once per
+    (item, "guard", "<name> v<version>"), so a resumed or repeated finalisation raises nothing
+    twice. Returns how many items were found worth raising."""
+    from annotation import services as annotation_services
+    from annotation.models import Item
+    from exports.guard import selectors
+    from exports.guard.loop import LoopPolicy, TargetScore, item_raise, response_names, target_findings
+    from exports.guard.manifest import GuardManifestError, read_manifest
+    from jury.models import Verdict
+
+    if run.task != "safety":
+        return 0
+    jurors = [j for j in (run.config or {}).get("jurors", []) if (j.get("spec") or {}).get("backend") == "guard"]
+    if not jurors:
+        return 0
+    policy = LoopPolicy.from_settings(getattr(settings, "GUARD_LOOP", None))
+    item_ids = {i for ids in run.chunks.values_list("item_ids", flat=True) for i in ids}
+    consensus: dict[str, dict[int, dict]] = {}
+    raised = 0
+    for juror in jurors:
+        folder = juror["spec"].get("model") or ""
+        try:
+            manifest = read_manifest(folder)
+        except GuardManifestError as exc:
+            logger.warning("guard review of run %s: juror %s skipped: %s", run.pk, juror.get("name"), exc)
+            continue
+        registered = selectors.guard_for_folder(folder=folder)
+        if registered is not None:
+            label = f"{registered.name} v{registered.version}"
+            training = getattr(registered, "training", None)
+            needs_caution = (training.source_spec if training else {}).get("needs_caution", "defensive")
+        else:
+            label = f"{manifest.data.get('name') or Path(folder).name} v{manifest.data.get('version') or '?'}"
+            needs_caution = "defensive"
+        if needs_caution not in consensus:
+            consensus[needs_caution] = selectors.human_safety_consensus(
+                project=run.project, item_ids=item_ids, needs_caution=needs_caution)
+        people = consensus[needs_caution]
+        by_item: dict[int, list] = {}
+        for item_id, response_id, p, cats in (
+            Verdict.objects.filter(run=run, juror_id=juror["id"]).order_by("item_id", "target")
+            .values_list("item_id", "response_id", "p_positive", "category_probs")
+        ):
+            if p is None:
+                continue
+            by_item.setdefault(item_id, []).append((response_id, p, cats or {}))
+        items = Item.objects.in_bulk(list(by_item))
+        for item_id, rows in by_item.items():
+            human = people.get(item_id) or {"prompt": None, "responses": {}, "positions": {}}
+            names = response_names(human["positions"])
+            findings = []
+            for response_id, p, cats in sorted(rows, key=lambda r: (r[0] is not None, human["positions"].get(r[0], 0))):
+                target = TargetScore(
+                    where="the prompt" if response_id is None else names.get(response_id, "a response"),
+                    p_unsafe=p, category_probs=cats,
+                    human=human["prompt"] if response_id is None else human["responses"].get(response_id),
+                )
+                findings += target_findings(target, threshold=manifest.threshold, policy=policy)
+            decided = item_raise(label, findings)
+            if decided is None or item_id not in items:
+                continue
+            priority, reason = decided
+            annotation_services.item_priority_raise(item=items[item_id], priority=priority, reason=reason,
+                                                    source="guard", source_detail=label)
+            raised += 1
+    return raised
+
+
+def guard_retrain_request(
+    *, guard_model: GuardModel, user=None, project=None, config: dict[str, Any] | None = None,
+    background: bool = True, out_dir: Path | None = None,
+) -> GuardTraining:
+    """Train the next version of ``guard_model``'s name from ``project``'s CURRENT consensus (by
+    default the project it was trained from) with the same recipe and configuration (seed
+    included; ``config`` overrides single options). When the new version is ready, the training
+    job evaluates both versions on the same sets (``guard_versions_compare``)."""
+    project = project or guard_model.project
+    if project is None:
+        raise GuardError(f"{guard_model.name} v{guard_model.version} was not trained from a project; "
+                         "say which project's consensus to retrain it on.")
+    if project.taxonomy_version_id != guard_model.taxonomy_version_id:
+        raise GuardError(f"Project {project.slug} is under another taxonomy version than {guard_model.name} "
+                         f"v{guard_model.version}; retrain under the same one.")
+    if guard_model.status == GuardModel.Status.TRAINING:
+        raise GuardError(f"{guard_model.name} v{guard_model.version} is still training.")
+    previous = GuardTraining.objects.filter(guard_model=guard_model).first()
+    cfg = dict(previous.config) if previous is not None else {"recipe": guard_model.recipe}
+    cfg.update(config or {})
+    old_spec = dict(previous.source_spec) if previous is not None else {}
+    spec: dict[str, Any] = {"kind": "project", "slug": project.slug,
+                            "needs_caution": old_spec.get("needs_caution", "defensive")}
+    if old_spec.get("kind") == "project" and old_spec.get("source"):
+        spec["source"] = old_spec["source"]
+    spec["retrain_of"] = {"id": guard_model.pk, "name": guard_model.name, "version": guard_model.version}
+    return guard_training_request(
+        name=guard_model.name, taxonomy_version=guard_model.taxonomy_version, source_spec=spec, config=cfg,
+        user=user, background=background, project=project, out_dir=out_dir,
+    )
+
+
+def _taxonomy_of_report(report: dict[str, Any], default):
+    """The taxonomy version an evaluation read its data under ("slug vN" in its data block)."""
+    from annotation.models import TaxonomyVersion
+
+    text = str(((report or {}).get("data") or {}).get("taxonomy") or "")
+    slug, _, number = text.rpartition(" v")
+    if slug and number.isdigit():
+        found = TaxonomyVersion.objects.select_related("taxonomy").filter(taxonomy__slug=slug, version=int(number)).first()
+        if found is not None:
+            return found
+    return default
+
+
+def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, project=None) -> GuardModel:
+    """Evaluate ``guard_model`` and ``previous`` on the same sets (every evaluation stored on
+    ``previous`` that says where its data came from, plus ``project``'s current consensus), store
+    each report on its guard, and store the deltas on ``guard_model`` under
+    ``metrics["comparison"]`` (``exports.guard.loop.metric_deltas``). A set that cannot be read any
+    more (a moved file) is stored as an error on the new version only, the previous one keeping its
+    report, and is left out of the deltas. Worker only (loads both guards)."""
+    from exports.guard.loop import metric_deltas
+    from exports.guard.ml.evaluate import evaluate_folder
+    from exports.guard.ml.modeling import LoadedGuard
+    from exports.guard.sources import load_source
+
+    sets: dict[str, tuple[dict[str, Any], Any]] = {}
+    for name, report in sorted(((previous.metrics or {}).get("evaluations") or {}).items()):
+        source = ((report or {}).get("data") or {}).get("source")
+        if isinstance(source, dict) and source.get("kind") in SOURCE_KINDS:
+            sets[name] = (source, _taxonomy_of_report(report, previous.taxonomy_version))
+    if project is not None:
+        training = GuardTraining.objects.filter(guard_model=guard_model).first()
+        needs_caution = (training.source_spec if training else {}).get("needs_caution", "defensive")
+        sets[f"project:{project.slug}"] = ({"kind": "project", "slug": project.slug, "needs_caution": needs_caution},
+                                           project.taxonomy_version)
+    guards = [g for g in (guard_model, previous) if g.usable and g.path and Path(g.path).is_dir()]
+    loaded = {g.pk: LoadedGuard(g.path) for g in guards}
+    for name, (spec, data_tax) in sets.items():
+        try:
+            examples, _ = load_source(spec, taxonomy_version=data_tax)
+        except (GuardDataError, ValueError, FileNotFoundError) as exc:
+            # said on the new version; the previous one keeps the report it had
+            guard_model_store_evaluation(guard_model=guard_model, data_name=name,
+                                         report={"error": str(exc), "data": {"name": name, "source": spec}})
+            continue
+        for g in guards:
+            same = data_tax.pk == g.taxonomy_version_id
+            report = evaluate_folder(g.path, examples, with_categories=same, guard=loaded[g.pk])
+            report["data"] = {"name": name, "source": spec, "examples": len(examples),
+                              "taxonomy": f"{data_tax.taxonomy.slug} v{data_tax.version}",
+                              "categories": "evaluated" if same else "not evaluated: another taxonomy"}
+            guard_model_store_evaluation(guard_model=g, data_name=name, report=report)
+    with transaction.atomic():
+        current = GuardModel.objects.select_for_update().get(pk=guard_model.pk)
+        before = GuardModel.objects.get(pk=previous.pk)
+        metrics = dict(current.metrics or {})
+        metrics["comparison"] = {
+            "previous": {"id": before.pk, "name": before.name, "version": before.version},
+            "sets": metric_deltas(metrics, before.metrics or {}),
+            "compared_at": timezone.now().isoformat(timespec="seconds"),
+        }
+        current.metrics = metrics
+        current.save(update_fields=["metrics"])
+    return current
+
+
+def _compare_after_retrain(job: GuardTraining) -> None:
+    """A retrain's job, once its guard is ready: compare it with the version it retrains."""
+    origin = (job.source_spec or {}).get("retrain_of") or {}
+    previous = GuardModel.objects.filter(pk=int(origin.get("id") or 0)).first()
+    guard_model = GuardModel.objects.select_related("project__taxonomy_version__taxonomy").get(pk=job.guard_model_id)
+    if previous is None or not guard_model.usable:
+        return
+    try:
+        jobs.progress(model=GuardTraining, pk=job.pk, phase="comparing versions")
+        guard_versions_compare(guard_model=guard_model, previous=previous, project=guard_model.project)
+    except Exception:  # the new version stays ready; the page says the comparison is missing
+        logger.exception("comparing %s with %s failed", guard_model, previous)
+    finally:
+        jobs.progress(model=GuardTraining, pk=job.pk, phase="done")

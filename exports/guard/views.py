@@ -74,14 +74,15 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     training = getattr(guard, "training", None)
     validation = (guard.metrics or {}).get("validation") or (training.val_metrics if training else None) or None
     evaluations = sorted(((guard.metrics or {}).get("evaluations") or {}).items())
-    versions = list(selectors.guard_versions(name=guard.name)[:20])
+    versions = [v for v in selectors.guard_versions(name=guard.name)[:50]
+                if v.taxonomy_version_id == project.taxonomy_version_id][:20]
     context = {
         "project": project, "guard": guard, "training": training,
         "running": guard.status == guard.Status.TRAINING,
         "validation": validation,
         "categories": sorted((validation or {}).get("categories", {}).items(), key=lambda kv: -kv[1]["support"]),
         "evaluations": evaluations,
-        "versions": [(v, _delta(v, guard)) for v in versions],
+        **_versions_context(guard, versions),
     }
     template = "guard/guard_detail.html"
     if getattr(request, "htmx", False):
@@ -89,17 +90,50 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-def _delta(other, guard) -> dict:
-    """Validation F1 / AUROC of ``other`` and their difference to ``guard``'s."""
-    def pick(g, key):
-        return (((g.metrics or {}).get("validation") or {}).get("binary") or {}).get(key)
+_METRIC_LABELS = {"f1": "F1", "precision": "Precision", "recall": "Recall", "auroc": "AUROC",
+                  "ece": "ECE", "flagged_safe_share": "Safe flagged"}
+_COMPARED = tuple(_METRIC_LABELS)  # the comparison's columns (PR-AUC stays in the stored deltas)
 
-    out = {}
-    for key in ("f1", "auroc"):
-        a, b = pick(other, key), pick(guard, key)
-        out[key] = a
-        out[f"{key}_delta"] = None if a is None or b is None else a - b
-    return out
+
+def _signed(delta: float | None) -> str:
+    return "" if delta is None else f"{delta:+.3f}"
+
+
+def _versions_context(guard, versions) -> dict:
+    """The versions section (``guard/_versions.html``): every version of the name beside the one
+    before it, and, for a retrained version, its comparison with the version it retrains on the
+    same evaluation sets (``metrics["comparison"]``, stored by ``guard_versions_compare``)."""
+    from exports.guard.loop import metric_deltas
+
+    ordered = sorted(versions, key=lambda v: v.version)
+    rows = []
+    for n, v in enumerate(ordered):
+        before = ordered[n - 1] if n else None
+        val = (metric_deltas(v.metrics or {}, before.metrics or {}) if before else {}).get("validation")
+        binary = ((v.metrics or {}).get("validation") or {}).get("binary") or {}
+        cells = []
+        for key in ("f1", "auroc", "ece"):
+            d = (val or {}).get(key) or {}
+            cells.append({"value": binary.get(key), "delta": _signed(d.get("delta")), "better": d.get("better")})
+        rows.append({"guard": v, "before": before, "cells": cells,
+                     "sets": len((v.metrics or {}).get("evaluations") or {})})
+    comparison = (guard.metrics or {}).get("comparison") or None
+    compared = []
+    if comparison:
+        for name, metrics in comparison.get("sets", {}).items():
+            compared.append({
+                "name": "Validation split (each its own)" if name == "validation" else name,
+                "n": metrics.get("n") or {},
+                "cells": [{"current": m["current"], "previous": m["previous"], "delta": _signed(m["delta"]),
+                           "better": m["better"]}
+                          for k in _COMPARED for m in (metrics.get(k) or {"current": None, "previous": None,
+                                                                           "delta": None, "better": None},)],
+            })
+    training = getattr(guard, "training", None)
+    retrain_of = ((training.source_spec if training else {}) or {}).get("retrain_of")
+    return {"version_rows": list(reversed(rows)), "comparison": comparison, "compared_sets": compared,
+            "compared_labels": [_METRIC_LABELS[k] for k in _COMPARED],
+            "retrain_of": retrain_of, "can_retrain": guard.status != guard.Status.TRAINING}
 
 
 @login_required
@@ -115,6 +149,9 @@ def guard_action(request: HttpRequest, slug: str, pk: int, action: str) -> HttpR
             services.guard_evaluation_request(guard_model=guard, project=project)
         elif action == "cancel" and getattr(guard, "training", None) is not None:
             services.guard_training_cancel(training=guard.training)
+        elif action == "retrain":
+            job = services.guard_retrain_request(guard_model=guard, user=request.user, project=project)
+            return redirect("guard-detail", slug=project.slug, pk=job.guard_model_id)
         else:
             raise Http404("No such action.")
     except services.GuardError as exc:

@@ -7,6 +7,9 @@ reads the verdicts, writes the decisions and hands the jury's judgment to
 """
 from __future__ import annotations
 
+import importlib
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,7 +19,31 @@ from annotation.models import Annotation, Item
 from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
 from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
 
+logger = logging.getLogger(__name__)
+
 FINALIZE_BATCH = 200
+
+# After-run hooks: "module:function" paths other apps register (exports.guard raises the queue
+# priority of items its guard juror is unsure of), so jury imports none of them. Each is called as
+# ``function(run=run)`` once every item of the run is decided, before the run is marked done: a
+# finalisation that dies midway is rerun and calls them again, so a hook must be idempotent. A
+# hook that fails is logged and does not keep the run from finishing.
+_AFTER_RUN_HOOKS: list[str] = []
+
+
+def register_after_run_hook(path: str) -> None:
+    """Register ``"module:function"`` (idempotent)."""
+    if path not in _AFTER_RUN_HOOKS:
+        _AFTER_RUN_HOOKS.append(path)
+
+
+def _run_after_run_hooks(run: JuryRun) -> None:
+    for path in _AFTER_RUN_HOOKS:
+        module, _, name = path.partition(":")
+        try:
+            getattr(importlib.import_module(module), name)(run=run)
+        except Exception:
+            logger.exception("after-run hook %s failed on jury run %s", path, run.pk)
 
 _VERDICT_FIELDS = ("item_id", "juror_id", "target", "order", "label", "probs", "category_probs", "truncated",
                    "position_consistent", "response_id", "response_b_id", "principle_id")
@@ -36,6 +63,7 @@ def jury_run_finalize(*, run_id: int) -> JuryRun | None:
     item_ids = [i for chunk in run.chunks.order_by("index") for i in chunk.item_ids if i not in decided]
     for start in range(0, len(item_ids), FINALIZE_BATCH):
         _decide_items(run, item_ids[start:start + FINALIZE_BATCH])
+    _run_after_run_hooks(run)
     with transaction.atomic():
         run = JuryRun.objects.select_for_update().get(pk=run_id)
         if run.status != JuryRun.Status.RUNNING:
