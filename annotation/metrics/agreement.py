@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -307,7 +307,7 @@ def percent_agreement(table: LabelTable) -> float:
     return float(_percent_from_sums(s)[0])
 
 
-def _package_alpha(counts: np.ndarray, level: str) -> float:
+def _package_alpha(counts: np.ndarray, level: Literal["nominal", "ordinal"]) -> float:
     counts = np.asarray(counts, dtype=np.float64)
     pairable = counts[counts.sum(axis=1) >= 2]
     if pairable.shape[0] == 0 or np.count_nonzero(pairable.sum(axis=0)) < 2:
@@ -315,10 +315,17 @@ def _package_alpha(counts: np.ndarray, level: str) -> float:
     return float(krippendorff.alpha(value_counts=pairable, level_of_measurement=level))
 
 
-def krippendorff_alpha(table: LabelTable, level: str = "nominal") -> float:
+def krippendorff_alpha(table: LabelTable, level: Literal["nominal", "ordinal"] = "nominal") -> float:
     """Krippendorff's alpha by the ``krippendorff`` package. ``"ordinal"`` uses the order of
     ``table.categories``."""
     return _package_alpha(table.value_counts(), level)
+
+
+def _alpha_statistic(ordinal: bool) -> Statistic:
+    def statistic(summed: np.ndarray) -> np.ndarray:
+        return _alpha_from_coincidences(summed, ordinal)
+
+    return statistic
 
 
 def _add_count_family(plan: _Plan, prefix: str, counts: np.ndarray, ordinal: bool) -> None:
@@ -327,17 +334,11 @@ def _add_count_family(plan: _Plan, prefix: str, counts: np.ndarray, ordinal: boo
     plan.add(f"{prefix}fleiss_kappa", pair, _fleiss_from_sums, n_used)
     plan.add(f"{prefix}percent_agreement", pair[:, :2], _percent_from_sums, n_used)
     plan.add(f"{prefix}unanimous", pair[:, :3], _unanimous_from_sums, n_used)
-    levels = ["nominal", "ordinal"] if ordinal else ["nominal"]
+    levels: list[Literal["nominal", "ordinal"]] = ["nominal", "ordinal"] if ordinal else ["nominal"]
     for level in levels:
         point = _package_alpha(counts, level)
         if counts.shape[1] <= _MAX_BOOT_VALUES:
-            plan.add(
-                f"{prefix}alpha_{level}",
-                _coincidence_columns(counts),
-                lambda s, o=(level == "ordinal"): _alpha_from_coincidences(s, o),
-                n_used,
-                point,
-            )
+            plan.add(f"{prefix}alpha_{level}", _coincidence_columns(counts), _alpha_statistic(level == "ordinal"), n_used, point)
 
 
 def label_agreement(
@@ -545,8 +546,8 @@ def annotator_agreement(
     project = np.bincount(table.code, minlength=v) / max(table.n_entries, 1)
     shares = _divide(per_rater, n_items[:, None])
     distance = 0.5 * np.abs(shares - project[None, :]).sum(axis=1)
-    gold_right = np.zeros(r)
-    gold_seen = np.zeros(r)
+    gold_right: np.ndarray = np.zeros(r)
+    gold_seen: np.ndarray = np.zeros(r)
     if gold:
         cat_index = {c: k for k, c in enumerate(table.categories)}
         truth = np.full(n, -1)

@@ -394,20 +394,20 @@ def conflict_capture(p: Any, marks: Iterable[tuple[Hashable, int, bool]]) -> lis
     """``marks``: (annotator, row index into ``p``, marked "principles conflicted") per judgment."""
     classes, _ = row_classes(p)
     per: dict[Hashable, list[tuple[bool, bool]]] = {}
-    for annotator, row, marked in marks:
-        per.setdefault(annotator, []).append((bool(marked), bool(classes[row] == CONFLICT)))
+    for annotator, row, mark in marks:
+        per.setdefault(annotator, []).append((bool(mark), bool(classes[row] == CONFLICT)))
     out = []
     for annotator, pairs in per.items():
         arr = np.array(pairs, dtype=bool).reshape(-1, 2)
-        marked, conflict = arr[:, 0], arr[:, 1]
+        marks_, conflict = arr[:, 0], arr[:, 1]
         out.append(
             ConflictCapture(
                 annotator=annotator,
                 n_rows=int(arr.shape[0]),
                 n_conflict_rows=int(conflict.sum()),
-                marked_share=float(marked.mean()) if arr.size else math.nan,
-                recall=float(marked[conflict].mean()) if conflict.any() else math.nan,
-                precision=float(conflict[marked].mean()) if marked.any() else math.nan,
+                marked_share=float(marks_.mean()) if arr.size else math.nan,
+                recall=float(marks_[conflict].mean()) if conflict.any() else math.nan,
+                precision=float(conflict[marks_].mean()) if marks_.any() else math.nan,
             )
         )
     return out
