@@ -113,21 +113,26 @@ Statistic = Callable[[np.ndarray], np.ndarray]
 
 
 class _Plan:
-    """Statistics that are functions of per-item sums, bootstrapped together: ``add`` a block of
-    per-item columns (n_items x k) with a function from summed columns (b x k) to values (b,)."""
+    """Statistics that are functions of per-item sums, bootstrapped together: ``columns`` registers
+    per-item columns (n_items x k) and returns their indices; ``add`` a statistic reading some of
+    them, as a function from summed columns (b x k) to values (b,). Columns are shared between
+    statistics, so each is summed once per resample."""
 
     def __init__(self, n_items: int) -> None:
         self.n_items = n_items
         self.blocks: list[np.ndarray] = []
-        self.stats: list[tuple[str, slice, Statistic, int, float | None]] = []
+        self.stats: list[tuple[str, np.ndarray, Statistic, int, float | None]] = []
         self._width = 0
 
-    def add(self, name: str, columns: np.ndarray, fn: Statistic, n_used: int, point: float | None = None) -> None:
+    def columns(self, columns: np.ndarray) -> np.ndarray:
         columns = np.asarray(columns, dtype=np.float64).reshape(self.n_items, -1)
-        k = columns.shape[1]
         self.blocks.append(columns)
-        self.stats.append((name, slice(self._width, self._width + k), fn, n_used, point))
-        self._width += k
+        idx = np.arange(self._width, self._width + columns.shape[1])
+        self._width += columns.shape[1]
+        return idx
+
+    def add(self, name: str, idx: np.ndarray, fn: Statistic, n_used: int, point: float | None = None) -> None:
+        self.stats.append((name, np.asarray(idx), fn, n_used, point))
 
     def run(self, n_boot: int, seed: int | None) -> dict[str, Estimate]:
         if not self.stats:
@@ -330,15 +335,18 @@ def _alpha_statistic(ordinal: bool) -> Statistic:
 
 def _add_count_family(plan: _Plan, prefix: str, counts: np.ndarray, ordinal: bool) -> None:
     n_used = int((counts.sum(axis=1) >= 2).sum())
-    pair = _pairwise_columns(counts)
+    pair = plan.columns(_pairwise_columns(counts))
     plan.add(f"{prefix}fleiss_kappa", pair, _fleiss_from_sums, n_used)
-    plan.add(f"{prefix}percent_agreement", pair[:, :2], _percent_from_sums, n_used)
-    plan.add(f"{prefix}unanimous", pair[:, :3], _unanimous_from_sums, n_used)
+    plan.add(f"{prefix}percent_agreement", pair[:2], _percent_from_sums, n_used)
+    plan.add(f"{prefix}unanimous", pair[:3], _unanimous_from_sums, n_used)
     levels: list[Literal["nominal", "ordinal"]] = ["nominal", "ordinal"] if ordinal else ["nominal"]
+    coincidences = plan.columns(_coincidence_columns(counts)) if counts.shape[1] <= _MAX_BOOT_VALUES else None
     for level in levels:
         point = _package_alpha(counts, level)
-        if counts.shape[1] <= _MAX_BOOT_VALUES:
-            plan.add(f"{prefix}alpha_{level}", _coincidence_columns(counts), _alpha_statistic(level == "ordinal"), n_used, point)
+        if coincidences is not None:
+            plan.add(f"{prefix}alpha_{level}", coincidences, _alpha_statistic(level == "ordinal"), n_used, point)
+        else:
+            plan.add(f"{prefix}alpha_{level}", pair[:1], lambda s: np.full(s.shape[0], np.nan), n_used, point)
 
 
 def label_agreement(
@@ -362,6 +370,20 @@ def choice_agreement(
     seen = {v for _, _, v in rows}
     categories = list(PAIR_CHOICES) if seen <= set(PAIR_CHOICES) else None
     return label_agreement(LabelTable.from_rows(rows, categories), n_boot=n_boot, seed=seed)
+
+
+def _binary_fleiss(s: np.ndarray) -> np.ndarray:
+    """Fleiss' kappa from the summed binary columns [valid, m, n1, P_i, unanimous, o_PA]."""
+    p1 = _divide(s[:, 2], s[:, 1])
+    p_e = p1**2 + (1 - p1) ** 2
+    return _divide(_divide(s[:, 3], s[:, 0]) - p_e, 1 - p_e)
+
+
+def _binary_alpha(s: np.ndarray) -> np.ndarray:
+    """Krippendorff's alpha (nominal, two values) from the same sums: n = sum m, n_P = sum n1,
+    alpha = 1 - (n - 1) o_PA / (n_A n_P)."""
+    n, n_p = s[:, 1], s[:, 2]
+    return 1 - _divide((n - 1) * s[:, 5], (n - n_p) * n_p)
 
 
 def category_agreement(
@@ -391,13 +413,28 @@ def category_agreement(
         m[i] += 1
         for code in codes:
             present[i, cat_index[code]] += 1
+    # Present / absent is binary, so each category needs four per-item sums beside two shared ones
+    # (items with two raters or more, and their ratings): with n1 marks of m ratings, P_i =
+    # (n1^2 + (m - n1)^2 - m) / (m (m - 1)), and the coincidence o_PA = n1 (m - n1) / (m - 1).
     plan = _Plan(n)
     valid = (m >= 2).astype(np.float64)
+    shared = plan.columns(np.column_stack([valid, m * valid]))
+    n_used = int(valid.sum())
+    safe_m = np.maximum(m, 2)
     for k in range(len(order)):
-        counts = np.column_stack([m - present[:, k], present[:, k]])
-        _add_count_family(plan, f"{k}:", counts, ordinal=False)
-        plan.add(f"{k}:present_share", np.column_stack([present[:, k] * valid, m * valid]),
-                 lambda s: _divide(s[:, 0], s[:, 1]), int(valid.sum()))
+        n1 = present[:, k]
+        n0 = m - n1
+        p_i = (n1**2 + n0**2 - m) / (safe_m * (safe_m - 1))
+        unanimous = (n1 == 0) | (n0 == 0)
+        o_pa = n1 * n0 / (safe_m - 1)
+        own = plan.columns(np.column_stack([n1, p_i, unanimous, o_pa]) * valid[:, None])
+        idx = np.concatenate([shared, own])
+        prefix = f"{k}:"
+        plan.add(prefix + "fleiss_kappa", idx, _binary_fleiss, n_used)
+        plan.add(prefix + "percent_agreement", idx, lambda s: _divide(s[:, 3], s[:, 0]), n_used)
+        plan.add(prefix + "unanimous", idx, lambda s: _divide(s[:, 4], s[:, 0]), n_used)
+        plan.add(prefix + "alpha_nominal", idx, _binary_alpha, n_used, _package_alpha(np.column_stack([n0, n1]), "nominal"))
+        plan.add(prefix + "present_share", idx, lambda s: _divide(s[:, 2], s[:, 1]), n_used)
     flat = plan.run(n_boot, seed)
     out: dict[Hashable, dict[str, Estimate]] = {}
     for k, code in enumerate(order):
@@ -747,11 +784,11 @@ def ranking_agreement(
     ok = np.isfinite(tau)
     tau_sum = np.bincount(table.item[e][ok], weights=tau[ok], minlength=n_items)
     tau_n = np.bincount(table.item[e][ok], minlength=n_items).astype(np.float64)
-    plan.add("kendall_tau_b", np.column_stack([tau_sum, tau_n]), lambda s: _divide(s[:, 0], s[:, 1]),
+    plan.add("kendall_tau_b", plan.columns(np.column_stack([tau_sum, tau_n])), lambda s: _divide(s[:, 0], s[:, 1]),
              int((tau_n > 0).sum()))
     w = _kendall_w_items(table)
     has_w = np.isfinite(w)
-    plan.add("kendall_w", np.column_stack([np.where(has_w, w, 0.0), has_w]), lambda s: _divide(s[:, 0], s[:, 1]),
+    plan.add("kendall_w", plan.columns(np.column_stack([np.where(has_w, w, 0.0), has_w])), lambda s: _divide(s[:, 0], s[:, 1]),
              int(has_w.sum()))
     counts, unit_item, values = _rank_value_counts(table)
     multi = (counts.sum(axis=1) >= 2)
@@ -760,7 +797,7 @@ def ranking_agreement(
     if 0 < values.size <= _MAX_BOOT_VALUES:
         # Units are numbered item * width + k, so an item's units are consecutive rows.
         per_item = _coincidence_columns(counts).reshape(n_items, -1, values.size**2).sum(axis=1)
-        plan.add("alpha_ordinal", per_item, lambda s: _alpha_from_coincidences(s, True), n_used, point)
+        plan.add("alpha_ordinal", plan.columns(per_item), _alpha_statistic(True), n_used, point)
         return plan.run(n_boot, seed)
     out = plan.run(n_boot, seed)
     out["alpha_ordinal"] = Estimate(point, math.nan, math.nan, n_used)

@@ -238,6 +238,30 @@ def test_category_agreement_present_or_absent_by_hand():
     assert result["S3"]["percent_agreement"].value == 1.0
 
 
+def test_category_bootstrap_is_a_plain_item_resample():
+    rng = np.random.default_rng(8)
+    rows = []
+    for item in range(30):
+        for rater in rng.choice(5, size=rng.integers(2, 5), replace=False):
+            rows.append((f"r{rater}", item, [c for c in ("S1", "S2") if rng.random() < (0.5 if c == "S1" else 0.2)]))
+    result = category_agreement(rows, ["S1", "S2"], n_boot=40, seed=9)
+    idx = np.random.default_rng(9).integers(0, 30, size=(40, 30))
+    for code in ("S1", "S2"):
+        # Present / absent counts per item, built directly from the rows.
+        counts = np.zeros((30, 2))
+        for _, item, codes in rows:
+            counts[item, int(code in codes)] += 1
+        assert result[code]["alpha_nominal"].value == pytest.approx(
+            krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"), abs=1e-12)
+        assert result[code]["fleiss_kappa"].value == pytest.approx(fleiss_kappa_counts(counts), abs=1e-12)
+        fleiss = [fleiss_kappa_counts(counts[i]) for i in idx]
+        alpha = [krippendorff.alpha(value_counts=counts[i], level_of_measurement="nominal") for i in idx]
+        share = [counts[i, 1].sum() / counts[i].sum() for i in idx]
+        for name, values in (("fleiss_kappa", fleiss), ("alpha_nominal", alpha), ("present_share", share)):
+            assert result[code][name].low == pytest.approx(np.percentile(values, 2.5), abs=1e-12)
+            assert result[code][name].high == pytest.approx(np.percentile(values, 97.5), abs=1e-12)
+
+
 def test_choice_agreement_by_hand():
     rows = [
         ("a", "p1", "a"), ("b", "p1", "a"),
