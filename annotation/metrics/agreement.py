@@ -125,7 +125,9 @@ class _Plan:
         self._width = 0
 
     def columns(self, columns: np.ndarray) -> np.ndarray:
-        columns = np.asarray(columns, dtype=np.float64).reshape(self.n_items, -1)
+        columns = np.asarray(columns, dtype=np.float64)
+        if columns.ndim == 1:
+            columns = columns[:, None]
         self.blocks.append(columns)
         idx = np.arange(self._width, self._width + columns.shape[1])
         self._width += columns.shape[1]
@@ -511,6 +513,8 @@ def agreement_matrix(table: LabelTable) -> PairMatrix:
 def majority(table: LabelTable, exclude: Iterable[Hashable] = ()) -> dict[Hashable, Hashable]:
     """Each item's most frequent category among the raters not in ``exclude``; items with a tie for
     the most frequent category, or with no rater left, are left out."""
+    if table.n_entries == 0:
+        return {}
     excluded = {k for k, r in enumerate(table.raters) if r in set(exclude)}
     keep = ~np.isin(table.rater, list(excluded)) if excluded else np.ones(table.n_entries, dtype=bool)
     n, v = len(table.items), len(table.categories)
@@ -570,6 +574,11 @@ def annotator_agreement(
     """Per rater, in the table's rater order: agreement with the leave-one-out consensus, label
     distribution against the project's, and accuracy on ``gold`` items (item -> correct label)."""
     r, v, n = len(table.raters), len(table.categories), len(table.items)
+    if table.n_entries == 0:
+        return [
+            AnnotatorAgreement(rater, 0, math.nan, 0, dict.fromkeys(table.categories, math.nan), math.nan)
+            for rater in table.raters
+        ]
     counts = np.bincount(table.item * v + table.code, minlength=n * v).reshape(n, v)
     others = counts[table.item].copy()
     others[np.arange(table.n_entries), table.code] -= 1

@@ -226,6 +226,12 @@ def _dd_batch(ranks_a: np.ndarray, ranks_b: np.ndarray) -> np.ndarray:
     return (1 - tau) / 2
 
 
+def _chunks(n_boot: int, width: int) -> list[int]:
+    """Resamples per chunk, so that a chunk's (resamples x rows) arrays stay near 4M cells."""
+    size = max(1, 4_000_000 // max(width, 1))
+    return [min(size, n_boot - start) for start in range(0, n_boot, size)]
+
+
 def _mean_sd(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -349,24 +355,28 @@ def discretion(
     # DA: resample the Consensus rows.
     consensus_rows = np.nonzero(np.isfinite(consensus))[0]
     if consensus_rows.size:
-        draws = consensus_rows[rng.integers(0, consensus_rows.size, size=(n_boot, consensus_rows.size))]
-        c = consensus[draws]
+        da_values: dict[Hashable, list[np.ndarray]] = {name: [] for name in names}
+        for b in _chunks(n_boot, consensus_rows.size):
+            draws = consensus_rows[rng.integers(0, consensus_rows.size, size=(b, consensus_rows.size))]
+            c = consensus[draws]
+            for name in names:
+                a = prefs_a[name][draws]
+                valid = _valid(a)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    da_values[name].append(((c * a < 0) & valid).sum(axis=1) / valid.sum(axis=1))
         for name in names:
-            a = prefs_a[name][draws]
-            valid = _valid(a)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values = ((c * a < 0) & valid).sum(axis=1) / valid.sum(axis=1)
-            report.da_boot[name] = _mean_sd(values)
+            report.da_boot[name] = _mean_sd(np.concatenate(da_values[name]))
     # w* and DD: resample all rows, the same resample for every annotator.
-    draws = rng.integers(0, rows, size=(n_boot, rows))
-    draws += (np.arange(n_boot) * rows)[:, None]
-    weights = np.bincount(draws.ravel(), minlength=n_boot * rows).reshape(n_boot, rows).astype(np.float64)
-    boot_ranks = {}
-    for name in names:
-        n_b, wins_b = _conflict_counts(prefs, prefs_a[name], weights)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ps_b = np.where(n_b > 0, wins_b / n_b, np.nan)
-        boot_ranks[name] = priority_ranks(principle_priority(ps_b, n_b, max_iter=boot_max_iter))
+    rank_chunks: dict[Hashable, list[np.ndarray]] = {name: [] for name in names}
+    for b in _chunks(n_boot, rows):
+        draws = rng.integers(0, rows, size=(b, rows)) + (np.arange(b) * rows)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=b * rows).reshape(b, rows).astype(np.float64)
+        for name in names:
+            n_b, wins_b = _conflict_counts(prefs, prefs_a[name], weights)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ps_b = np.where(n_b > 0, wins_b / n_b, np.nan)
+            rank_chunks[name].append(priority_ranks(principle_priority(ps_b, n_b, max_iter=boot_max_iter)))
+    boot_ranks = {name: np.concatenate(rank_chunks[name]) for name in names}
     mean = np.full((len(names), len(names)), np.nan)
     sd = np.full((len(names), len(names)), np.nan)
     for i, x in enumerate(names):

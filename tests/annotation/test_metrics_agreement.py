@@ -405,3 +405,15 @@ def test_hatecheck_fleiss_kappa_from_the_annotation_file():
     result = label_agreement(table, n_boot=50, seed=0)
     assert result["fleiss_kappa"].n_items == n_cases == 3728
     assert result["fleiss_kappa"].low < got < result["fleiss_kappa"].high
+
+
+def test_empty_and_single_rater_inputs_give_undefined_figures_not_errors():
+    # A project with no annotations yet, or one rater per item: every figure is NaN on 0 items.
+    for table in (LabelTable.from_rows([], SAFETY_LABELS), LabelTable.from_rows([("a", 1, "safe"), ("a", 2, "unsafe")])):
+        for est in label_agreement(table, ordinal=True, n_boot=5).values():
+            assert math.isnan(est.value) and est.n_items == 0
+        assert majority(LabelTable.from_rows([])) == {}
+    assert annotator_agreement(LabelTable.from_rows([], SAFETY_LABELS, raters=["x"]))[0].n_items == 0
+    assert all(math.isnan(e.value) for e in ranking_agreement(RankingTable.from_rows([]), n_boot=5).values())
+    assert all(math.isnan(e.value) for e in category_agreement([], ["S1"], n_boot=5)["S1"].values())
+    assert agreement_matrix(LabelTable.from_rows([])).rows() == []
