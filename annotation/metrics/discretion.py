@@ -29,7 +29,10 @@ Metrics
 - Bootstrap (mean and SD over ``n_boot`` resamples, default 1000): DA resamples the Consensus
   rows; w* and DD resample all rows, the same resample for every annotator, and fit w* for each
   resample (at most 10,000 steps, as the paper's bootstrap). Resamples where a figure is undefined
-  are left out of its mean and SD.
+  are left out of its mean and SD. Each resample's fit stops on its own criterion, exactly as if it
+  were fitted alone; the paper's batched loop stops only when the whole batch has converged, so
+  its already-converged fits keep taking (tiny) Adam steps: the two can differ in w* by amounts far
+  below what changes a rank, except between principles whose w* are equal to within that.
 """
 from __future__ import annotations
 
