@@ -8,4 +8,5 @@ urlpatterns = [
     path("projects/<slug:slug>/guards/<int:pk>/", api.GuardDetailApi.as_view(), name="api-guard-detail"),
     path("projects/<slug:slug>/guards/<int:pk>/promote/", api.GuardPromoteApi.as_view(), name="api-guard-promote"),
     path("projects/<slug:slug>/guards/<int:pk>/evaluate/", api.GuardEvaluateApi.as_view(), name="api-guard-evaluate"),
+    path("projects/<slug:slug>/guards/<int:pk>/evaluations/", api.GuardEvaluationsApi.as_view(), name="api-guard-evaluations"),
 ]
