@@ -149,8 +149,18 @@ def evaluation_view(guard: GuardModel, data_name: str) -> dict[str, Any] | None:
         "reliability": evaluation_reliability(report.get("calibration")),
         "worst_errors": [e for e in report.get("worst_errors") or [] if isinstance(e, dict)],
         "source_label": _source_label(data_name, source),
-        "evaluated_at": report.get("evaluated_at"),
+        "evaluated_at": _when(report.get("evaluated_at")),
     }
+
+
+def _when(value: Any) -> Any:
+    """The stored ISO time as a datetime for the template's date filter (the text if unparseable)."""
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        return parse_datetime(value) or value if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 def _source_label(data_name: str, source: dict[str, Any]) -> str:

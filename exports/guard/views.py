@@ -76,11 +76,13 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     validation = (guard.metrics or {}).get("validation") or (training.val_metrics if training else None) or None
     evaluations = sorted(((guard.metrics or {}).get("evaluations") or {}).items())
     versions = list(selectors.guard_versions(name=guard.name)[:20])
+    names = selectors.category_names(guard.taxonomy_version) if validation else {}
     context = {
         "project": project, "guard": guard, "training": training,
         "running": guard.status == guard.Status.TRAINING,
         "validation": validation,
-        "categories": sorted((validation or {}).get("categories", {}).items(), key=lambda kv: -kv[1]["support"]),
+        "categories": sorted(((code, {**m, "name": names.get(code, "")}) for code, m in (validation or {}).get("categories", {}).items()),
+                             key=lambda kv: -kv[1]["support"]),
         "evaluations": evaluations,
         "versions": [(v, _delta(v, guard)) for v in versions],
     }
@@ -152,7 +154,7 @@ def guard_evaluations(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                                           "queued on the gpu worker; its report appears under Evaluations when it is done.")
                 return redirect("guard-detail", slug=project.slug, pk=guard.pk)
         status = 400
-    context = {"project": project, "guard": guard, **_evaluations_context(guard, form)}
+    context = {"project": project, "guard": guard, "standalone": True, **_evaluations_context(guard, form)}
     return render(request, "guard/evaluations.html", context, status=status)
 
 

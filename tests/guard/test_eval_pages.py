@@ -114,7 +114,7 @@ def test_the_report_page_draws_every_part_from_the_stored_report(login, project,
     assert r.status_code == 200
     html = r.content.decode()
     text = _text(html)
-    assert "the labelled file heldout.jsonl: 120 examples, 50 unsafe" in text
+    assert "the labelled file heldout.jsonl: 120 examples, 50 unsafe · evaluated 2026-12-02 10:00" in text
     assert "/var/x/guard7" not in html  # the staging path is not shown
     for figure in ("0.813", "0.780", "0.796", "0.881", "0.850", "0.073", "12.9%"):
         assert figure in text, figure
@@ -175,6 +175,14 @@ def test_evaluations_are_compared_across_versions_on_the_detail_page_and_the_api
     assert [v["version"] for v in api["versions"]] == [1, 2]
     row = next(r for r in api["rows"] if r["data"] == "file:heldout.jsonl")
     assert [c["f1"] for c in row["cells"]] == [0.70, 0.7959] and row["cells"][1]["f1_delta"] == pytest.approx(0.0959)
+
+
+def test_the_detail_page_names_the_validation_categories(login, project):
+    validation = {k: REPORT[k] for k in ("binary", "categories", "worst_errors")}
+    guard = _guard(project, 1, {}, metrics={"validation": validation, "evaluations": {}})
+    text = _text(login("researcher").get(reverse("guard-detail", args=[project.slug, guard.pk])).content.decode())
+    assert "S1 Violence 24" in text and "S3 Criminal Planning/Confessions 12" in text
+    assert "No evaluations stored yet." in text and "Evaluate on a labelled file" in text
 
 
 @pytest.mark.parametrize("persona", ["admin", "researcher", "annotator", "outsider", "anonymous"])
