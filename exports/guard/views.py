@@ -90,6 +90,8 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     template = "guard/guard_detail.html"
     if getattr(request, "htmx", False):
         template += "#guard-status"  # the polled region alone
+        if not context["running"]:  # the training ended: reload once for the actions and evaluations
+            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     return render(request, template, context)
 
 

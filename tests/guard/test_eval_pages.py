@@ -315,3 +315,22 @@ def test_the_worker_stores_bins_with_the_report_and_removes_the_upload(project, 
     ece = sum(b["count"] / 24 * abs(b["observed"] - b["mean_predicted"]) for b in report["calibration"])
     assert ece == pytest.approx(report["binary"]["ece"], abs=1e-5)
     assert not staged.exists()
+
+
+def test_live_progress_is_the_same_on_the_page_and_in_the_api(login, project):
+    from exports.guard.models import GuardTraining
+
+    guard = _guard(project, 1, {}, status="training", path="")
+    GuardTraining.objects.create(guard_model=guard, status="running", phase="training", step=37, steps_total=120, loss=0.41234)
+    client = login("researcher")
+    partial = _text(client.get(reverse("guard-detail", args=[project.slug, guard.pk]), HTTP_HX_REQUEST="true").content.decode())
+    api = client.get(reverse("api-guard-detail", args=[project.slug, guard.pk])).json()["training"]
+    assert "Running · training" in partial and "step 37 / 120 · loss 0.4123" in partial
+    assert (api["status"], api["phase"], api["step"], api["steps_total"], api["loss"]) == ("running", "training", 37, 120, 0.41234)
+    assert api["progress"] == pytest.approx(37 / 120)
+    # when the training ends, the next poll reloads the whole page (actions and evaluations appear)
+    GuardTraining.objects.filter(guard_model=guard).update(status="done", phase="done", step=120)
+    GuardModel.objects.filter(pk=guard.pk).update(status="ready", path="/models/shield-v1")
+    done = client.get(reverse("guard-detail", args=[project.slug, guard.pk]), HTTP_HX_REQUEST="true")
+    assert done.status_code == 204 and done["HX-Refresh"] == "true"
+    assert "Promote" in client.get(reverse("guard-detail", args=[project.slug, guard.pk])).content.decode()
