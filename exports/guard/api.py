@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -212,3 +213,62 @@ class GuardRetrainApi(APIView):
             raise ValidationError({"config": [str(exc)]}) from None
         guard = selectors.guard_model_get(pk=job.guard_model_id)
         return Response(_GuardDetailOut(guard, context={"slug": slug}).data, status=status.HTTP_201_CREATED)
+
+
+class _EvaluationCellOut(serializers.Serializer):
+    version = serializers.IntegerField(source="guard.version")
+    guard = serializers.IntegerField(source="guard.pk")
+    evaluated = serializers.BooleanField(source="has")
+    error = serializers.CharField(allow_null=True)
+    n = serializers.IntegerField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True)
+    auroc = serializers.FloatField(allow_null=True)
+    f1_delta = serializers.FloatField(allow_null=True, help_text="Against the nearest older version evaluated on the same data.")
+    auroc_delta = serializers.FloatField(allow_null=True)
+
+
+class _EvaluationRowOut(serializers.Serializer):
+    data = serializers.CharField(source="name")  # type: ignore[assignment]  # API field named like a (Serializer) Field attribute; DRF's metaclass pops declared fields off the class
+    cells = _EvaluationCellOut(many=True)
+
+
+class _EvaluationsOut(serializers.Serializer):
+    versions = serializers.SerializerMethodField()
+    rows = _EvaluationRowOut(many=True)
+
+    def get_versions(self, compare: dict) -> list[dict]:
+        return [{"id": v.pk, "version": v.version, "status": v.status} for v in compare["versions"]]
+
+
+class GuardEvaluationsApi(APIView):
+    """Stored evaluations of this guard's versions side by side (GET: one row per data name, F1 and
+    AUROC per version with the change against the previous version), and evaluating the guard on
+    an uploaded labelled file (POST multipart ``file``, optional ``needs_caution``): the file is
+    checked line by line at once (a bad one is a 400 naming the line, nothing kept), then evaluated
+    on the ``gpu`` worker; the report appears under ``metrics.evaluations["file:<file name>"]``."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)
+        needs_caution = serializers.ChoiceField(choices=["defensive", "permissive"], default="defensive")
+
+    @extend_schema(responses=_EvaluationsOut)
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
+        return Response(_EvaluationsOut(selectors.guard_evaluations_compare(_guard(request, pk))).data)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer},
+                   responses={202: OpenApiResponse(description="Queued: {queued, stored_as, examples}."),
+                              400: OpenApiResponse(description="A bad file (the error names the line), or a guard that is not usable.")})
+    def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            name, count = services.guard_evaluation_upload_request(
+                guard_model=_guard(request, pk), upload=data.validated_data["file"],
+                needs_caution=data.validated_data["needs_caution"])
+        except services.GuardError as exc:
+            raise ValidationError({"file": [str(exc)]}) from None
+        return Response({"queued": True, "stored_as": name, "examples": count}, status=status.HTTP_202_ACCEPTED)

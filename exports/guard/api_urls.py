@@ -9,4 +9,5 @@ urlpatterns = [
     path("projects/<slug:slug>/guards/<int:pk>/promote/", api.GuardPromoteApi.as_view(), name="api-guard-promote"),
     path("projects/<slug:slug>/guards/<int:pk>/evaluate/", api.GuardEvaluateApi.as_view(), name="api-guard-evaluate"),
     path("projects/<slug:slug>/guards/<int:pk>/retrain/", api.GuardRetrainApi.as_view(), name="api-guard-retrain"),
+    path("projects/<slug:slug>/guards/<int:pk>/evaluations/", api.GuardEvaluationsApi.as_view(), name="api-guard-evaluations"),
 ]

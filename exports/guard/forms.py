@@ -25,3 +25,16 @@ class GuardTrainForm(forms.Form):
         source.choices = [("consensus", "Current consensus")] + [
             (f"export:{e.pk}", f"Export #{e.pk} ({e.rows_written} rows, {e.created_at:%Y-%m-%d})") for e in exports
         ]
+
+
+class GuardEvaluateFileForm(forms.Form):
+    """Evaluate a guard on an uploaded labelled file (the view hands it to the service)."""
+
+    file = forms.FileField(
+        allow_empty_file=True,  # the service reports an empty file by name
+        help_text="JSONL or CSV (or .gz of either): prompt, optional response, label (safe / unsafe / needs_caution) "
+                  "and optional categories under this guard's taxonomy; Aegis 2.0 rows; OpenAI moderation samples.",
+    )
+    needs_caution = forms.ChoiceField(choices=[("defensive", "defensive (counts as unsafe)"),
+                                               ("permissive", "permissive (counts as safe)")], initial="defensive",
+                                      label="Needs caution")

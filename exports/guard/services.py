@@ -260,7 +260,7 @@ def guard_evaluation_request(*, guard_model: GuardModel, project) -> None:
 def guard_model_evaluate(*, guard_model_id: int, source_spec: dict[str, Any], data_name: str) -> GuardModel | None:
     """Evaluate a guard on a data source and store the report (in the worker; idempotent: a rerun
     replaces the stored report). Categories are scored only under the guard's own taxonomy version."""
-    from exports.guard.ml.evaluate import evaluate_folder
+    from exports.guard.ml.reliability import evaluate_with_reliability
     from exports.guard.sources import load_source
 
     guard_model = GuardModel.objects.select_related("taxonomy_version__taxonomy").filter(pk=guard_model_id).first()
@@ -268,7 +268,7 @@ def guard_model_evaluate(*, guard_model_id: int, source_spec: dict[str, Any], da
         return guard_model
     try:
         examples, _ = load_source(source_spec, taxonomy_version=guard_model.taxonomy_version)
-        report = evaluate_folder(guard_model.path, examples)
+        report = evaluate_with_reliability(guard_model.path, examples)  # evaluate_folder's report + reliability bins
     except (GuardDataError, ValueError, FileNotFoundError) as exc:
         report = {"error": str(exc)}
     report["data"] = {"name": data_name, "source": source_spec}
@@ -464,3 +464,82 @@ def _compare_after_retrain(job: GuardTraining) -> None:
         logger.exception("comparing %s with %s failed", guard_model, previous)
     finally:
         jobs.progress(model=GuardTraining, pk=job.pk, phase="done")
+# --- evaluation on an uploaded labelled file ---------------------------------------------------------
+EVAL_UPLOAD_SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz", ".jsonl", ".json", ".csv")
+
+
+def guard_eval_upload_dir() -> Path:
+    """Where uploaded evaluation files wait for the gpu worker (never served; removed after use)."""
+    return Path(getattr(settings, "GUARD_EVAL_UPLOAD_DIR", None) or Path(settings.VAR_DIR) / "guard-evaluations")
+
+
+def _check_evaluation_file(path: Path, original: str, taxonomy_version, needs_caution: str) -> int:
+    """Read the whole file the way the worker will (sources.read_labelled_file) under the import
+    limits (IMPORT_MAX_LINE_BYTES per line, IMPORT_MAX_UNPACKED_BYTES / IMPORT_MAX_GZIP_RATIO for
+    .gz); returns the number of examples. Every problem is a GuardError naming the upload and line."""
+    import csv
+
+    from annotation.importing.reader import ErrorLog, LineReader
+    from exports.guard.sources import category_resolver, read_labelled_file
+
+    errors = ErrorLog(cap=1)
+    for _line in LineReader(path, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, errors=errors):
+        if errors:
+            break
+    if errors:
+        first = errors.items[0]
+        raise GuardError(f"{original}, line {first['line']}: {first['error']}")
+    try:
+        examples = read_labelled_file(path, resolve=category_resolver(taxonomy_version), needs_caution=needs_caution)
+    except GuardDataError as exc:
+        raise GuardError(str(exc).replace(str(path), original)) from None
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise GuardError(f"{original}: cannot be read as {path.suffix.lstrip('.')} ({exc})") from None
+    return len(examples)
+
+
+def guard_evaluation_upload_request(*, guard_model: GuardModel, upload, needs_caution: str = "defensive") -> tuple[str, int]:
+    """Stage an uploaded labelled file (own JSONL/CSV with ``label``/``categories``, Aegis rows,
+    OpenAI moderation samples; categories read under the guard's taxonomy version), check every
+    line now, and queue its evaluation on the ``gpu`` queue after commit. Returns (the data name
+    the report is stored under, ``file:<file name>``; the number of examples). A bad file raises
+    GuardError naming the line, and nothing is kept."""
+    import uuid
+
+    if not guard_model.usable:
+        raise GuardError(f"Only a ready or promoted guard can be evaluated; {guard_model} is {guard_model.status}.")
+    if needs_caution not in ("defensive", "permissive"):
+        raise GuardError(f"needs_caution {needs_caution!r}: use defensive or permissive.")
+    original = Path(str(getattr(upload, "name", "") or "upload")).name
+    suffix = next((s for s in EVAL_UPLOAD_SUFFIXES if original.lower().endswith(s)), None)
+    if suffix is None:
+        raise GuardError(f"{original}: use a .jsonl or .csv file (or a .gz of either).")
+    folder = guard_eval_upload_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = folder / f"guard{guard_model.pk}-{uuid.uuid4().hex}{suffix}"
+    try:
+        with open(staged, "xb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        count = _check_evaluation_file(staged, original, guard_model.taxonomy_version, needs_caution)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    data_name = f"file:{original[:150]}"
+    spec = {"kind": "file", "path": str(staged), "filename": original, "needs_caution": needs_caution, "staged": True}
+    from exports.guard.tasks import guard_evaluate_source_task
+
+    pk = guard_model.pk
+    transaction.on_commit(lambda: guard_evaluate_source_task.delay(pk, data_name, spec))
+    return data_name, count
+
+
+def guard_model_evaluate_staged(*, guard_model_id: int, source_spec: dict[str, Any], data_name: str) -> GuardModel | None:
+    """``guard_model_evaluate`` on an uploaded file, then remove the staged file (its report keeps
+    the file name; the bytes are not kept)."""
+    try:
+        return guard_model_evaluate(guard_model_id=guard_model_id, source_spec=source_spec, data_name=data_name)
+    finally:
+        path = Path(str(source_spec.get("path", "")))
+        if source_spec.get("staged") and path.parent.resolve() == guard_eval_upload_dir().resolve():
+            path.unlink(missing_ok=True)

@@ -35,3 +35,11 @@ def guard_evaluate_task(guard_model_id: int, project_slug: str) -> None:
 
 # Job kind four: annotation.jobs' one worker_ready handler resumes it on workers consuming ``gpu``.
 register_job_kind("guard-training", resume_task="exports.guard.resume", queue="gpu")
+
+
+@shared_task(name="exports.guard.evaluate_source", ignore_result=True)
+def guard_evaluate_source_task(guard_model_id: int, data_name: str, source_spec: dict) -> None:
+    """Evaluate a guard on an uploaded labelled file (staged by the page) and store the report."""
+    from exports.guard import services
+
+    services.guard_model_evaluate_staged(guard_model_id=guard_model_id, data_name=data_name, source_spec=source_spec)

@@ -6,6 +6,7 @@ Researchers of the project and admins only; annotators and non-members get 404
 """
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from annotation import roles
 from exports.guard import selectors, services
-from exports.guard.forms import GuardTrainForm
+from exports.guard.forms import GuardEvaluateFileForm, GuardTrainForm
 from exports.models import Export
 
 
@@ -76,17 +77,22 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     evaluations = sorted(((guard.metrics or {}).get("evaluations") or {}).items())
     versions = [v for v in selectors.guard_versions(name=guard.name)[:50]
                 if v.taxonomy_version_id == project.taxonomy_version_id][:20]
+    names = selectors.category_names(guard.taxonomy_version) if validation else {}
     context = {
         "project": project, "guard": guard, "training": training,
         "running": guard.status == guard.Status.TRAINING,
         "validation": validation,
-        "categories": sorted((validation or {}).get("categories", {}).items(), key=lambda kv: -kv[1]["support"]),
+        "categories": sorted(((code, {**m, "name": names.get(code, "")}) for code, m in (validation or {}).get("categories", {}).items()),
+                             key=lambda kv: -kv[1]["support"]),
         "evaluations": evaluations,
         **_versions_context(guard, versions),
     }
+    context.update(_evaluations_context(guard))
     template = "guard/guard_detail.html"
     if getattr(request, "htmx", False):
         template += "#guard-status"  # the polled region alone
+        if not context["running"]:  # the training ended: reload once for the actions and evaluations
+            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     return render(request, template, context)
 
 
@@ -157,3 +163,50 @@ def guard_action(request: HttpRequest, slug: str, pk: int, action: str) -> HttpR
     except services.GuardError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     return redirect("guard-detail", slug=project.slug, pk=guard.pk)
+
+
+# --- evaluations: the report page, the comparison across versions, evaluating an uploaded file -------
+def _evaluations_context(guard, form: GuardEvaluateFileForm | None = None) -> dict:
+    """What templates/guard/_evaluations.html needs (the detail page includes it)."""
+    return {"compare": selectors.guard_evaluations_compare(guard), "eval_form": form or GuardEvaluateFileForm()}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def guard_evaluations(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """GET: every stored evaluation of this guard's versions side by side, and the upload form.
+    POST: evaluate the guard on an uploaded labelled file (checked now, line by line; evaluated on
+    the gpu worker). A bad file is a 400 naming the line; nothing is kept or queued."""
+    project, guard = get_guard_for_researcher(request, slug, pk)
+    form = GuardEvaluateFileForm()
+    status = 200
+    if request.method == "POST":
+        form = GuardEvaluateFileForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                data_name, count = services.guard_evaluation_upload_request(
+                    guard_model=guard, upload=form.cleaned_data["file"], needs_caution=form.cleaned_data["needs_caution"])
+            except services.GuardError as exc:
+                form.add_error("file", str(exc))
+            else:
+                messages.success(request, f"Evaluation of {guard.name} v{guard.version} on {data_name} ({count} examples) "
+                                          "queued on the gpu worker; its report appears under Evaluations when it is done.")
+                return redirect("guard-detail", slug=project.slug, pk=guard.pk)
+        status = 400
+    context = {"project": project, "guard": guard, "standalone": True, **_evaluations_context(guard, form)}
+    return render(request, "guard/evaluations.html", context, status=status)
+
+
+@login_required
+@require_GET
+def guard_evaluation(request: HttpRequest, slug: str, pk: int, data: str) -> HttpResponse:
+    """One stored evaluation report of one guard: confusion matrix, per-category F1, reliability
+    diagram, over-refusal, worst errors (escaped), all drawn server-side from the stored numbers."""
+    project, guard = get_guard_for_researcher(request, slug, pk)
+    view = selectors.evaluation_view(guard, data)
+    if view is None:
+        raise Http404("No such evaluation.")
+    compare = selectors.guard_evaluations_compare(guard)
+    row = next((r for r in compare["rows"] if r["name"] == data), None)
+    context = {"project": project, "guard": guard, "ev": view, "versions_row": row, "compare": compare}
+    return render(request, "guard/evaluation.html", context)
