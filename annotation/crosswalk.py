@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from django.db import transaction
-
-from annotation.models import CategoryMapping, HazardCategory, TaxonomyVersion
+if TYPE_CHECKING:  # the pure helpers (map_codes, map_scores, ...) import without Django set up
+    from annotation.models import TaxonomyVersion
 
 Mapping = dict[str, list[str]]
 
@@ -35,6 +35,8 @@ Mapping = dict[str, list[str]]
 
 def version_for(slug: str, version: int | None = None) -> TaxonomyVersion | None:
     """A taxonomy version by slug and number (or the newest published one)."""
+    from annotation.models import TaxonomyVersion
+
     qs = TaxonomyVersion.objects.select_related("taxonomy").filter(taxonomy__slug=slug)
     if version is not None:
         return qs.filter(version=int(version)).first()
@@ -83,6 +85,8 @@ def crosswalk_between(
 ) -> Crosswalk:
     """The crosswalk with its description (see the module docstring); ``relations`` keeps only
     rows of those relations (e.g. ``{"exact"}``)."""
+    from annotation.models import CategoryMapping
+
     source_codes = _codes(source_version)
     target_codes = _codes(target_version)
     names = (_label(source_version), _label(target_version))
@@ -169,13 +173,20 @@ def map_probabilities(probs: dict[str, float], mapping: Mapping, target_codes: S
 # --- services -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def crosswalk_seed_presets(versions: Iterable[TaxonomyVersion] | None = None) -> int:
     """Store the preset crosswalk (:mod:`annotation.crosswalk_data`) between the given preset
     versions (default: the newest published version of each preset). Idempotent and
     edit-preserving: a (source version, target version) pair that already has any row is left
     alone, so an admin's changed, added or deleted rows stay as they are. Returns the rows created."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        return _seed(versions)
+
+
+def _seed(versions: Iterable[TaxonomyVersion] | None) -> int:
     from annotation.crosswalk_data import directed_rows
+    from annotation.models import CategoryMapping, HazardCategory
 
     if versions is None:
         from annotation.presets import TAXONOMY_PRESETS
