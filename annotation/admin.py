@@ -228,13 +228,22 @@ class TargetTaxonomyFilter(_TaxonomyEndFilter):
 class CategoryMappingAdmin(AdminRoleMixin, admin.ModelAdmin):
     """The crosswalk between taxonomies: editable data (the preset seed never overwrites it)."""
 
-    list_display = ("source_label", "relation", "target_label", "judgment_call", "note", "updated_at")
+    list_display = ("source_label", "relation", "target_label", "judgment_call", "note")
     list_filter = (SourceTaxonomyFilter, TargetTaxonomyFilter, "judgment_call", "relation")
     list_editable = ("relation", "judgment_call")
     search_fields = ("source__code", "source__name", "target__code", "target__name", "note")
     list_select_related = ("source__version__taxonomy", "target__version__taxonomy")
     autocomplete_fields = ("source", "target")
-    fields = ("source", "target", "relation", "judgment_call", "note")
+    fields = ("source", "source_taxonomy", "target", "target_taxonomy", "relation", "judgment_call", "note")
+    readonly_fields = ("source_taxonomy", "target_taxonomy")
+
+    @admin.display(description="source taxonomy")
+    def source_taxonomy(self, obj) -> str:
+        return "—" if obj is None or obj.source_id is None else str(obj.source.version)
+
+    @admin.display(description="target taxonomy")
+    def target_taxonomy(self, obj) -> str:
+        return "—" if obj is None or obj.target_id is None else str(obj.target.version)
 
     @admin.display(description="source", ordering="source__code")
     def source_label(self, obj) -> str:

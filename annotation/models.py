@@ -681,14 +681,18 @@ class CategoryMapping(models.Model):
     """
 
     class Relation(models.TextChoices):
-        EXACT = "exact", "Exact (same scope)"
-        BROADER = "broader", "Broader (the source covers more)"
-        NARROWER = "narrower", "Narrower (the source is part of the target)"
-        RELATED = "related", "Related (the scopes overlap)"
+        EXACT = "exact", "exact"
+        BROADER = "broader", "broader"
+        NARROWER = "narrower", "narrower"
+        RELATED = "related", "related"
 
     source = models.ForeignKey(HazardCategory, on_delete=models.CASCADE, related_name="mappings_out")
     target = models.ForeignKey(HazardCategory, on_delete=models.CASCADE, related_name="mappings_in")
-    relation = models.CharField(max_length=16, choices=Relation.choices, default=Relation.RELATED)
+    relation = models.CharField(
+        max_length=16, choices=Relation.choices, default=Relation.RELATED,
+        help_text="The source's scope against the target's: exact (the same harm), broader (the source covers "
+                  "more), narrower (every source case is a target case), related (they overlap).",
+    )
     judgment_call = models.BooleanField(
         default=False, help_text="Not one-to-one or obvious from the definitions: a person chose it."
     )
@@ -704,7 +708,8 @@ class CategoryMapping(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source.code} → {self.target.code} ({self.relation})"
+        return (f"{self.source.version.taxonomy.slug} {self.source.code} → "
+                f"{self.target.version.taxonomy.slug} {self.target.code} ({self.relation})")
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError

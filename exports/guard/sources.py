@@ -139,6 +139,10 @@ def _is_moderation_taxonomy(resolve: Resolver) -> bool:
         return False
 
 
+def _is_moderation_row(row: dict) -> bool:
+    return "label" not in row and "prompt_label" not in row and any(k in row for k in MODERATION_KEYS)
+
+
 def sniff_taxonomy(path: str | Path) -> str | None:
     """The preset a file's categories are under when its format says so: ``openai-moderation``
     for OpenAI moderation samples (the first row has their keys and no ``label``); else None."""
@@ -147,9 +151,7 @@ def sniff_taxonomy(path: str | Path) -> str | None:
         return None
     try:
         for _, row in _rows(path):
-            if "label" not in row and "prompt_label" not in row and any(k in row for k in MODERATION_KEYS):
-                return MODERATION_TAXONOMY
-            return None
+            return MODERATION_TAXONOMY if _is_moderation_row(row) else None
     except (GuardDataError, OSError, UnicodeDecodeError):
         return None
     return None
@@ -189,6 +191,9 @@ def read_labelled_file(path: str | Path, *, resolve: Resolver, needs_caution: st
             examples = examples_from_row(row, resolve=resolve, needs_caution=needs_caution)
         except GuardDataError as exc:
             raise GuardDataError(f"{path}, line {n}: {exc}") from None
+        if _is_moderation_row(row):  # a published evaluation set: every sample counts, repeats included
+            out.extend(examples)
+            continue
         for ex in examples:
             ident = (ex.key, ex.prompt, ex.response)
             if ident not in seen:  # an export repeats the prompt on each response's row

@@ -126,9 +126,18 @@ def test_the_admin_lists_and_filters_the_crosswalk(client, admin_user, presets):
     assert listing.status_code == filtered.status_code == searched.status_code == 200
     assert filtered.context["cl"].result_count == sum(
         1 for *_, jc, _n in crosswalk_data.LINKS[("openai-moderation", "aegis-2.0")] if jc)
-    row = CategoryMapping.objects.filter(source__version=_v(presets, "openai-moderation")).first()
+    row = CategoryMapping.objects.get(source__version=_v(presets, "openai-moderation"), source__code="HR",
+                                      target__code="S11")
     change = client.get(f"/admin/annotation/categorymapping/{row.pk}/change/")
-    assert change.status_code == 200
+    assert change.status_code == 200 and b"OpenAI moderation v1" in change.content
+    # when: the admin retargets HR from Threat to Profanity and saves
+    saved = client.post(f"/admin/annotation/categorymapping/{row.pk}/change/", {
+        "source": row.source_id, "target": _v(presets, "aegis-2.0").categories.get(code="S12").pk,
+        "relation": "related", "judgment_call": "on", "note": "abusive language"})
+    # then: the selector reads the edit, and reloading the presets keeps it
+    assert saved.status_code == 302
+    services.taxonomy_load_presets()
+    assert crosswalk(_v(presets, "openai-moderation"), _v(presets, "aegis-2.0"))["HR"] == ["S10", "S12"]
 
 
 def test_a_mapping_inside_one_version_is_refused(presets):

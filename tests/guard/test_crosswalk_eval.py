@@ -106,6 +106,10 @@ def test_moderation_samples_read_per_category_under_the_openai_preset(presets, t
     aegis = read_labelled_file(path, resolve=category_resolver(presets["taxonomies"]["aegis-2.0"]))
     assert [(e.label, e.categories, e.unknown_categories) for e in aegis] == [(1, None, ()), (0, None, ()), (1, None, ())]
     assert sniff_taxonomy(path) == "openai-moderation"
+    # the set is evaluated sample by sample, as published: a prompt labelled twice stays twice
+    twice = write_jsonl(tmp_path / "twice.jsonl", [{"prompt": "same", "S": 0, "S3": 0}, {"prompt": "same", "S": 1}])
+    assert [(e.label, e.categories) for e in read_labelled_file(twice, resolve=category_resolver(openai))] == [
+        (0, ()), (1, ("S",))]
     assert sniff_taxonomy(write_jsonl(tmp_path / "l.jsonl", [{"prompt": "p", "label": "safe", "S": 0}])) is None
 
 
