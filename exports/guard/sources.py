@@ -301,3 +301,56 @@ def category_map_for(manifest, data_version):
         return None, walk
     return CategoryMap(target_codes=walk.target_codes, mapping={c: walk.mapping.get(c, []) for c in manifest.codes},
                        description=walk.describe(), details=walk.as_json()), walk
+
+
+def data_taxonomy_for(spec: dict[str, Any], *, guard_version, taxonomy_version=None):
+    """The taxonomy version an evaluation source's categories are read under: ``taxonomy_version``
+    when given; a project's own; an export's own (its manifest); ``openai-moderation`` for a file of
+    OpenAI moderation samples; else the guard's (``guard_version``)."""
+    if taxonomy_version is not None:
+        return taxonomy_version
+    if spec.get("kind") == "project":
+        from annotation.models import Project
+
+        project = Project.objects.select_related("taxonomy_version__taxonomy").filter(slug=spec.get("slug")).first()
+        if project is None:
+            raise GuardDataError(f"no project {spec.get('slug')!r}")
+        return project.taxonomy_version
+    if spec.get("kind") == "export":  # the export says which version it was made under
+        from annotation.crosswalk import version_for
+
+        try:
+            tax = json.loads((Path(spec.get("path", "")) / "manifest.json").read_text(encoding="utf-8")).get("taxonomy") or {}
+        except (OSError, ValueError, AttributeError):
+            tax = {}
+        if isinstance(tax, dict) and tax.get("slug") and str(tax.get("version", "")).isdigit():
+            found = version_for(str(tax["slug"]), int(tax["version"]))
+            if found is not None:
+                return found
+        return guard_version
+    if spec.get("kind") == "file" and sniff_taxonomy(spec.get("path", "")) == MODERATION_TAXONOMY:
+        from annotation.crosswalk import version_for
+
+        version = version_for(MODERATION_TAXONOMY)
+        if version is None:
+            raise GuardDataError(f"OpenAI moderation samples need the {MODERATION_TAXONOMY} preset (run load_presets)")
+        return version
+    return guard_version
+
+
+def load_for_evaluation(spec: dict[str, Any], *, manifest, taxonomy_version=None):
+    """Everything an evaluation of the guard (``manifest``) on ``spec`` needs:
+    ``(examples, data taxonomy version, CategoryMap or None, crosswalk)``; pass the map to
+    ``evaluate_folder(..., category_map=...)`` and name ``crosswalk.describe()`` in the report."""
+    from annotation.crosswalk import version_for
+
+    guard_version = version_for(manifest.taxonomy_slug, manifest.taxonomy_version)
+    data_version = data_taxonomy_for(spec, guard_version=guard_version, taxonomy_version=taxonomy_version)
+    if data_version is None:
+        raise GuardDataError(
+            f"the guard was trained under taxonomy {manifest.taxonomy_slug} v{manifest.taxonomy_version}, "
+            "which this database does not have (run load_presets?)"
+        )
+    examples, _ = load_source(spec, taxonomy_version=data_version)
+    category_map, walk = category_map_for(manifest, data_version)
+    return examples, data_version, category_map, walk

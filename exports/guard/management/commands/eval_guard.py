@@ -44,7 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         from exports.guard.ml.evaluate import evaluate_folder
-        from exports.guard.sources import category_map_for, load_source, sniff_taxonomy
+        from exports.guard.sources import load_for_evaluation
 
         guard_model = None
         if opts["model"].isdigit():
@@ -60,23 +60,18 @@ class Command(BaseCommand):
             manifest = read_manifest(folder)
         except GuardManifestError as exc:
             raise CommandError(str(exc)) from None
-        guard_tax = taxonomy_version_from(f"{manifest.taxonomy_slug}:{manifest.taxonomy_version}")
         if opts["project"]:
-            project = Project.objects.select_related("taxonomy_version__taxonomy").filter(slug=opts["project"]).first()
-            if project is None:
+            if not Project.objects.filter(slug=opts["project"]).exists():
                 raise CommandError(f"No project with slug {opts['project']!r}.")
-            data_tax = project.taxonomy_version
-            spec = {"kind": "project", "slug": project.slug, "needs_caution": opts["needs_caution"]}
-            name = f"project:{project.slug}"
+            spec = {"kind": "project", "slug": opts["project"], "needs_caution": opts["needs_caution"]}
+            name = f"project:{opts['project']}"
         else:
             path = (opts["data"] or opts["export_dir"]).resolve()
-            named = opts["taxonomy"] or (sniff_taxonomy(path) if opts["data"] else None)
-            data_tax = taxonomy_version_from(named) if named else guard_tax
             spec = {"kind": "file" if opts["data"] else "export", "path": str(path), "needs_caution": opts["needs_caution"]}
             name = path.name
+        named = taxonomy_version_from(opts["taxonomy"]) if opts["taxonomy"] and not opts["project"] else None
         try:
-            examples, _ = load_source(spec, taxonomy_version=data_tax)
-            category_map, walk = category_map_for(manifest, data_tax)
+            examples, data_tax, category_map, walk = load_for_evaluation(spec, manifest=manifest, taxonomy_version=named)
         except GuardDataError as exc:
             raise CommandError(f"Bad evaluation data: {exc}") from None
         report = evaluate_folder(folder, examples, category_map=category_map)
