@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from annotation import roles, services
 from annotation.models import (
     Annotation,
+    CategoryMapping,
     HazardCategory,
     ImmutableError,
     ImportBatch,
@@ -194,6 +195,63 @@ class HazardCategoryAdmin(AdminRoleMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return super().has_delete_permission(request, obj) and self._editable(obj)
+
+
+# --- Taxonomy crosswalk ------------------------------------------------------------------------
+
+
+class _TaxonomyEndFilter(admin.SimpleListFilter):
+    end = "source"
+
+    def lookups(self, request, model_admin):
+        return [(t.slug, t.name) for t in Taxonomy.objects.order_by("name")]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{f"{self.end}__version__taxonomy__slug": self.value()})
+        return queryset
+
+
+class SourceTaxonomyFilter(_TaxonomyEndFilter):
+    title = "source taxonomy"
+    parameter_name = "source_taxonomy"
+    end = "source"
+
+
+class TargetTaxonomyFilter(_TaxonomyEndFilter):
+    title = "target taxonomy"
+    parameter_name = "target_taxonomy"
+    end = "target"
+
+
+@admin.register(CategoryMapping)
+class CategoryMappingAdmin(AdminRoleMixin, admin.ModelAdmin):
+    """The crosswalk between taxonomies: editable data (the preset seed never overwrites it)."""
+
+    list_display = ("source_label", "relation", "target_label", "judgment_call", "note")
+    list_filter = (SourceTaxonomyFilter, TargetTaxonomyFilter, "judgment_call", "relation")
+    list_editable = ("relation", "judgment_call")
+    search_fields = ("source__code", "source__name", "target__code", "target__name", "note")
+    list_select_related = ("source__version__taxonomy", "target__version__taxonomy")
+    autocomplete_fields = ("source", "target")
+    fields = ("source", "source_taxonomy", "target", "target_taxonomy", "relation", "judgment_call", "note")
+    readonly_fields = ("source_taxonomy", "target_taxonomy")
+
+    @admin.display(description="source taxonomy")
+    def source_taxonomy(self, obj) -> str:
+        return "—" if obj is None or obj.source_id is None else str(obj.source.version)
+
+    @admin.display(description="target taxonomy")
+    def target_taxonomy(self, obj) -> str:
+        return "—" if obj is None or obj.target_id is None else str(obj.target.version)
+
+    @admin.display(description="source", ordering="source__code")
+    def source_label(self, obj) -> str:
+        return f"{obj.source.version.taxonomy.name} v{obj.source.version.version}: {obj.source}"
+
+    @admin.display(description="target", ordering="target__code")
+    def target_label(self, obj) -> str:
+        return f"{obj.target.version.taxonomy.name} v{obj.target.version.version}: {obj.target}"
 
 
 # --- Principles ---------------------------------------------------------------------------------

@@ -676,3 +676,56 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"assignment {self.pk}: item {self.item_id} → user {self.annotator_id} ({self.status})"
+
+
+# --- Taxonomy crosswalk -------------------------------------------------------------------------
+
+
+class CategoryMapping(models.Model):
+    """One directed link of the taxonomy crosswalk: a category of one taxonomy version and a
+    category of another that label (some of) the same content.
+
+    ``relation`` compares the SOURCE's scope with the TARGET's: ``exact`` (the same harm),
+    ``broader`` (the source covers more than the target), ``narrower`` (every source case is a
+    target case), ``related`` (they overlap). ``judgment_call`` marks links that are not one-to-one
+    or obvious from the two definitions. Rows are plain data an admin may edit: the preset seed
+    (``annotation.crosswalk.crosswalk_seed_presets``) fills a pair of versions only while it has no
+    rows, so it never overwrites an edit (nor brings back a deleted row).
+    """
+
+    class Relation(models.TextChoices):
+        EXACT = "exact", "exact"
+        BROADER = "broader", "broader"
+        NARROWER = "narrower", "narrower"
+        RELATED = "related", "related"
+
+    source = models.ForeignKey(HazardCategory, on_delete=models.CASCADE, related_name="mappings_out")
+    target = models.ForeignKey(HazardCategory, on_delete=models.CASCADE, related_name="mappings_in")
+    relation = models.CharField(
+        max_length=16, choices=Relation.choices, default=Relation.RELATED,
+        help_text="The source's scope against the target's: exact (the same harm), broader (the source covers "
+                  "more), narrower (every source case is a target case), related (they overlap).",
+    )
+    judgment_call = models.BooleanField(
+        default=False, help_text="Not one-to-one or obvious from the definitions: a person chose it."
+    )
+    note = models.TextField(blank=True, help_text="Why the two categories are linked (or how they differ).")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["source__version", "source__order", "target__version", "target__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="catmap_unique_pair"),
+            models.CheckConstraint(condition=~Q(source=models.F("target")), name="catmap_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return (f"{self.source.version.taxonomy.slug} {self.source.code} → "
+                f"{self.target.version.taxonomy.slug} {self.target.code} ({self.relation})")
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.source_id and self.target_id and self.source.version_id == self.target.version_id:
+            raise ValidationError("A crosswalk links categories of two different taxonomy versions.")

@@ -82,7 +82,13 @@ def _next_version_number(taxonomy: Taxonomy) -> int:
 
 @transaction.atomic
 def taxonomy_load_presets() -> list[TaxonomyVersion]:
-    return [taxonomy_load_preset(spec=spec) for spec in TAXONOMY_PRESETS]
+    """Load every preset, then the crosswalk between them (seeded once per pair of versions;
+    rows an admin edited are never overwritten: see ``annotation.crosswalk``)."""
+    from annotation.crosswalk import crosswalk_seed_presets
+
+    versions = [taxonomy_load_preset(spec=spec) for spec in TAXONOMY_PRESETS]
+    crosswalk_seed_presets(versions)
+    return versions
 
 
 @transaction.atomic

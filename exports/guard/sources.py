@@ -4,7 +4,11 @@
   (``safe`` / ``unsafe``; ``needs_caution`` by the policy) and optional ``categories`` (a list or a
   comma-separated string of codes, names or aliases of the taxonomy version). Aegis 2.0 rows
   (``prompt_label`` / ``response_label`` / ``violated_categories``) and OpenAI moderation samples
-  (binary keys ``S, H, V, HR, SH, S3, H2, V2``; an absent key is unknown) are read too;
+  (binary keys ``S, H, V, HR, SH, S3, H2, V2``; an absent key is unknown, not safe) are read too.
+  A moderation sample is unsafe when any known key is 1, else safe (all keys absent: no label).
+  Read under the ``openai-moderation`` taxonomy its keys are per-category labels, the absent ones
+  listed in ``Example.unknown_categories`` so that evaluation masks them; under another taxonomy
+  only its binary label is read;
 - a ``guard-aegis`` export folder (``manifest.json`` + split ``.jsonl`` files) made under the same
   taxonomy version;
 - a project's current consensus: exports' own pipeline writes a ``guard-aegis`` export of it into a
@@ -29,6 +33,7 @@ from typing import Any
 from exports.guard.ml.data import Example, GuardDataError
 
 MODERATION_KEYS = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
+MODERATION_TAXONOMY = "openai-moderation"  # the preset whose codes are MODERATION_KEYS
 _LABELS = {"safe": 0, "unsafe": 1, "0": 0, "1": 1, "false": 0, "true": 1}
 _CAUTION = ("needs_caution", "needs caution")
 
@@ -111,11 +116,46 @@ def examples_from_row(row: dict, *, resolve: Resolver, needs_caution: str = "def
         if not label and given:
             raise GuardDataError("a safe row cannot have categories")
         return [Example(key, prompt, response, label, given if label else ())]
-    present = [k for k in MODERATION_KEYS if k in row]
-    if present:  # OpenAI moderation sample: any known 1 is unsafe; categories are another taxonomy's
-        label = int(any(int(row[k]) == 1 for k in present))
-        return [Example(key, prompt, response, label, None)]
+    present = [k for k in MODERATION_KEYS if row.get(k) not in (None, "")]
+    if present:  # OpenAI moderation sample: any known 1 is unsafe, else safe; an absent key is unknown
+        try:
+            flags = {k: int(row[k]) for k in present}
+        except (TypeError, ValueError):
+            raise GuardDataError(f"OpenAI moderation labels must be 0 or 1, got {[row[k] for k in present]}") from None
+        label = int(any(v == 1 for v in flags.values()))
+        if not _is_moderation_taxonomy(resolve):  # read under another taxonomy: the binary label only
+            return [Example(key, prompt, response, label, None)]
+        positive = tuple(k for k in MODERATION_KEYS if flags.get(k) == 1)
+        unknown = tuple(k for k in MODERATION_KEYS if k not in flags)
+        return [Example(key, prompt, response, label, positive, unknown)]
     raise GuardDataError("no label: give `label` (safe/unsafe), Aegis `prompt_label`, or OpenAI moderation keys")
+
+
+def _is_moderation_taxonomy(resolve: Resolver) -> bool:
+    """Whether the resolver's taxonomy has the OpenAI moderation codes (each key is its own code;
+    Aegis has an ``S3`` too, but no ``S``, ``H``, ...)."""
+    try:
+        return all(resolve(k) == k for k in MODERATION_KEYS)
+    except GuardDataError:
+        return False
+
+
+def _is_moderation_row(row: dict) -> bool:
+    return "label" not in row and "prompt_label" not in row and any(k in row for k in MODERATION_KEYS)
+
+
+def sniff_taxonomy(path: str | Path) -> str | None:
+    """The preset a file's categories are under when its format says so: ``openai-moderation``
+    for OpenAI moderation samples (the first row has their keys and no ``label``); else None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        for _, row in _rows(path):
+            return MODERATION_TAXONOMY if _is_moderation_row(row) else None
+    except (GuardDataError, OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict]]:
@@ -152,6 +192,9 @@ def read_labelled_file(path: str | Path, *, resolve: Resolver, needs_caution: st
             examples = examples_from_row(row, resolve=resolve, needs_caution=needs_caution)
         except GuardDataError as exc:
             raise GuardDataError(f"{path}, line {n}: {exc}") from None
+        if _is_moderation_row(row):  # a published evaluation set: every sample counts, repeats included
+            out.extend(examples)
+            continue
         for ex in examples:
             ident = (ex.key, ex.prompt, ex.response)
             if ident not in seen:  # an export repeats the prompt on each response's row
@@ -283,3 +326,77 @@ def load_source(spec: dict[str, Any], *, taxonomy_version) -> tuple[list[Example
                                            needs_caution=needs_caution)
         return examples, dict(spec)
     raise GuardDataError(f"unknown data source kind {kind!r}; use file, export or project")
+
+
+def category_map_for(manifest, data_version):
+    """How a guard's categories (``manifest``: its guard.json) are read under the data's taxonomy
+    version: ``(None, crosswalk)`` when it is the guard's own version (the heads are the data's
+    categories), else ``(CategoryMap, crosswalk)`` through the stored crosswalk. Raises
+    GuardDataError when the guard's taxonomy version is not in this database."""
+    from annotation.crosswalk import crosswalk_between, version_for
+    from exports.guard.ml.evaluate import CategoryMap
+
+    guard_version = version_for(manifest.taxonomy_slug, manifest.taxonomy_version)
+    if guard_version is None:
+        raise GuardDataError(
+            f"the guard was trained under taxonomy {manifest.taxonomy_slug} v{manifest.taxonomy_version}, "
+            "which this database does not have (run load_presets?)"
+        )
+    walk = crosswalk_between(guard_version, data_version)
+    if walk.kind == "identity":
+        return None, walk
+    return CategoryMap(target_codes=walk.target_codes, mapping={c: walk.mapping.get(c, []) for c in manifest.codes},
+                       description=walk.describe(), details=walk.as_json()), walk
+
+
+def data_taxonomy_for(spec: dict[str, Any], *, guard_version, taxonomy_version=None):
+    """The taxonomy version an evaluation source's categories are read under: ``taxonomy_version``
+    when given; a project's own; an export's own (its manifest); ``openai-moderation`` for a file of
+    OpenAI moderation samples; else the guard's (``guard_version``)."""
+    if taxonomy_version is not None:
+        return taxonomy_version
+    if spec.get("kind") == "project":
+        from annotation.models import Project
+
+        project = Project.objects.select_related("taxonomy_version__taxonomy").filter(slug=spec.get("slug")).first()
+        if project is None:
+            raise GuardDataError(f"no project {spec.get('slug')!r}")
+        return project.taxonomy_version
+    if spec.get("kind") == "export":  # the export says which version it was made under
+        from annotation.crosswalk import version_for
+
+        try:
+            tax = json.loads((Path(spec.get("path", "")) / "manifest.json").read_text(encoding="utf-8")).get("taxonomy") or {}
+        except (OSError, ValueError, AttributeError):
+            tax = {}
+        if isinstance(tax, dict) and tax.get("slug") and str(tax.get("version", "")).isdigit():
+            found = version_for(str(tax["slug"]), int(tax["version"]))
+            if found is not None:
+                return found
+        return guard_version
+    if spec.get("kind") == "file" and sniff_taxonomy(spec.get("path", "")) == MODERATION_TAXONOMY:
+        from annotation.crosswalk import version_for
+
+        version = version_for(MODERATION_TAXONOMY)
+        if version is None:
+            raise GuardDataError(f"OpenAI moderation samples need the {MODERATION_TAXONOMY} preset (run load_presets)")
+        return version
+    return guard_version
+
+
+def load_for_evaluation(spec: dict[str, Any], *, manifest, taxonomy_version=None):
+    """Everything an evaluation of the guard (``manifest``) on ``spec`` needs:
+    ``(examples, data taxonomy version, CategoryMap or None, crosswalk)``; pass the map to
+    ``evaluate_folder(..., category_map=...)`` and name ``crosswalk.describe()`` in the report."""
+    from annotation.crosswalk import version_for
+
+    guard_version = version_for(manifest.taxonomy_slug, manifest.taxonomy_version)
+    data_version = data_taxonomy_for(spec, guard_version=guard_version, taxonomy_version=taxonomy_version)
+    if data_version is None:
+        raise GuardDataError(
+            f"the guard was trained under taxonomy {manifest.taxonomy_slug} v{manifest.taxonomy_version}, "
+            "which this database does not have (run load_presets?)"
+        )
+    examples, _ = load_source(spec, taxonomy_version=data_version)
+    category_map, walk = category_map_for(manifest, data_version)
+    return examples, data_version, category_map, walk

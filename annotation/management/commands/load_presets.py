@@ -10,5 +10,8 @@ class Command(BaseCommand):
         services.roles_ensure_groups()
         for version in services.taxonomy_load_presets():
             self.stdout.write(f"taxonomy {version} ({version.categories.count()} categories)")
+        from annotation.models import CategoryMapping
+
+        self.stdout.write(f"crosswalk: {CategoryMapping.objects.count()} category mappings (edit them in admin)")
         pset = services.principle_set_load_default()
         self.stdout.write(f"principle set {pset.slug} ({pset.principles.count()} principles)")

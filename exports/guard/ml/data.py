@@ -27,10 +27,16 @@ class Example:
     response: str | None  # None: a prompt-only example
     label: int  # 1 unsafe, 0 safe
     categories: tuple[str, ...] | None  # codes; None when unknown (then the category loss skips it)
+    # codes whose label is unknown for this example though others are known (OpenAI moderation
+    # samples): evaluation masks them out per category
+    unknown_categories: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "prompt": self.prompt, "response": self.response, "label": self.label,
-                "categories": None if self.categories is None else list(self.categories)}
+        out = {"key": self.key, "prompt": self.prompt, "response": self.response, "label": self.label,
+               "categories": None if self.categories is None else list(self.categories)}
+        if self.unknown_categories:  # only when set, so existing data keeps its sha256
+            out["unknown_categories"] = list(self.unknown_categories)
+        return out
 
 
 def split_by_item(examples: Sequence[Example], *, share: float, seed: int) -> tuple[list[Example], list[Example]]:

@@ -6,6 +6,7 @@ against scikit-learn on literal inputs; :func:`evaluate_folder` loads a guard fo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,23 +72,55 @@ def binary_report(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, A
 
 
 def category_report(
-    cat_true: np.ndarray, cat_prob: np.ndarray, codes: Sequence[str], thresholds: dict[str, float]
+    cat_true: np.ndarray, cat_prob: np.ndarray, codes: Sequence[str], thresholds: dict[str, float], *,
+    mask: np.ndarray | None = None, cat_pred: np.ndarray | None = None, covered: Sequence[bool] | None = None,
+    mapped_from: dict[str, list[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """P/R/F1/support per category code, on the examples whose categories are known
-    (``cat_true`` [N, K] 0/1, ``cat_prob`` [N, K])."""
-    from sklearn.metrics import precision_recall_fscore_support
+    """P/R/F1/support per category code (``cat_true`` [N, K] 0/1, ``cat_prob`` [N, K]).
+
+    ``mask`` [N, K] (default all true): category k is scored only on the rows where its label is
+    known. ``cat_pred`` [N, K] 0/1: the decisions, when they are not ``cat_prob >= threshold``
+    (through a crosswalk: "any mapped source category predicted"). ``covered`` [K]: False for a
+    category the guard cannot predict (no head maps to it): its support is reported, its scores are
+    None. ``mapped_from``: the guard codes behind each category, reported as is.
+    """
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
     out: dict[str, dict[str, Any]] = {}
+    cat_true = np.asarray(cat_true)
     if len(cat_true) == 0:
         return out
+    cat_prob = np.asarray(cat_prob, dtype=np.float64)
+    mask = np.ones(cat_true.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     for k, code in enumerate(codes):
-        t = thresholds.get(code, 0.5)
-        pred = (cat_prob[:, k] >= t).astype(int)
-        yk = cat_true[:, k].astype(int)
+        rows = mask[:, k]
+        yk = cat_true[rows, k].astype(int)
+        entry: dict[str, Any] = {"n": int(rows.sum()), "support": int(yk.sum())}
+        if mapped_from is not None:
+            entry["mapped_from"] = list(mapped_from.get(code, []))
+        if covered is not None and not covered[k]:
+            out[code] = {**entry, "covered": False, "precision": None, "recall": None, "f1": None, "auroc": None,
+                         "predicted": None, "threshold": None}
+            continue
+        if cat_pred is not None:
+            pred = np.asarray(cat_pred)[rows, k].astype(int)
+            t: float | None = None
+        else:
+            t = float(thresholds.get(code, 0.5))
+            pred = (cat_prob[rows, k] >= t).astype(int)
         precision, recall, f1, _ = precision_recall_fscore_support(yk, pred, average="binary", pos_label=1, zero_division=0)
-        out[code] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-                     "support": int(yk.sum()), "predicted": int(pred.sum()), "threshold": float(t)}
+        both = len(np.unique(yk)) == 2
+        out[code] = {**entry, "precision": float(precision), "recall": float(recall), "f1": float(f1),
+                     "auroc": float(roc_auc_score(yk, cat_prob[rows, k])) if both else None,
+                     "predicted": int(pred.sum()), "threshold": t}
     return out
+
+
+def category_mask(examples: Sequence[Example], codes: Sequence[str]) -> np.ndarray:
+    """[N, K] bool: is category k's label known for example i? (not when its categories are
+    unknown, nor for a code listed in its ``unknown_categories``)."""
+    return np.array([[ex.categories is not None and c not in ex.unknown_categories for c in codes] for ex in examples],
+                    dtype=bool).reshape(len(examples), len(codes))
 
 
 def evaluate_predictions(
@@ -100,26 +133,37 @@ def evaluate_predictions(
     category_thresholds: dict[str, float],
     with_categories: bool = True,
     worst: int = WORST_ERRORS,
+    category_predictions: np.ndarray | None = None,
+    category_covered: Sequence[bool] | None = None,
+    mapped_from: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The full report: binary metrics at ``threshold``, per-category metrics (when the data's
-    categories are under the guard's taxonomy), and the worst errors (most confident mistakes)."""
+    """The full report: binary metrics at ``threshold``, per-category metrics under ``codes`` (the
+    data's categories; each scored on the examples where its label is known, see
+    :func:`category_mask`), and the worst errors (most confident mistakes).
+
+    ``p_categories`` [N, K] are in ``codes`` order: the guard's own heads, or its heads mapped
+    through a crosswalk (then ``category_predictions``, ``category_covered`` and ``mapped_from``
+    say what :func:`category_report` takes them for)."""
     y = np.array([ex.label for ex in examples], dtype=int)
     p = np.asarray(p_unsafe, dtype=np.float64)
     report: dict[str, Any] = {"binary": binary_report(y, p, threshold)}
     by_input = {}
     for name, sel in (("prompt", [ex.response is None for ex in examples]),
                       ("response", [ex.response is not None for ex in examples])):
-        mask = np.array(sel, dtype=bool)
-        if mask.any():
-            by_input[name] = binary_report(y[mask], p[mask], threshold)
+        sel_mask = np.array(sel, dtype=bool)
+        if sel_mask.any():
+            by_input[name] = binary_report(y[sel_mask], p[sel_mask], threshold)
     report["by_input"] = by_input
     if with_categories and codes:
-        known = [i for i, ex in enumerate(examples) if ex.categories is not None]
+        mask = category_mask(examples, codes)
+        known = [int(i) for i in np.flatnonzero(mask.any(axis=1))]
         true = np.array([[1 if c in (examples[i].categories or ()) else 0 for c in codes] for i in known], dtype=int)
+        pred = None if category_predictions is None else np.asarray(category_predictions)[known]
         report["categories"] = category_report(true.reshape(len(known), len(codes)),
                                                np.asarray(p_categories)[known].reshape(len(known), len(codes)),
-                                               codes, category_thresholds)
-        report["categories_evaluated_on"] = len(known)
+                                               codes, category_thresholds, mask=mask[known], cat_pred=pred,
+                                               covered=category_covered, mapped_from=mapped_from)
+        report["categories_evaluated_on"] = int(len(known))
     else:
         report["categories"] = {}
         report["categories_evaluated_on"] = 0
@@ -134,15 +178,51 @@ def evaluate_predictions(
     return report
 
 
+@dataclass(frozen=True)
+class CategoryMap:
+    """A crosswalk from the guard's category codes onto the data's (built by the Django side:
+    ``exports.guard.sources.category_map_for``): every guard code -> the data codes it maps to."""
+
+    target_codes: list[str]
+    mapping: dict[str, list[str]]
+    description: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def map_guard_categories(pc: np.ndarray, guard_codes: Sequence[str], guard_thresholds: dict[str, float],
+                         category_map: CategoryMap) -> tuple[np.ndarray, np.ndarray, list[bool], dict[str, list[str]]]:
+    """The guard's category probabilities [N, K_guard] -> (P [N, K_data] = max over the mapped
+    guard categories, decisions [N, K_data] = any mapped guard category at or above its own
+    threshold, covered [K_data], data code -> guard codes)."""
+    from annotation.crosswalk import map_scores, sources_of
+
+    pc = np.asarray(pc, dtype=np.float64).reshape(-1, len(guard_codes))
+    decisions = (pc >= np.array([float(guard_thresholds.get(c, 0.5)) for c in guard_codes])).astype(float)
+    probs, covered = map_scores(pc.tolist(), guard_codes, category_map.mapping, category_map.target_codes)
+    preds, _ = map_scores(decisions.tolist(), guard_codes, category_map.mapping, category_map.target_codes)
+    k = len(category_map.target_codes)
+    inv = sources_of({c: category_map.mapping.get(c, []) for c in guard_codes}, category_map.target_codes)
+    return (np.array(probs, dtype=np.float64).reshape(-1, k), np.array(preds, dtype=int).reshape(-1, k), covered, inv)
+
+
 def evaluate_folder(folder: str | Path, examples: Sequence[Example], *, with_categories: bool = True,
-                    device: str = "cpu", guard=None) -> dict[str, Any]:
-    """Load the guard in ``folder`` (or use the already ``guard``) and evaluate it on ``examples``."""
+                    device: str = "cpu", guard=None, category_map: CategoryMap | None = None) -> dict[str, Any]:
+    """Load the guard in ``folder`` (or use the already ``guard``) and evaluate it on ``examples``.
+    With ``category_map`` the data's categories are another taxonomy's: the guard's category
+    probabilities are mapped onto them first (see :func:`map_guard_categories`)."""
     from exports.guard.ml.modeling import LoadedGuard
 
     guard = guard or LoadedGuard(folder, device=device)
     m = guard.manifest
     p, pc = guard.predict([(ex.prompt, ex.response) for ex in examples])
-    report = evaluate_predictions(examples, p, pc, codes=m.codes, threshold=m.threshold,
-                                  category_thresholds=m.data["category_thresholds"], with_categories=with_categories)
+    if category_map is None:
+        report = evaluate_predictions(examples, p, pc, codes=m.codes, threshold=m.threshold,
+                                      category_thresholds=m.data["category_thresholds"], with_categories=with_categories)
+    else:
+        probs, preds, covered, inv = map_guard_categories(pc, m.codes, m.data["category_thresholds"], category_map)
+        report = evaluate_predictions(examples, p, probs, codes=category_map.target_codes, threshold=m.threshold,
+                                      category_thresholds={}, with_categories=with_categories,
+                                      category_predictions=preds, category_covered=covered, mapped_from=inv)
+        report["crosswalk"] = {"description": category_map.description, **category_map.details}
     report["model"] = {"folder": str(Path(folder)), "recipe": m.data["recipe"], "taxonomy": m.data["taxonomy"]}
     return report

@@ -2,10 +2,15 @@
 [--taxonomy SLUG[:VERSION]] [--name NAME] [--json]
 
 Evaluates a guard on labelled data: binary precision / recall / F1 at its threshold, AUROC, PR-AUC,
-calibration error, over-refusal (safe examples flagged), per-category P/R/F1/support (when the
-data's categories are under the guard's own taxonomy version; otherwise binary only), a confusion
-matrix and the worst errors. With a registered guard (--model ID) the report is stored on it
-under --name (default: the data's file or project name).
+calibration error, over-refusal (safe examples flagged), per-category P/R/F1/support under the
+DATA's taxonomy, a confusion matrix and the worst errors. With a registered guard (--model ID) the
+report is stored on it under --name (default: the data's file or project name).
+
+The data's taxonomy: --taxonomy; else the project's; else ``openai-moderation`` for OpenAI
+moderation samples (an absent key is unknown for that category: masked, not safe); else the
+guard's. When it is not the guard's own version, the guard's category probabilities are mapped
+onto it through the stored crosswalk (P = max over the guard categories mapped to each; see
+``annotation.crosswalk``), and the report names the mapping used.
 """
 from __future__ import annotations
 
@@ -31,14 +36,15 @@ class Command(BaseCommand):
         src.add_argument("--data", type=Path)
         src.add_argument("--export-dir", type=Path)
         src.add_argument("--project")
-        parser.add_argument("--taxonomy", help="slug[:version] the data's categories are under (default: the guard's)")
+        parser.add_argument("--taxonomy", help="slug[:version] the data's categories are under (default: the project's; "
+                            "openai-moderation for OpenAI moderation samples; else the guard's)")
         parser.add_argument("--needs-caution", choices=["defensive", "permissive"], default="defensive")
         parser.add_argument("--name", help="the name the evaluation is stored under")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts) -> None:
         from exports.guard.ml.evaluate import evaluate_folder
-        from exports.guard.sources import load_source
+        from exports.guard.sources import load_for_evaluation
 
         guard_model = None
         if opts["model"].isdigit():
@@ -54,28 +60,24 @@ class Command(BaseCommand):
             manifest = read_manifest(folder)
         except GuardManifestError as exc:
             raise CommandError(str(exc)) from None
-        guard_tax = taxonomy_version_from(f"{manifest.taxonomy_slug}:{manifest.taxonomy_version}")
         if opts["project"]:
-            project = Project.objects.select_related("taxonomy_version__taxonomy").filter(slug=opts["project"]).first()
-            if project is None:
+            if not Project.objects.filter(slug=opts["project"]).exists():
                 raise CommandError(f"No project with slug {opts['project']!r}.")
-            data_tax = project.taxonomy_version
-            spec = {"kind": "project", "slug": project.slug, "needs_caution": opts["needs_caution"]}
-            name = f"project:{project.slug}"
+            spec = {"kind": "project", "slug": opts["project"], "needs_caution": opts["needs_caution"]}
+            name = f"project:{opts['project']}"
         else:
             path = (opts["data"] or opts["export_dir"]).resolve()
-            data_tax = taxonomy_version_from(opts["taxonomy"]) if opts["taxonomy"] else guard_tax
             spec = {"kind": "file" if opts["data"] else "export", "path": str(path), "needs_caution": opts["needs_caution"]}
             name = path.name
+        named = taxonomy_version_from(opts["taxonomy"]) if opts["taxonomy"] and not opts["project"] else None
         try:
-            examples, _ = load_source(spec, taxonomy_version=data_tax)
+            examples, data_tax, category_map, walk = load_for_evaluation(spec, manifest=manifest, taxonomy_version=named)
         except GuardDataError as exc:
             raise CommandError(f"Bad evaluation data: {exc}") from None
-        same_taxonomy = data_tax.pk == guard_tax.pk
-        report = evaluate_folder(folder, examples, with_categories=same_taxonomy)
+        report = evaluate_folder(folder, examples, category_map=category_map)
         report["data"] = {"name": opts["name"] or name, "source": spec, "examples": len(examples),
                           "taxonomy": f"{data_tax.taxonomy.slug} v{data_tax.version}",
-                          "categories": "evaluated" if same_taxonomy else "not evaluated: another taxonomy (no crosswalk yet)"}
+                          "categories": f"evaluated under {data_tax.taxonomy.slug} v{data_tax.version}: {walk.describe()}"}
         if guard_model is not None:
             services.guard_model_store_evaluation(guard_model=guard_model, data_name=opts["name"] or name, report=report)
         if opts["json"]:
@@ -89,6 +91,11 @@ class Command(BaseCommand):
             f"PR-AUC {b['pr_auc'] if b['pr_auc'] is None else round(b['pr_auc'], 3)}, ECE {b['ece']:.3f}, "
             f"safe flagged {b['flagged_safe_share']}"
         )
+        self.stdout.write(f"categories {report['data']['categories']}")
         for code, m in report["categories"].items():
-            if m["support"] or m["predicted"]:
-                self.stdout.write(f"  {code}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} support {m['support']}")
+            origin = f" <- {', '.join(m['mapped_from']) or 'no guard category'}" if "mapped_from" in m else ""
+            if m.get("covered") is False:
+                self.stdout.write(f"  {code}: not predicted (no guard category maps to it), support {m['support']} of {m['n']}")
+            elif m["support"] or m["predicted"]:
+                self.stdout.write(f"  {code}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} "
+                                  f"support {m['support']} of {m['n']}{origin}")
