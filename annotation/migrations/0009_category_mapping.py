@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0007_priority_raise'),
+        ('annotation', '0008_imported_rater'),
     ]
 
     operations = [
