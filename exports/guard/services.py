@@ -257,21 +257,48 @@ def guard_evaluation_request(*, guard_model: GuardModel, project) -> None:
     transaction.on_commit(lambda: guard_evaluate_task.delay(guard_model.pk, project.slug))
 
 
+def guard_evaluation_report(*, folder: str | Path, source_spec: dict[str, Any], data_name: str,
+                            taxonomy_version=None) -> dict[str, Any]:
+    """Evaluate the guard in ``folder`` on a data source (worker or command; loads the model). The
+    data's categories are read under their own taxonomy (``taxonomy_version``, else the project's,
+    the export's, OpenAI moderation's for its samples, else the guard's) and the guard's categories
+    are mapped onto it through the crosswalk; the report names the mapping used."""
+    from exports.guard.manifest import read_manifest
+    from exports.guard.sources import load_for_evaluation
+
+    examples, data_tax, _map, _walk = load_for_evaluation(
+        source_spec, manifest=read_manifest(folder), taxonomy_version=taxonomy_version)
+    return _evaluate_examples(folder=folder, examples=examples, data_tax=data_tax, source_spec=source_spec,
+                              data_name=data_name)
+
+
+def _evaluate_examples(*, folder, examples, data_tax, source_spec: dict[str, Any], data_name: str,
+                       guard=None) -> dict[str, Any]:
+    """The report of one guard (``guard``: already loaded, else loaded from ``folder``) on examples
+    read under ``data_tax``, its categories through the crosswalk, with the data block every stored
+    report carries."""
+    from exports.guard.manifest import read_manifest
+    from exports.guard.ml.evaluate import evaluate_folder
+    from exports.guard.sources import category_map_for
+
+    category_map, walk = category_map_for(guard.manifest if guard is not None else read_manifest(folder), data_tax)
+    report = evaluate_folder(folder, examples, category_map=category_map, guard=guard)
+    report["data"] = {"name": data_name, "source": source_spec, "examples": len(examples),
+                      "taxonomy": f"{data_tax.taxonomy.slug} v{data_tax.version}",
+                      "categories": f"evaluated under {data_tax.taxonomy.slug} v{data_tax.version}: {walk.describe()}"}
+    return report
+
+
 def guard_model_evaluate(*, guard_model_id: int, source_spec: dict[str, Any], data_name: str) -> GuardModel | None:
     """Evaluate a guard on a data source and store the report (in the worker; idempotent: a rerun
-    replaces the stored report). Categories are scored only under the guard's own taxonomy version."""
-    from exports.guard.ml.reliability import evaluate_with_reliability
-    from exports.guard.sources import load_source
-
+    replaces the stored report)."""
     guard_model = GuardModel.objects.select_related("taxonomy_version__taxonomy").filter(pk=guard_model_id).first()
     if guard_model is None or not guard_model.usable:
         return guard_model
     try:
-        examples, _ = load_source(source_spec, taxonomy_version=guard_model.taxonomy_version)
-        report = evaluate_with_reliability(guard_model.path, examples)  # evaluate_folder's report + reliability bins
+        report = guard_evaluation_report(folder=guard_model.path, source_spec=source_spec, data_name=data_name)
     except (GuardDataError, ValueError, FileNotFoundError) as exc:
-        report = {"error": str(exc)}
-    report["data"] = {"name": data_name, "source": source_spec}
+        report = {"error": str(exc), "data": {"name": data_name, "source": source_spec}}
     return guard_model_store_evaluation(guard_model=guard_model, data_name=data_name, report=report)
 
 
@@ -405,7 +432,6 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
     more (a moved file) is stored as an error on the new version only, the previous one keeping its
     report, and is left out of the deltas. Worker only (loads both guards)."""
     from exports.guard.loop import metric_deltas
-    from exports.guard.ml.evaluate import evaluate_folder
     from exports.guard.ml.modeling import LoadedGuard
     from exports.guard.sources import load_source
 
@@ -430,11 +456,8 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
                                          report={"error": str(exc), "data": {"name": name, "source": spec}})
             continue
         for g in guards:
-            same = data_tax.pk == g.taxonomy_version_id
-            report = evaluate_folder(g.path, examples, with_categories=same, guard=loaded[g.pk])
-            report["data"] = {"name": name, "source": spec, "examples": len(examples),
-                              "taxonomy": f"{data_tax.taxonomy.slug} v{data_tax.version}",
-                              "categories": "evaluated" if same else "not evaluated: another taxonomy"}
+            report = _evaluate_examples(folder=g.path, examples=examples, data_tax=data_tax, source_spec=spec,
+                                        data_name=name, guard=loaded[g.pk])
             guard_model_store_evaluation(guard_model=g, data_name=name, report=report)
     with transaction.atomic():
         current = GuardModel.objects.select_for_update().get(pk=guard_model.pk)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from exports.guard.ml.data import Example
+from exports.guard.ml.reliability import reliability_bins
 
 WORST_ERRORS = 10
 ECE_BINS = 10
@@ -175,6 +176,7 @@ def evaluate_predictions(
         for i in errors[:worst]
         for ex in (examples[i],)
     ]
+    report["calibration"] = reliability_bins(y, p)  # the reliability diagram of the report page
     return report
 
 

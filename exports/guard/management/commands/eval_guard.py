@@ -43,9 +43,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts) -> None:
-        from exports.guard.ml.evaluate import evaluate_folder
-        from exports.guard.sources import load_for_evaluation
-
         guard_model = None
         if opts["model"].isdigit():
             guard_model = GuardModel.objects.select_related("taxonomy_version__taxonomy").filter(pk=int(opts["model"])).first()
@@ -57,7 +54,7 @@ class Command(BaseCommand):
         else:
             folder = Path(opts["model"]).resolve()
         try:
-            manifest = read_manifest(folder)
+            read_manifest(folder)  # a clear error before any data is read
         except GuardManifestError as exc:
             raise CommandError(str(exc)) from None
         if opts["project"]:
@@ -71,13 +68,11 @@ class Command(BaseCommand):
             name = path.name
         named = taxonomy_version_from(opts["taxonomy"]) if opts["taxonomy"] and not opts["project"] else None
         try:
-            examples, data_tax, category_map, walk = load_for_evaluation(spec, manifest=manifest, taxonomy_version=named)
+            report = services.guard_evaluation_report(folder=folder, source_spec=spec, data_name=opts["name"] or name,
+                                                      taxonomy_version=named)
         except GuardDataError as exc:
             raise CommandError(f"Bad evaluation data: {exc}") from None
-        report = evaluate_folder(folder, examples, category_map=category_map)
-        report["data"] = {"name": opts["name"] or name, "source": spec, "examples": len(examples),
-                          "taxonomy": f"{data_tax.taxonomy.slug} v{data_tax.version}",
-                          "categories": f"evaluated under {data_tax.taxonomy.slug} v{data_tax.version}: {walk.describe()}"}
+        examples = report["data"]["examples"]
         if guard_model is not None:
             services.guard_model_store_evaluation(guard_model=guard_model, data_name=opts["name"] or name, report=report)
         if opts["json"]:
@@ -85,7 +80,7 @@ class Command(BaseCommand):
             return
         b = report["binary"]
         self.stdout.write(
-            f"{len(examples)} examples ({b['unsafe']} unsafe) at threshold {b['threshold']:.3f}: "
+            f"{examples} examples ({b['unsafe']} unsafe) at threshold {b['threshold']:.3f}: "
             f"precision {b['precision']:.3f}, recall {b['recall']:.3f}, F1 {b['f1']:.3f}, "
             f"AUROC {b['auroc'] if b['auroc'] is None else round(b['auroc'], 3)}, "
             f"PR-AUC {b['pr_auc'] if b['pr_auc'] is None else round(b['pr_auc'], 3)}, ECE {b['ece']:.3f}, "
