@@ -139,12 +139,12 @@ def project_ratings(*, project: Project) -> ProjectRatings:
         .values_list("annotation_id", "annotation__item_id", "response_id", "label", "categories")
     )
     for annotation_id, item_id, response_id, label, categories in labels.iterator(chunk_size=5000):
-        rid = by_annotation.get(annotation_id)
-        if rid is None:  # a label written after the first query read its annotations
+        owner = by_annotation.get(annotation_id)
+        if owner is None:  # a label written after the first query read its annotations
             continue
         unit = (item_id, response_id)
-        out.response_labels.append((rid, unit, label))
-        out.response_categories.append((rid, unit, tuple(categories or ())))
+        out.response_labels.append((owner, unit, label))
+        out.response_categories.append((owner, unit, tuple(categories or ())))
     out.category_order = list(
         HazardCategory.objects.filter(version_id=project.taxonomy_version_id)
         .order_by("order", "code").values_list("code", flat=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections import Counter
 from datetime import timedelta
 from io import StringIO
@@ -334,3 +336,18 @@ def test_hatecheck_through_the_multirater_import_and_the_command(project):
     assert kappa["n_items"] == 3728 and kappa["low"] < kappa["value"] < kappa["high"]
     assert data["prompt_safety"]["matrix"]["raters"][:2] == ["import:hatecheck-1", "import:hatecheck-10"]
     assert len(data["annotators"]) == 10
+
+
+def test_the_web_process_loads_the_statistics_only_when_metrics_are_asked_for():
+    """The API route imports the service, which imports numpy, scipy and krippendorff on its first call."""
+    code = (
+        "import os, sys, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings_test')\n"
+        "django.setup()\n"
+        "import config.urls, annotation.api, annotation.metrics.services\n"
+        "bad = [m for m in ('scipy', 'krippendorff', 'annotation.metrics.agreement') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
