@@ -91,7 +91,10 @@ def _label_block(
         per_category = ag.category_agreement(
             _people(categories, people), ratings.category_order, n_boot=n_boot, seed=seed
         )
-        block["categories"] = {str(code): _estimates(figs) for code, figs in per_category.items()}
+        # Categories nobody marked carry no information (agreement is undefined): left out.
+        block["categories"] = {
+            str(code): _estimates(figs) for code, figs in per_category.items() if figs["present_share"].value > 0
+        }
         consensus = ag.consensus_rows(table, CONSENSUS)
     else:
         block["agreement"], block["categories"], consensus = {}, {}, []

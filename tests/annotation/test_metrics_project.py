@@ -16,6 +16,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -28,7 +29,7 @@ from annotation.importing import import_file
 from annotation.metrics import agreement as ag
 from annotation.metrics.selectors import project_ratings
 from annotation.metrics.services import project_metrics
-from annotation.models import Annotation, ImportBatch, Item, Membership
+from annotation.models import Annotation, Assignment, ImportBatch, Item, Membership
 from annotation.workbench.judgments import Judgment, ResponseLabel
 from annotation.workbench.services import queue, submissions
 from tests.annotation.test_import_multirater import HATECHECK_MAPPING
@@ -351,3 +352,26 @@ def test_the_web_process_loads_the_statistics_only_when_metrics_are_asked_for():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_an_undone_and_corrected_judgment_counts_once_with_its_new_label(built, project):
+    ids, resp = built
+    ann1 = get_user_model().objects.get(username="ann1")
+    last = Annotation.objects.filter(annotator=ann1, retracted=False).order_by("-id").first()
+    assert last.item_id == ids["i-2"] and last.prompt_label == "unsafe"
+    before = project_metrics(project, n_boot=0)
+    # when ann1 undoes their last judgment (i-2, "unsafe") and submits "safe" instead
+    # (within the undo window: the built project's judgments were made an hour ago)
+    now = Assignment.objects.get(annotator=ann1, item_id=ids["i-2"]).submitted_at + timedelta(seconds=5)
+    submissions.annotation_undo_last(project=project, annotator=ann1, now=now)
+    r0, r1 = resp["i-2"]
+    submissions.annotation_submit(project=project, annotator=ann1, item_id=ids["i-2"], now=now, judgment=Judgment(
+        ranking=[[r1], [r0]], prompt_label="safe", response_labels={r0: _label("safe"), r1: _label("safe")}))
+    after = project_metrics(project, n_boot=0)
+    # then the same number of ratings, ann1's label on i-2 now "safe"
+    assert after["prompt_safety"]["n_ratings"] == before["prompt_safety"]["n_ratings"] == 17
+    rows = _hand_prompt_rows(ids)
+    rows[rows.index(("ann1", ids["i-2"], "unsafe"))] = ("ann1", ids["i-2"], "safe")
+    expected = ag.label_agreement(ag.LabelTable.from_rows(rows, ag.SAFETY_LABELS), n_boot=0)["fleiss_kappa"].value
+    assert after["prompt_safety"]["agreement"]["fleiss_kappa"]["value"] == pytest.approx(expected)
+    assert expected != pytest.approx(before["prompt_safety"]["agreement"]["fleiss_kappa"]["value"])
