@@ -81,7 +81,8 @@ class ProjectRatings:
 def _gold_units(item_id: int, answer: Any, positions: dict[tuple[int, int], int]) -> dict[Hashable, str]:
     """The safety labels a gold answer states. Read shapes: a label string (the prompt's label), or
     a dict with ``prompt_label`` (or ``label``) and ``responses`` / ``response_labels`` mapping a
-    response id or 0-based position (as text or number) to its label. Anything else states no label."""
+    response's 0-based position (as text or number) to its label (or to ``{"label": ...}``).
+    Anything else states no label."""
     out: dict[Hashable, str] = {}
     if isinstance(answer, str):
         answer = {"prompt_label": answer}
@@ -101,8 +102,9 @@ def _gold_units(item_id: int, answer: Any, positions: dict[tuple[int, int], int]
                 number = int(key)
             except (TypeError, ValueError):
                 continue
-            response_id = positions.get((item_id, number), number)
-            out[(item_id, response_id)] = value
+            response_id = positions.get((item_id, number))
+            if response_id is not None:
+                out[(item_id, response_id)] = value
     return out
 
 
