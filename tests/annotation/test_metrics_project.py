@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 from annotation import services
 from annotation.importing import import_file
 from annotation.metrics import agreement as ag
-from annotation.metrics.selectors import project_ratings
+from annotation.metrics.selectors import project_ratings, rater_id
 from annotation.metrics.services import project_metrics
 from annotation.models import Annotation, Assignment, ImportBatch, Item, Membership
 from annotation.workbench.judgments import Judgment, ResponseLabel
@@ -376,3 +376,35 @@ def test_an_undone_and_corrected_judgment_counts_once_with_its_new_label(built, 
     expected = ag.label_agreement(ag.LabelTable.from_rows(rows, ag.SAFETY_LABELS), n_boot=0)["fleiss_kappa"].value
     assert after["prompt_safety"]["agreement"]["fleiss_kappa"]["value"] == pytest.approx(expected)
     assert expected != pytest.approx(before["prompt_safety"]["agreement"]["fleiss_kappa"]["value"])
+
+
+def test_an_adjudication_is_a_row_of_the_matrix_not_a_rater_of_the_figures(built, project, researcher):
+    ids, resp = built
+    before = project_metrics(project, n_boot=0)
+    r0, r1 = resp["i-3"]
+    submissions.adjudication_record(
+        project=project, adjudicator=researcher, item=Item.objects.get(pk=ids["i-3"]),
+        judgment=Judgment(ranking=[[r0], [r1]], prompt_label="unsafe", prompt_categories=("S1",),
+                          response_labels={r0: _label("safe"), r1: _label("unsafe")}),
+    )
+    after = project_metrics(project, n_boot=0)
+    matrix = after["prompt_safety"]["matrix"]
+    assert matrix["raters"] == ["ann0", "ann1", "import:r1", "import:r2", "jury:default", "adjudication", "consensus"]
+    k = matrix["raters"].index("adjudication")
+    assert matrix["n_shared"][k][0] == 1 and matrix["percent_agreement"][k][0] == 0  # ann0 said needs caution
+    assert matrix["percent_agreement"][k][3] == 1  # import:r2 said unsafe
+    assert after["prompt_safety"]["agreement"] == before["prompt_safety"]["agreement"]
+    assert "adjudication" not in {r["rater"] for r in after["annotators"]}
+
+
+@pytest.mark.parametrize("fields, expected", [
+    (("human", "alice", "", ""), ("alice", "human")),
+    (("human", "consensus", "", ""), ("user:consensus", "human")),  # a username that is a reserved id
+    (("import", None, "r7", "tribunal"), ("import:r7", "import")),
+    (("import", None, "", "aegis"), ("import", "import")),
+    (("jury", None, "", "default"), ("jury:default", "jury")),
+    (("jury", None, "", ""), ("jury", "jury")),
+    (("adjudication", "rita", "", ""), ("adjudication", "adjudication")),
+])
+def test_rater_ids(fields, expected):
+    assert rater_id(*fields) == expected
