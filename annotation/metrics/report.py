@@ -88,10 +88,13 @@ def _label_block(
     if mine:
         table = ag.LabelTable.from_rows(mine, ag.SAFETY_LABELS)
         block["agreement"] = _estimates(ag.label_agreement(table, ordinal=True, n_boot=n_boot, seed=seed))
+        # Categories nobody marked carry no information (agreement is undefined): left out, in the
+        # taxonomy's order (codes outside it after, as category_agreement orders them).
+        cat_rows = _people(categories, people)
+        marked = {code for _, _, codes in cat_rows for code in codes}
         per_category = ag.category_agreement(
-            _people(categories, people), ratings.category_order, n_boot=n_boot, seed=seed
+            cat_rows, [c for c in ratings.category_order if c in marked], n_boot=n_boot, seed=seed
         )
-        # Categories nobody marked carry no information (agreement is undefined): left out.
         block["categories"] = {
             str(code): _estimates(figs) for code, figs in per_category.items() if figs["present_share"].value > 0
         }
@@ -115,11 +118,15 @@ def _ranking_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed:
     raters = _ordered(ratings.raters, {r for r, _, _ in rows})
     mine = _people(rows, people)
     block: dict[str, Any] = {"n_items": len({u for _, u, _ in rows}), "n_ratings": len(rows), "raters": raters}
+    everyone = ag.RankingTable.from_rows(rows, raters) if rows else None
+    # Parsing rankings is the slow part: when only people ranked, one table serves both (the rater
+    # order of a table changes the matrix's order only, not the figures).
+    people_table = everyone if len(mine) == len(rows) else ag.RankingTable.from_rows(mine)
     block["agreement"] = (
-        _estimates(ag.ranking_agreement(ag.RankingTable.from_rows(mine), n_boot=n_boot, seed=seed)) if mine else {}
+        _estimates(ag.ranking_agreement(people_table, n_boot=n_boot, seed=seed)) if mine and people_table else {}
     )
-    if rows:
-        block["matrix"] = _matrix(ag.kendall_tau_matrix(ag.RankingTable.from_rows(rows, raters)))
+    if everyone is not None:
+        block["matrix"] = _matrix(ag.kendall_tau_matrix(everyone))
     else:
         block["matrix"] = _matrix(ag.PairMatrix([], {"kendall_tau_b": _empty()}, _empty(int)))
     return block
