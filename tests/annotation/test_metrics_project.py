@@ -255,7 +255,7 @@ def test_cached_until_the_next_judgment_and_query_count_bounded(built, project, 
     assert len(third.captured_queries) == len(first.captured_queries)
 
 
-def test_the_command_prints_tables_and_json(built, project):
+def test_the_command_prints_tables_and_json(built, project, other_project):
     out = StringIO()
     call_command("metrics", "--project", "demo", "--bootstrap", "10", stdout=out)
     text = out.getvalue()
@@ -265,6 +265,9 @@ def test_the_command_prints_tables_and_json(built, project):
     call_command("metrics", "--project", "demo", "--json", "--bootstrap", "10", stdout=out)
     data = json.loads(out.getvalue())
     assert data["n_boot"] == 10 and data["prompt_safety"]["agreement"]["fleiss_kappa"]["n_items"] == 4
+    out = StringIO()
+    call_command("metrics", "--project", "other", stdout=out)  # no judgments yet
+    assert "Prompt safety labels: 0 units, 0 ratings" in out.getvalue()
     with pytest.raises(CommandError, match="No project"):
         call_command("metrics", "--project", "nope")
     with pytest.raises(CommandError, match="between 0 and"):
@@ -278,7 +281,8 @@ def _api(user) -> APIClient:
     return api
 
 
-def test_the_api_for_researchers_and_admins_only(built, project, researcher, annotator, admin_user, outsider):
+def test_the_api_for_researchers_and_admins_only(built, project, other_project, researcher, annotator, admin_user,
+                                                 outsider):
     url = "/api/projects/demo/metrics/"
     body = _api(researcher).get(url, {"bootstrap": 10}).json()
     assert body["prompt_safety"]["matrix"]["raters"][0] == "ann0" and body["n_boot"] == 10
@@ -290,6 +294,10 @@ def test_the_api_for_researchers_and_admins_only(built, project, researcher, ann
     # a demoted researcher (member as researcher, no longer a researcher site-wide) is an annotator
     services.membership_set(project=project, user=outsider, role=Membership.Role.RESEARCHER)
     assert _api(outsider).get(url).status_code == 404
+    # a project without judgments: empty figures, not an error
+    empty = _api(admin_user).get("/api/projects/other/metrics/").json()
+    assert empty["prompt_safety"]["agreement"] == {} and empty["prompt_safety"]["matrix"]["raters"] == []
+    assert empty["ranking"]["agreement"] == {} and empty["annotators"] == []
     # bootstrap is bounded
     assert _api(researcher).get(url, {"bootstrap": 100_000}).status_code == 400
     assert _api(researcher).get(url, {"bootstrap": "many"}).status_code == 400
