@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import ValidationError
@@ -28,6 +29,7 @@ from annotation import roles, selectors, services
 from annotation.auth import LoginRateThrottle, locked_out, lockout_response
 from annotation.forms import import_uploaded_file, options_from_mapping_text
 from annotation.importing import import_batches_reap
+from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics
 from annotation.models import ImportBatch, Project
 from annotation.permissions import (
     IsAuthenticatedUser,
@@ -574,3 +576,40 @@ class ImportDetailApi(TribunalApi):
         if batch.status == ImportBatch.Status.RUNNING and not batch.background and import_batches_reap(batch_ids=[pk]):
             batch.refresh_from_db()  # its process died: failed now, with what was stored
         return Response(_BatchDetailOut(batch).data)
+
+
+# --- Metrics ------------------------------------------------------------------------------------
+
+
+class ProjectMetricsApi(TribunalApi):
+    """Agreement figures of the project (see the README, "Metrics"): safety labels of prompts and
+    responses (Krippendorff's alpha, Fleiss' kappa, percent agreement, per category), Cohen's kappa
+    for every pair of raters with their shared counts (people, imported raters, the jury, the
+    adjudication and the consensus), rankings (Kendall's tau-b matrix, W, ordinal alpha), pairwise
+    choices, and the per-annotator table. Each estimate is `{value, low, high, n_items}` with a
+    bootstrap 95% interval; `null` where undefined. Cached until the next judgment (`cached`,
+    `computed_at`)."""
+
+    permission_classes = [IsProjectResearcher]
+
+    class QuerySerializer(serializers.Serializer):
+        bootstrap = serializers.IntegerField(
+            required=False, default=DEFAULT_BOOT, min_value=0, max_value=MAX_BOOT,
+            help_text=f"Bootstrap resamples of the intervals (0 to {MAX_BOOT}).",
+        )
+
+    @extend_schema(
+        operation_id="project_metrics_retrieve",
+        parameters=[OpenApiParameter(
+            "bootstrap", OpenApiTypes.INT, OpenApiParameter.QUERY,
+            description=f"Bootstrap resamples of the intervals, 0 to {MAX_BOOT} (default {DEFAULT_BOOT}).",
+        )],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The figures (see `python manage.py metrics --json`)."),
+            400: OpenApiResponse(description="`bootstrap` out of range."),
+        },
+    )
+    def get(self, request: ProjectRequest, slug: str) -> Response:
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(project_metrics(request.project, n_boot=query.validated_data["bootstrap"]))

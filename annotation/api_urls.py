@@ -22,6 +22,7 @@ urlpatterns = [
     path("projects/<slug:slug>/items/<int:pk>/", api.ItemDetailApi.as_view(), name="api-item-detail"),
     path("projects/<slug:slug>/imports/", api.ImportListApi.as_view(), name="api-imports"),
     path("projects/<slug:slug>/imports/<int:pk>/", api.ImportDetailApi.as_view(), name="api-import-detail"),
+    path("projects/<slug:slug>/metrics/", api.ProjectMetricsApi.as_view(), name="api-project-metrics"),
     path("taxonomies/", api.TaxonomyListApi.as_view(), name="api-taxonomies"),
     path(
         "taxonomies/<str:slug>/versions/<int:number>/",

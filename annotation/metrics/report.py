@@ -1,0 +1,218 @@
+"""The project metrics report: a project's ratings (:class:`~annotation.metrics.selectors.ProjectRatings`)
+through the pure functions of :mod:`annotation.metrics.agreement` into one JSON-ready dict. No
+database access here: :func:`annotation.metrics.services.project_metrics` reads and caches.
+
+Who counts where:
+
+- the agreement figures (alpha, Fleiss' kappa, percent agreement, per category, rankings and
+  choices) are over the *people*: workbench annotators and imported raters. The jury, adjudications
+  and the consensus are not independent raters of the same kind, so they do not enter these;
+- the pairwise matrices have a row for every rater: each person, each imported rater, the jury,
+  the adjudication and the consensus (the people's majority per unit, ties left out; a person
+  is part of the consensus they are compared with, which flatters them: the per-annotator table's
+  leave-one-out agreement does not);
+- the per-annotator table is over the people's safety labels, prompts and responses together
+  (each a unit): leave-one-out agreement, accuracy on gold units, label distribution against the
+  project's; for workbench people also items per hour (annotations over their summed time on
+  task), median time per item, and skip and flag rates (of their items that ended submitted,
+  skipped or flagged).
+
+Estimates are ``{"value", "low", "high", "n_items"}`` (a bootstrap 95% interval that resamples
+units); NaN is ``null``.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+import numpy as np
+
+from annotation.metrics import agreement as ag
+from annotation.metrics.selectors import (
+    ADJUDICATION,
+    CONSENSUS,
+    HUMAN,
+    IMPORT,
+    JURY,
+    PEOPLE,
+    ProjectRatings,
+    Row,
+)
+from annotation.models import Assignment, Project
+
+NOT_HELD = (
+    "Per-juror and per-guard verdicts are not held by annotation (only the jury's decision is), so they "
+    "have no rows here yet."
+)
+KIND_ORDER = {HUMAN: 0, IMPORT: 1, JURY: 2, ADJUDICATION: 3, CONSENSUS: 4}
+
+
+def _estimates(figures: dict[str, ag.Estimate]) -> dict[str, dict[str, Any]]:
+    return {name: est.as_dict() for name, est in figures.items()}
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _matrix(matrix: ag.PairMatrix) -> dict[str, Any]:
+    """Rows and columns in ``raters`` order; ``null`` where undefined or nothing is shared."""
+    out: dict[str, Any] = {"raters": [str(r) for r in matrix.raters]}
+    for name, values in matrix.values.items():
+        out[name] = [[_num(float(v)) for v in row] for row in values]
+    out["n_shared"] = [[int(n) for n in row] for row in matrix.n_shared]
+    return out
+
+
+def _people(rows: Iterable[Row], people: set[str]) -> list[Row]:
+    return [row for row in rows if row[0] in people]
+
+
+def _ordered(raters: dict[str, str], present: set[str]) -> list[str]:
+    return sorted(present, key=lambda r: (KIND_ORDER.get(raters.get(r, CONSENSUS), 9), r))
+
+
+def _label_block(
+    rows: list[Row], categories: list[Row], *, ratings: ProjectRatings, people: set[str], n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Safety labels of one kind of unit (prompts or responses)."""
+    mine = _people(rows, people)
+    raters = _ordered(ratings.raters, {r for r, _, _ in rows})
+    block: dict[str, Any] = {
+        "n_units": len({u for _, u, _ in rows}),
+        "n_ratings": len(rows),
+        "raters": raters,
+    }
+    if mine:
+        table = ag.LabelTable.from_rows(mine, ag.SAFETY_LABELS)
+        block["agreement"] = _estimates(ag.label_agreement(table, ordinal=True, n_boot=n_boot, seed=seed))
+        # Categories nobody marked carry no information (agreement is undefined): left out, in the
+        # taxonomy's order (codes outside it after, as category_agreement orders them).
+        cat_rows = _people(categories, people)
+        marked = {code for _, _, codes in cat_rows for code in codes}
+        per_category = ag.category_agreement(
+            cat_rows, [c for c in ratings.category_order if c in marked], n_boot=n_boot, seed=seed
+        )
+        block["categories"] = {
+            str(code): _estimates(figs) for code, figs in per_category.items() if figs["present_share"].value > 0
+        }
+        consensus = ag.consensus_rows(table, CONSENSUS)
+    else:
+        block["agreement"], block["categories"], consensus = {}, {}, []
+    if rows:
+        everyone = ag.LabelTable.from_rows(list(rows) + consensus, ag.SAFETY_LABELS, raters=raters + [CONSENSUS])
+        block["matrix"] = _matrix(ag.agreement_matrix(everyone))
+    else:
+        block["matrix"] = _matrix(ag.PairMatrix([], {"kappa": _empty(), "percent_agreement": _empty()}, _empty(int)))
+    return block
+
+
+def _empty(dtype: type = float) -> np.ndarray:
+    return np.zeros((0, 0), dtype=dtype)
+
+
+def _ranking_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed: int) -> dict[str, Any]:
+    rows = ratings.rankings
+    raters = _ordered(ratings.raters, {r for r, _, _ in rows})
+    mine = _people(rows, people)
+    block: dict[str, Any] = {"n_items": len({u for _, u, _ in rows}), "n_ratings": len(rows), "raters": raters}
+    everyone = ag.RankingTable.from_rows(rows, raters) if rows else None
+    # Parsing rankings is the slow part: when only people ranked, one table serves both (the rater
+    # order of a table changes the matrix's order only, not the figures).
+    people_table = everyone if len(mine) == len(rows) else ag.RankingTable.from_rows(mine)
+    block["agreement"] = (
+        _estimates(ag.ranking_agreement(people_table, n_boot=n_boot, seed=seed)) if mine and people_table else {}
+    )
+    if everyone is not None:
+        block["matrix"] = _matrix(ag.kendall_tau_matrix(everyone))
+    else:
+        block["matrix"] = _matrix(ag.PairMatrix([], {"kendall_tau_b": _empty()}, _empty(int)))
+    return block
+
+
+def _choice_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed: int) -> dict[str, Any]:
+    rows = ratings.choices
+    raters = _ordered(ratings.raters, {r for r, _, _ in rows})
+    mine = _people(rows, people)
+    block: dict[str, Any] = {"n_pairs": len({u for _, u, _ in rows}), "n_ratings": len(rows), "raters": raters}
+    consensus: list[ag.Rating] = []
+    if mine:
+        block["agreement"] = _estimates(ag.choice_agreement(mine, n_boot=n_boot, seed=seed))
+        consensus = ag.consensus_rows(ag.LabelTable.from_rows(mine, ag.PAIR_CHOICES), CONSENSUS)
+    else:
+        block["agreement"] = {}
+    if rows:
+        table = ag.LabelTable.from_rows(list(rows) + consensus, ag.PAIR_CHOICES, raters=raters + [CONSENSUS])
+        block["matrix"] = _matrix(ag.agreement_matrix(table))
+    else:
+        block["matrix"] = _matrix(ag.PairMatrix([], {"kappa": _empty(), "percent_agreement": _empty()}, _empty(int)))
+    return block
+
+
+def _annotator_table(ratings: ProjectRatings, people: set[str]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    safety = _people(ratings.prompt_labels, people) + _people(ratings.response_labels, people)
+    by_rater: dict[Hashable, ag.AnnotatorAgreement] = {}
+    distribution: dict[str, float] = {}
+    if safety:
+        table = ag.LabelTable.from_rows(safety, ag.SAFETY_LABELS)
+        by_rater = {a.rater: a for a in ag.annotator_agreement(table, ratings.gold)}
+        distribution = {str(k): v for k, v in ag.project_distribution(table).items()}
+    workbench = set(ratings.durations_ms) | set(ratings.outcomes)
+    rows = []
+    for rater in _ordered(ratings.raters | dict.fromkeys(workbench - set(ratings.raters), HUMAN), people | workbench):
+        kind = ratings.raters.get(rater, HUMAN)
+        figures = by_rater.get(rater)
+        row: dict[str, Any] = {"rater": rater, "kind": kind}
+        if figures is not None:
+            row.update(figures.as_dict())
+        else:
+            row.update({"n_items": 0, "loo_agreement": None, "loo_items": 0,
+                        "distribution": dict.fromkeys(ag.SAFETY_LABELS), "distance": None,
+                        "gold_accuracy": None, "gold_items": 0})
+        row["rater"] = rater
+        durations = ratings.durations_ms.get(rater, [])
+        total_hours = sum(durations) / 3_600_000
+        row["timed_items"] = len(durations)
+        row["items_per_hour"] = _num(len(durations) / total_hours) if total_hours > 0 else None
+        row["median_seconds_per_item"] = statistics.median(durations) / 1000 if durations else None
+        outcomes = ratings.outcomes.get(rater, {})
+        done = outcomes.get(Assignment.Status.DONE, 0)
+        skipped = outcomes.get(Assignment.Status.SKIPPED, 0)
+        flagged = outcomes.get(Assignment.Status.FLAGGED, 0)
+        ended = done + skipped + flagged
+        row.update({
+            "submitted": done, "skipped": skipped, "flagged": flagged,
+            "skip_rate": skipped / ended if ended else None,
+            "flag_rate": flagged / ended if ended else None,
+        })
+        rows.append(row)
+    return rows, distribution
+
+
+def metrics_report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """Every figure of the project from its ratings (see the module docstring)."""
+    people = ratings.kinds(*PEOPLE)
+    return {
+        "project": project.slug,
+        "mode": project.mode,
+        "n_boot": n_boot,
+        "raters": [{"id": r, "kind": ratings.raters[r]} for r in _ordered(ratings.raters, set(ratings.raters))]
+        + [{"id": CONSENSUS, "kind": CONSENSUS}],
+        "prompt_safety": _label_block(
+            ratings.prompt_labels, ratings.prompt_categories, ratings=ratings, people=people, n_boot=n_boot, seed=seed
+        ),
+        "response_safety": _label_block(
+            ratings.response_labels, ratings.response_categories, ratings=ratings, people=people, n_boot=n_boot,
+            seed=seed,
+        ),
+        "ranking": _ranking_block(ratings, people, n_boot, seed),
+        "choice": _choice_block(ratings, people, n_boot, seed),
+        "annotators": (table := _annotator_table(ratings, people))[0],
+        "project_distribution": table[1],
+        "gold_units": len(ratings.gold),
+        "notes": [NOT_HELD],
+    }
+
+
