@@ -165,7 +165,8 @@ def _train(job: GuardTraining, staging: Path) -> dict[str, Any]:
     taxonomy = {"slug": version.taxonomy.slug, "name": version.taxonomy.name, "version": version.version}
     return main(cfg, examples, codes=taxonomy_codes(version), taxonomy=taxonomy, out_dir=staging,
                 provenance={"name": guard_model.name, "version": guard_model.version, "source": provenance},
-                progress=progress, should_stop=should_stop)
+                progress=progress, should_stop=should_stop,
+                category_names=dict(version.categories.values_list("code", "name")))
 
 
 def _fail(job: GuardTraining, error: str, *, job_status: str | None = JobStatus.FAILED) -> None:

@@ -137,9 +137,9 @@ def evaluate_predictions(
 def evaluate_folder(folder: str | Path, examples: Sequence[Example], *, with_categories: bool = True,
                     device: str = "cpu", guard=None) -> dict[str, Any]:
     """Load the guard in ``folder`` (or use the already ``guard``) and evaluate it on ``examples``."""
-    from exports.guard.ml.modeling import LoadedGuard
+    from exports.guard.ml.modeling import load_guard
 
-    guard = guard or LoadedGuard(folder, device=device)
+    guard = guard or load_guard(folder, device=device)
     m = guard.manifest
     p, pc = guard.predict([(ex.prompt, ex.response) for ex in examples])
     report = evaluate_predictions(examples, p, pc, codes=m.codes, threshold=m.threshold,
