@@ -302,7 +302,12 @@ class GenerativeFit:
     kind = "generative"
 
     def logits(self, pairs: Sequence[tuple[str, str | None]]) -> tuple[np.ndarray, np.ndarray]:
-        return score_pairs(self.model, self.codec, pairs, batch_size=max(1, self.cfg.batch_size), device=self.device)
+        # scored with the adapter merged into the weights (no per-layer adapter pass), then unmerged
+        self.model.merge_adapter()
+        try:
+            return score_pairs(self.model, self.codec, pairs, batch_size=max(1, self.cfg.batch_size), device=self.device)
+        finally:
+            self.model.unmerge_adapter()
 
     def save(self, out_dir: Path) -> None:
         self.model.save_pretrained(str(out_dir / ADAPTER_DIR), safe_serialization=True)
@@ -421,7 +426,9 @@ class LoadedGenerativeGuard:
         self.codec = Codec(tokenizer, PromptFormat(meta.get("prompt_format", "llamaguard3"), categories),
                            int(meta.get("max_length", 256)), bool(meta.get("use_chat_template", True)))
         base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=resolve_dtype("auto", self.device))
-        self.model = PeftModel.from_pretrained(base, str(self.folder / meta.get("adapter", ADAPTER_DIR)))
+        adapted = PeftModel.from_pretrained(base, str(self.folder / meta.get("adapter", ADAPTER_DIR)))
+        # inference only: fold the adapter into the weights (same outputs, no per-layer adapter pass)
+        self.model = adapted.merge_and_unload()
         self.model.to(self.device).eval()
         self.max_length = self.codec.max_length
 
