@@ -47,11 +47,11 @@ class GuardBackend(Backend):
         super().__init__(spec)
         import time
 
-        from exports.guard.ml.modeling import LoadedGuard
+        from exports.guard.ml.modeling import load_guard
         from jury.backends.local import resolve_device
 
         started = time.monotonic()
-        self.guard = LoadedGuard(spec["model"], device=str(resolve_device(spec.get("device") or None)))
+        self.guard = load_guard(spec["model"], device=str(resolve_device(spec.get("device") or None)))
         self.codes = self.guard.manifest.codes
         self.load_seconds = time.monotonic() - started
         self._walks: dict[str, dict[str, list[str]] | None] = {}  # category block -> guard code -> project codes

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django import forms
 
+from exports.guard.ml.config import GuardTrainConfig  # torch-free: the web process may import it
 from exports.guard.models import GuardModel
 from exports.models import Export
 
@@ -17,6 +19,16 @@ class GuardTrainForm(forms.Form):
                                                ("permissive", "permissive (counts as safe)")], initial="defensive")
     epochs = forms.IntegerField(min_value=1, max_value=50, initial=3)
     seed = forms.IntegerField(min_value=0, initial=0)
+    base = forms.CharField(
+        required=False, max_length=500, label="Base model",
+        help_text="A Hugging Face model folder on the worker (an encoder for default / baseline, a causal LM for "
+                  "generative). Blank: the recipe's packaged model (MiniLM, or SmolLM2 for generative).",
+    )
+    device = forms.ChoiceField(
+        required=False, initial="",
+        choices=[("", "worker default (TRIBUNAL_DEVICE)"), ("cpu", "cpu"), ("cuda", "cuda")],
+        help_text="Where the gpu worker trains it; the generative recipe wants cuda for anything but a smoke test.",
+    )
 
     def __init__(self, *args, exports: Sequence[Export] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -26,6 +38,24 @@ class GuardTrainForm(forms.Form):
             (f"export:{e.pk}", f"Export #{e.pk} ({e.rows_written} rows, {e.created_at:%Y-%m-%d})") for e in exports
         ]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                GuardTrainConfig.from_dict(self.training_config())
+            except (TypeError, ValueError) as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
+
+    def training_config(self) -> dict[str, Any]:
+        """The GuardTrainConfig options the form sets (the rest keep their defaults)."""
+        data = self.cleaned_data
+        config: dict[str, Any] = {"recipe": data["recipe"], "epochs": data["epochs"], "seed": data["seed"]}
+        if data.get("base", "").strip():
+            config["base"] = data["base"].strip()
+        if data.get("device"):
+            config["device"] = data["device"]
+        return config
 
 class GuardEvaluateFileForm(forms.Form):
     """Evaluate a guard on an uploaded labelled file (the view hands it to the service)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 MANIFEST_NAME = "guard.json"
 FORMAT = "tribunal-guard/1"
+MODEL_KINDS = ("encoder", "generative")  # model.kind: encoder + heads, or a LoRA adapter on a causal LM
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "format": str,
@@ -92,8 +93,11 @@ def read_manifest(folder: str | Path) -> GuardManifest:
             problems.append("'threshold' must be in (0, 1)")
         if float(data["temperature"]) <= 0:
             problems.append("'temperature' must be positive")
-        if not (folder / data["model"].get("head", "head.safetensors")).is_file():
-            problems.append("the head weights file is missing")
+        if data["model"].get("kind", "encoder") not in MODEL_KINDS:
+            problems.append(f"'model.kind' must be one of {', '.join(MODEL_KINDS)}")
+        elif not (folder / (data["model"].get("weights") or data["model"].get("head", "head.safetensors"))).is_file():
+            problems.append("the head weights file is missing" if data["model"].get("kind", "encoder") == "encoder"
+                            else "the adapter weights file is missing")
     if problems:
         raise GuardManifestError(f"{path} is corrupt: {'; '.join(problems)}.")
     return GuardManifest(folder=folder, data=data)

@@ -33,6 +33,7 @@ class GuardModel(models.Model):
     class Recipe(models.TextChoices):
         DEFAULT = "default", "MiniLM fine-tuned end to end (CPU default)"
         BASELINE = "baseline", "Frozen MiniLM embeddings + logistic regression"
+        GENERATIVE = "generative", "LoRA on a causal LM, Llama Guard answer format (GPU)"
 
     class Source(models.TextChoices):
         FILE = "file", "Labelled file (JSONL / CSV)"
@@ -77,7 +78,7 @@ class GuardModel(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["training", "ready", "promoted", "retired", "failed"]), name="guard_status_valid"
             ),
-            models.CheckConstraint(condition=Q(recipe__in=["default", "baseline"]), name="guard_recipe_valid"),
+            models.CheckConstraint(condition=Q(recipe__in=["default", "baseline", "generative"]), name="guard_recipe_valid"),
             # a usable guard always has its folder
             models.CheckConstraint(
                 condition=~Q(status__in=["ready", "promoted"]) | ~Q(path=""), name="guard_usable_has_path"

@@ -167,7 +167,8 @@ def _train(job: GuardTraining, staging: Path) -> dict[str, Any]:
     taxonomy = {"slug": version.taxonomy.slug, "name": version.taxonomy.name, "version": version.version}
     return main(cfg, examples, codes=taxonomy_codes(version), taxonomy=taxonomy, out_dir=staging,
                 provenance={"name": guard_model.name, "version": guard_model.version, "source": provenance},
-                progress=progress, should_stop=should_stop)
+                progress=progress, should_stop=should_stop,
+                category_names=dict(version.categories.values_list("code", "name")))
 
 
 def _fail(job: GuardTraining, error: str, *, job_status: str | None = JobStatus.FAILED) -> None:
@@ -432,7 +433,7 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
     more (a moved file) is stored as an error on the new version only, the previous one keeping its
     report, and is left out of the deltas. Worker only (loads both guards)."""
     from exports.guard.loop import metric_deltas
-    from exports.guard.ml.modeling import LoadedGuard
+    from exports.guard.ml.modeling import load_guard
     from exports.guard.sources import load_source
 
     sets: dict[str, tuple[dict[str, Any], Any]] = {}
@@ -446,7 +447,7 @@ def guard_versions_compare(*, guard_model: GuardModel, previous: GuardModel, pro
         sets[f"project:{project.slug}"] = ({"kind": "project", "slug": project.slug, "needs_caution": needs_caution},
                                            project.taxonomy_version)
     guards = [g for g in (guard_model, previous) if g.usable and g.path and Path(g.path).is_dir()]
-    loaded = {g.pk: LoadedGuard(g.path) for g in guards}
+    loaded = {g.pk: load_guard(g.path) for g in guards}
     for name, (spec, data_tax) in sets.items():
         try:
             examples, _ = load_source(spec, taxonomy_version=data_tax)

@@ -52,7 +52,7 @@ def guard_list(request: HttpRequest, slug: str) -> HttpResponse:
             try:
                 job = services.guard_training_request(
                     name=data["name"], taxonomy_version=project.taxonomy_version, source_spec=spec,
-                    config={"recipe": data["recipe"], "epochs": data["epochs"], "seed": data["seed"]},
+                    config=form.training_config(),
                     user=request.user, project=project, export=export,
                 )
             except services.GuardError as exc:

@@ -212,9 +212,9 @@ def evaluate_folder(folder: str | Path, examples: Sequence[Example], *, with_cat
     """Load the guard in ``folder`` (or use the already ``guard``) and evaluate it on ``examples``.
     With ``category_map`` the data's categories are another taxonomy's: the guard's category
     probabilities are mapped onto them first (see :func:`map_guard_categories`)."""
-    from exports.guard.ml.modeling import LoadedGuard
+    from exports.guard.ml.modeling import load_guard
 
-    guard = guard or LoadedGuard(folder, device=device)
+    guard = guard or load_guard(folder, device=device)
     m = guard.manifest
     p, pc = guard.predict([(ex.prompt, ex.response) for ex in examples])
     if category_map is None:

@@ -1,6 +1,7 @@
 """The guard network: a Hugging Face encoder, mean pooling, a binary head and a category head.
 
-Folder layout written by :func:`save_guard` (read back by :func:`load_guard`)::
+Folder layout written by :func:`save_guard` (read back by :class:`LoadedGuard`; :func:`load_guard`
+picks the right loader for any recipe's folder)::
 
     encoder/            config.json, model.safetensors, tokenizer files (the encoder, self-contained)
     head.safetensors    binary.weight [1, H], binary.bias [1], categories.weight [K, H], categories.bias [K]
@@ -75,6 +76,20 @@ def save_guard(model: GuardClassifier, tokenizer, folder: Path, *, copy_encoder_
         "categories.bias": model.categories.bias.detach().cpu().contiguous(),
     }
     save_file(head, str(folder / HEAD_FILE))
+
+
+def load_guard(folder: str | Path, *, device: str = "cpu"):
+    """The guard in ``folder`` loaded for inference, whichever its recipe: a :class:`LoadedGuard`
+    (encoder + heads; ``model.kind`` "encoder" or absent) or a ``LoadedGenerativeGuard``. Both
+    have ``manifest`` and ``predict(pairs, batch_size=...) -> (P(unsafe) [N], P(category) [N, K])``."""
+    from exports.guard.manifest import read_manifest
+
+    manifest = read_manifest(folder)
+    if manifest.data["model"].get("kind", "encoder") == "generative":
+        from exports.guard.ml.generative import LoadedGenerativeGuard
+
+        return LoadedGenerativeGuard(folder, device=device, manifest=manifest)
+    return LoadedGuard(folder, device=device)
 
 
 class LoadedGuard:

@@ -1,4 +1,4 @@
-"""``main(cfg, examples, ...)``: train one guard with either recipe and write its folder.
+"""``main(cfg, examples, ...)``: train one guard with any recipe and write its folder.
 
 - **baseline**: the encoder stays frozen; mean-pooled, L2-normalised embeddings feed scikit-learn
   logistic regressions (class-balanced): one binary unsafe/safe, and one-vs-rest per category on
@@ -6,12 +6,16 @@
   folder has the same layout and inference code as the default recipe.
 - **default**: the encoder is fine-tuned end to end with both heads (weighted binary BCE + masked
   multi-label BCE, class weights n_neg / n_pos capped at ``max_pos_weight``), AdamW, linear warm-up
-  and decay.
+  and decay. Both encoder recipes take the packaged MiniLM or any Hugging Face encoder folder.
+- **generative**: a LoRA adapter on a causal LM answering the Llama Guard 3 (or Aegis JSON)
+  instruction (:mod:`exports.guard.ml.generative`).
 
-Both then fit a temperature on the validation split's binary logits, choose the binary threshold
-and one threshold per category for the best validation F1, and write: ``encoder/``,
-``head.safetensors``, ``guard.json`` and ``README.md`` (the model card). The folder is written
-into ``out_dir``, which must not exist yet: the caller stages it and moves it into place.
+All then fit a temperature on the validation split's binary logits, choose the binary threshold
+and one threshold per category for the best validation F1, and write the recipe's weights
+(``encoder/`` + ``head.safetensors``, or ``adapter/`` + ``tokenizer/``), ``guard.json`` (whose
+``model.kind`` says which: ``modeling.load_guard`` reads it) and ``README.md`` (the model card).
+The folder is written into ``out_dir``, which must not exist yet: the caller stages it and moves
+it into place.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import math
 import platform
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,7 @@ import torch
 
 from exports.guard.manifest import FORMAT, MANIFEST_NAME
 from exports.guard.ml.calibrate import choose_threshold, fit_temperature
-from exports.guard.ml.config import GuardTrainConfig
+from exports.guard.ml.config import GuardTrainConfig, base_reference
 from exports.guard.ml.data import Example, GuardCollator, GuardDataError, data_counts, data_sha256, split_by_item
 from exports.guard.ml.evaluate import evaluate_predictions
 from exports.guard.ml.losses import guard_loss
@@ -75,7 +80,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "tokenizers", "safetensors", "scikit-learn", "numpy"):
+    for name in ("torch", "transformers", "tokenizers", "safetensors", "peft", "scikit-learn", "numpy"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:  # pragma: no cover
@@ -93,8 +98,14 @@ def main(
     provenance: dict[str, Any] | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    category_names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Train, calibrate, evaluate on validation and write the guard folder; returns the manifest."""
+    """Train, calibrate, evaluate on validation and write the guard folder; returns the manifest.
+
+    The recipe only fits the model (:func:`_fit_encoder` or ``generative.fit_generative``); the
+    split, calibration, thresholds, validation metrics, manifest and model card are shared.
+    ``category_names`` (code -> name) are what the generative recipe's prompt lists (default: the
+    codes themselves)."""
     started = time.monotonic()
     codes = list(codes)
     report = progress or (lambda **kw: None)
@@ -108,21 +119,20 @@ def main(
     np.random.seed(cfg.seed % 2**32)
     device = torch.device(cfg.device)
     base_dir = resolve_base(cfg.base)
-    encoder, tokenizer = load_encoder(base_dir)
-    model = GuardClassifier(encoder, len(codes), normalize=cfg.recipe == "baseline")
-    steps_done = 0
-    if cfg.recipe == "baseline":
-        _fit_baseline(cfg, model, tokenizer, train, codes, report)
+    fitted: Any
+    if cfg.recipe == "generative":
+        from exports.guard.ml.generative import fit_generative
+
+        fitted = fit_generative(cfg, base_dir, train, codes=codes, category_names=category_names, report=report,
+                                should_stop=should_stop, device=device)
     else:
-        steps_done = _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
+        fitted = _fit_encoder(cfg, base_dir, train, codes, report, should_stop, device)
     if should_stop is not None and should_stop():
         raise GuardCancelled("cancelled")
 
     report(phase="calibrating")
-    model.to(device)
     pairs = [(ex.prompt, ex.response) for ex in val]
-    logits, cat_logits = (predict_logits(model, tokenizer, pairs, max_length=cfg.max_length, device=device)
-                          if val else (np.zeros(0), np.zeros((0, len(codes)))))
+    logits, cat_logits = fitted.logits(pairs) if val else (np.zeros(0), np.zeros((0, len(codes))))
     y_val = np.array([ex.label for ex in val], dtype=int)
     temperature = fit_temperature(logits, y_val)
     p_val = 1.0 / (1.0 + np.exp(-logits / temperature))
@@ -143,8 +153,7 @@ def main(
     report(phase="writing")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=False)
-    model.to("cpu")
-    save_guard(model, tokenizer, out_dir, copy_encoder_from=base_dir if cfg.recipe == "baseline" else None)
+    fitted.save(out_dir)
     manifest = {
         "format": FORMAT,
         "name": (provenance or {}).get("name", ""),
@@ -158,8 +167,7 @@ def main(
         "base": base_label(cfg.base),
         "seed": cfg.seed,
         "config": cfg.to_dict(),
-        "model": {"head": HEAD_FILE, "encoder": "encoder", "pooling": "mean", "normalize": cfg.recipe == "baseline",
-                  "max_length": cfg.max_length, "input": "prompt [SEP] response (a sentence pair; prompt alone when no response)"},
+        "model": fitted.model_meta(),
         "training_data": {
             "sha256": data_sha256(examples),
             "counts": {"all": data_counts(examples), "train": data_counts(train), "validation": data_counts(val)},
@@ -167,13 +175,60 @@ def main(
             "source": (provenance or {}).get("source", {}),
         },
         "metrics": {"validation": validation},
-        "training": {"steps": steps_done, "seconds": round(time.monotonic() - started, 1)},
+        "training": {"steps": fitted.steps, "seconds": round(time.monotonic() - started, 1), "device": str(device)},
         "libraries": library_versions(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(model_card(manifest), encoding="utf-8")
     return manifest
+
+
+@dataclass
+class _EncoderFit:
+    """The default and baseline recipes' fitted encoder + heads (what ``main`` needs of a recipe:
+    ``steps``, ``logits(pairs)``, ``save(out_dir)``, ``model_meta()``)."""
+
+    cfg: GuardTrainConfig
+    model: GuardClassifier
+    tokenizer: Any
+    base_dir: Path
+    device: torch.device
+    steps: int = 0
+
+    def logits(self, pairs: Sequence[tuple[str, str | None]]) -> tuple[np.ndarray, np.ndarray]:
+        self.model.to(self.device)
+        return predict_logits(self.model, self.tokenizer, pairs, max_length=self.cfg.max_length, device=self.device)
+
+    def save(self, out_dir: Path) -> None:
+        self.model.to("cpu")
+        save_guard(self.model, self.tokenizer, out_dir,
+                   copy_encoder_from=self.base_dir if self.cfg.recipe == "baseline" else None)
+
+    def model_meta(self) -> dict[str, Any]:
+        normalize = self.cfg.recipe == "baseline"
+        return {"kind": "encoder", "head": HEAD_FILE, "encoder": "encoder", "pooling": "mean", "normalize": normalize,
+                "max_length": self.cfg.max_length, "base": base_reference(self.cfg.base, self.base_dir),
+                "input": "prompt [SEP] response (a sentence pair; prompt alone when no response)"}
+
+
+def _fit_encoder(cfg, base_dir, train, codes, report, should_stop, device) -> _EncoderFit:
+    encoder, tokenizer = load_encoder(base_dir)
+    model = GuardClassifier(encoder, len(codes), normalize=cfg.recipe == "baseline")
+    fit = _EncoderFit(cfg, model, tokenizer, Path(base_dir), device)
+    if cfg.recipe == "baseline":
+        _fit_baseline(cfg, model, tokenizer, train, codes, report)
+    else:
+        fit.steps = _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
+    return fit
+
+
+def warmup_linear_schedule(optim: torch.optim.Optimizer, steps_total: int, warmup_share: float):
+    """Linear warm-up over ``warmup_share`` of the steps, then linear decay to 0."""
+    warmup = max(1, int(warmup_share * steps_total))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warmup, max(0.0, (steps_total - s) / max(1, steps_total - warmup)))
+    )
 
 
 def _class_weight(y: np.ndarray, cap: float) -> float:
@@ -234,10 +289,7 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
          {"params": [*model.binary.parameters(), *model.categories.parameters()], "lr": cfg.head_learning_rate}],
         weight_decay=cfg.weight_decay,
     )
-    warmup = max(1, int(cfg.warmup_share * steps_total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min((s + 1) / warmup, max(0.0, (steps_total - s) / max(1, steps_total - warmup)))
-    )
+    sched = warmup_linear_schedule(optim, steps_total, cfg.warmup_share)
     report(phase="training", step=0, steps_total=steps_total)
     step = 0
     running = None
@@ -271,6 +323,30 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _model_lines(model: dict[str, Any]) -> list[str]:
+    """The card's "Model" section: what the weights are and which base they need."""
+    base = model.get("base") or {}
+    lines = ["## Model", ""]
+    if model.get("kind") == "generative":
+        lines += [
+            f"- LoRA adapter (`{model['adapter']}/`, peft) on the causal LM `{base.get('name', '')}`; "
+            f"r {model['lora']['r']}, alpha {model['lora']['alpha']}, modules {model['lora']['target_modules']}",
+            f"- prompt format **{model['prompt_format']}**"
+            + (" in the base's chat template" if model.get("use_chat_template") else "")
+            + f"; conversation truncated to {model['max_length']} tokens",
+            f"- binary logit: {model['binary_logit']}",
+            f"- category probability: {model['category_probability']}",
+        ]
+    else:
+        lines.append(f"- encoder (`{model.get('encoder', 'encoder')}/`) + linear heads (`{model.get('head')}`), "
+                     f"mean pooling{', L2-normalised' if model.get('normalize') else ''}; "
+                     f"{model.get('max_length')} tokens at most")
+    if base.get("path"):
+        lines.append(f"- base read from `{base['path']}`; sha256: "
+                     + ", ".join(f"{name} `{digest[:16]}`" for name, digest in base.get("sha256", {}).items()))
+    return [*lines, ""]
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     """README.md of the folder: what it is, the data it saw, its validation metrics."""
     tax = manifest["taxonomy"]
@@ -291,6 +367,7 @@ def model_card(manifest: dict[str, Any]) -> str:
         "- per-category thresholds (chosen for the best validation F1): "
         + ", ".join(f"{c} {t:.3f}" for c, t in manifest["category_thresholds"].items()),
         "",
+        *_model_lines(manifest["model"]),
         "## Training data",
         "",
         f"- sha256 `{manifest['training_data']['sha256']}`; seed {manifest['seed']}; split by item",
