@@ -148,3 +148,19 @@ def other_project(presets, admin_user):
         taxonomy_version=presets["taxonomies"]["llama-guard-3"],
         created_by=admin_user,
     )
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir():
+    """Where the packaged models are converted, for the whole session (jury and guard tests share
+    it): MODEL_CACHE_DIR when set, so repeated local runs and CI reruns convert once, else a folder
+    under the test var dir. Worker subprocesses read it from the environment."""
+    from django.conf import settings
+
+    path = Path(os.environ.get("MODEL_CACHE_DIR") or (Path(settings.VAR_DIR) / "models"))
+    path.mkdir(parents=True, exist_ok=True)
+    old = settings.MODEL_CACHE_DIR
+    settings.MODEL_CACHE_DIR = path
+    os.environ["MODEL_CACHE_DIR"] = str(path)
+    yield path
+    settings.MODEL_CACHE_DIR = old

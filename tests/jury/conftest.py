@@ -7,26 +7,11 @@ and 60 s (Gemma 3) on two cores; loads afterwards take a second or two.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from annotation.models import Item
-
-
-@pytest.fixture(scope="session")
-def model_cache_dir() -> Iterator[Path]:
-    path = Path(os.environ.get("MODEL_CACHE_DIR") or (Path(settings.VAR_DIR) / "models"))
-    path.mkdir(parents=True, exist_ok=True)
-    old = settings.MODEL_CACHE_DIR
-    settings.MODEL_CACHE_DIR = path
-    os.environ["MODEL_CACHE_DIR"] = str(path)  # worker subprocesses read it from the environment
-    yield path
-    settings.MODEL_CACHE_DIR = old
-
 
 SMOL = {"backend": "packaged", "model": "smollm2-135m-instruct", "batch_size": 8, "max_length": 384,
         "use_chat_template": True, "device": "cpu"}
