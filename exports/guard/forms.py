@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from exports.guard.ml.config import GuardTrainConfig  # torch-free: the web process may import it
 from exports.guard.models import GuardModel
@@ -14,7 +15,7 @@ from exports.models import Export
 class GuardTrainForm(forms.Form):
     name = forms.SlugField(max_length=100, initial="guard", help_text="Registry name; version n+1 is added.")
     recipe = forms.ChoiceField(choices=GuardModel.Recipe.choices, initial="default")
-    source = forms.ChoiceField(help_text="The project's current consensus, or one of its finished guard-aegis exports.")
+    source = forms.ChoiceField(help_text="The project's current consensus, or one of its finished guard-aegis / guard-llamaguard exports.")
     needs_caution = forms.ChoiceField(choices=[("defensive", "defensive (counts as unsafe)"),
                                                ("permissive", "permissive (counts as safe)")], initial="defensive")
     epochs = forms.IntegerField(min_value=1, max_value=50, initial=3)
@@ -35,7 +36,8 @@ class GuardTrainForm(forms.Form):
         source = self.fields["source"]
         assert isinstance(source, forms.ChoiceField)
         source.choices = [("consensus", "Current consensus")] + [
-            (f"export:{e.pk}", f"Export #{e.pk} ({e.rows_written} rows, {e.created_at:%Y-%m-%d})") for e in exports
+            (f"export:{e.pk}", f"{e.format} export #{e.pk} of {timezone.localtime(e.created_at):%Y-%m-%d %H:%M} "
+                               f"({e.rows_written:,} rows)") for e in exports
         ]
 
     def clean(self) -> dict[str, Any]:

@@ -31,13 +31,13 @@ class GuardModel(models.Model):
         FAILED = "failed", "Failed"
 
     class Recipe(models.TextChoices):
-        DEFAULT = "default", "MiniLM fine-tuned end to end (CPU default)"
-        BASELINE = "baseline", "Frozen MiniLM embeddings + logistic regression"
+        DEFAULT = "default", "Encoder fine-tuned end to end (MiniLM unless a base is given; CPU default)"
+        BASELINE = "baseline", "Frozen encoder embeddings + logistic regression"
         GENERATIVE = "generative", "LoRA on a causal LM, Llama Guard answer format (GPU)"
 
     class Source(models.TextChoices):
         FILE = "file", "Labelled file (JSONL / CSV)"
-        EXPORT = "export", "guard-aegis export folder"
+        EXPORT = "export", "guard-aegis or guard-llamaguard export folder"
         PROJECT = "project", "A project's current consensus"
 
     name = models.SlugField(max_length=100)

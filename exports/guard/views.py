@@ -30,7 +30,7 @@ def get_guard_for_researcher(request: HttpRequest, slug: str, pk: int):
 
 
 def _guard_exports(project) -> list[Export]:
-    return list(Export.objects.filter(project=project, format="guard-aegis", status="done").order_by("-created_at")[:20])
+    return list(Export.objects.filter(project=project, format__in=["guard-aegis", "guard-llamaguard"], status="done").order_by("-created_at")[:20])
 
 
 @login_required

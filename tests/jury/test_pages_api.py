@@ -178,6 +178,8 @@ def test_web_modules_do_not_import_torch():
         "import exports.guard.ml.calibrate, exports.guard.ml.evaluate, exports.guard.backend\n"
         "import exports.guard.views, exports.guard.api, exports.guard.urls, exports.guard.api_urls, exports.guard.forms\n"
         "import exports.guard.management.commands.train_guard, exports.guard.management.commands.eval_guard\n"
+        "import exports.guard.loop, exports.guard.ml.reliability, exports.guard.ml.prompting\n"
+        "import annotation.crosswalk, annotation.crosswalk_data, annotation.metrics.selectors, annotation.metrics.services\n"
         "from django.urls import reverse; reverse('jury-runs', args=['x']); reverse('guards', args=['x'])\n"
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad\n"
