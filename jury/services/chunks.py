@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotation import jobs
-from annotation.models import Item
+from annotation.models import Item, TaxonomyVersion
 from jury import judging
 from jury.models import JuryChunk, JuryRun, Verdict
 from jury.services.runs import _finalize_after_commit
@@ -50,6 +50,15 @@ def jury_chunk_claim(*, chunk_id: int, worker: str) -> tuple[str, float]:
 
 def _renew_lease(chunk_id: int, worker: str) -> None:
     jobs.lease_renew(model=JuryChunk, pk=chunk_id, lease_s=chunk_lease_seconds(), worker=worker)
+
+
+def _backend_spec(run: JuryRun, spec: dict[str, Any]) -> dict[str, Any]:
+    """The juror's spec as its backend gets it. A guard juror also gets the run's taxonomy version
+    (``slug:version``), so it reads the project's categories through the crosswalk from its own."""
+    if spec.get("backend") != "guard" or spec.get("taxonomy"):
+        return spec
+    version = TaxonomyVersion.objects.select_related("taxonomy").filter(pk=run.config.get("taxonomy_version")).first()
+    return {**spec, "taxonomy": f"{version.taxonomy.slug}:{version.version}"} if version is not None else spec
 
 
 def _run_is_live(run_id: int) -> bool:
@@ -93,7 +102,7 @@ def jury_chunk_process(*, chunk_id: int, worker: str = "") -> str:
         stats = timings.setdefault(name, {"load_s": 0.0, "score_s": 0.0, "verdicts": 0})
         try:
             started = time.perf_counter()
-            backend = get_backend(member["spec"])
+            backend = get_backend(_backend_spec(run, member["spec"]))
             stats["load_s"] = round(stats["load_s"] + time.perf_counter() - started, 3)
             step = max(1, int(member["spec"].get("batch_size") or 8))
             for start in range(0, len(targets), step):

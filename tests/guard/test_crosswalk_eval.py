@@ -209,6 +209,19 @@ def test_the_guard_juror_answers_under_the_projects_taxonomy(presets, baseline_f
     assert probs["S4"] < 1e-5  # child sexual exploitation: no guard category maps to it
 
 
+@pytest.mark.django_db
+def test_a_jury_run_tells_its_guard_jurors_the_projects_taxonomy(presets):
+    from jury.models import JuryRun
+    from jury.services.chunks import _backend_spec
+
+    lg3 = presets["taxonomies"]["llama-guard-3"]
+    run = JuryRun(config={"taxonomy_version": lg3.pk})
+    guard = {"backend": "guard", "model": "/guards/g-v1"}
+    assert _backend_spec(run, guard) == {**guard, "taxonomy": "llama-guard-3:1"}
+    llm = {"backend": "packaged", "model": "smollm2-135m-instruct"}
+    assert _backend_spec(run, llm) is llm  # other backends' specs (and their cache keys) are untouched
+
+
 @pytest.mark.models
 @pytest.mark.django_db
 @pytest.mark.timeout(600)
