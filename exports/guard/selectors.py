@@ -185,11 +185,11 @@ def evaluation_view(guard: GuardModel, data_name: str) -> dict[str, Any] | None:
         "reliability": evaluation_reliability(report.get("calibration")),
         "worst_errors": [e for e in report.get("worst_errors") or [] if isinstance(e, dict)],
         "source_label": _source_label(data_name, source),
-        "evaluated_at": _when(report.get("evaluated_at")),
+        "evaluated_at": stored_time(report.get("evaluated_at")),
     }
 
 
-def _when(value: Any) -> Any:
+def stored_time(value: Any) -> Any:
     """The stored ISO time as a datetime for the template's date filter (the text if unparseable)."""
     from django.utils.dateparse import parse_datetime
 

@@ -137,6 +137,8 @@ def _versions_context(guard, versions) -> dict:
             })
     training = getattr(guard, "training", None)
     retrain_of = ((training.source_spec if training else {}) or {}).get("retrain_of")
+    if comparison:
+        comparison = {**comparison, "compared_at": selectors.stored_time(comparison.get("compared_at"))}
     return {"version_rows": list(reversed(rows)), "comparison": comparison, "compared_sets": compared,
             "compared_labels": [_METRIC_LABELS[k] for k in _COMPARED],
             "retrain_of": retrain_of, "can_retrain": guard.status != guard.Status.TRAINING}
