@@ -346,6 +346,23 @@ def guard_evaluation_request(*, guard_model: GuardModel, source_spec: dict[str, 
     return job
 
 
+def guard_evaluation_legacy(*, guard_model_id: int, project_slug: str) -> GuardEvaluation | None:
+    """A consensus evaluation queued before evaluations were jobs ((guard id, project slug) on
+    ``exports.guard.evaluate``): request it as a job now (None when the guard or project is gone,
+    the guard is not usable, or it is already being evaluated there)."""
+    from annotation.models import Project
+
+    guard_model = GuardModel.objects.filter(pk=guard_model_id).first()
+    project = Project.objects.filter(slug=project_slug).first()
+    if guard_model is None or project is None:
+        return None
+    try:
+        return guard_evaluation_request(guard_model=guard_model, project=project)
+    except GuardError as exc:
+        logger.warning("legacy evaluation of guard %s on %s dropped: %s", guard_model_id, project_slug, exc)
+        return None
+
+
 def guard_evaluation_run(*, evaluation_id: int, chunk: int = EVAL_CHUNK, on_chunk=None) -> GuardEvaluation | None:
     """Run one evaluation job to its end (in the gpu worker, or in-process): claim it (only a
     PENDING job: a duplicate delivery does nothing), load the data and the guard ("loading data"),

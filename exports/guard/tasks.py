@@ -25,11 +25,15 @@ def guard_resume_task() -> None:
 
 
 @shared_task(name="exports.guard.evaluate", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def guard_evaluate_task(evaluation_id: int) -> None:
+def guard_evaluate_task(evaluation_id: int, project_slug: str | None = None) -> None:
     """Run one evaluation job (job kind "guard-evaluation"); the conditional claim makes a
-    redelivery a no-op, and a rerun stores the same report again."""
+    redelivery a no-op, and a rerun stores the same report again. A message queued before
+    evaluations were jobs carries (guard id, project slug): it becomes a job of its own."""
     from exports.guard import services
 
+    if project_slug is not None:
+        services.guard_evaluation_legacy(guard_model_id=evaluation_id, project_slug=project_slug)
+        return
     services.guard_evaluation_run(evaluation_id=evaluation_id)
 
 

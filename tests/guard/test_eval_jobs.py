@@ -210,6 +210,17 @@ def test_guard_evaluation_is_a_job_kind_on_the_gpu_queue():
     assert "exports.guard.evaluate_source" not in app.tasks
 
 
+def test_a_message_queued_before_evaluations_were_jobs_becomes_a_job(project, guard, sent,
+                                                                       django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.guard_evaluate_task(guard.pk, project.slug)  # the old (guard id, project slug) message
+    job = GuardEvaluation.objects.get(guard_model=guard)
+    assert (job.status, job.data_name, job.source_spec) == ("pending", "project:demo", {"kind": "project", "slug": "demo"})
+    assert sent == [(job.pk,)]
+    tasks.guard_evaluate_task(guard.pk, "no-such-project")
+    assert GuardEvaluation.objects.count() == 1
+
+
 def test_a_staged_upload_is_removed_when_its_job_ends_either_way(guard, upload_dir, sent):
     body = "".join(json.dumps(r) + "\n" for r in tiny_rows(repeats=1)).encode()
     # cancelled while pending: removed at once
