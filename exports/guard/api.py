@@ -35,6 +35,37 @@ class _TrainingOut(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class _EvaluationJobOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    data_name = serializers.CharField(help_text='The name the report is stored under, e.g. "project:<slug>", "file:<name>".')
+    status = serializers.CharField()
+    phase = serializers.CharField()
+    step = serializers.IntegerField(help_text="Examples scored so far.")
+    steps_total = serializers.IntegerField(help_text="Examples to score (0 until the data is read).")
+    progress = serializers.FloatField()
+    error = serializers.CharField()
+    created_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_created_by(self, job) -> str | None:
+        return job.created_by.get_username() if job.created_by else None
+
+
+class _EvaluateOut(_EvaluationJobOut):
+    queued = serializers.BooleanField()
+    stored_as = serializers.CharField(help_text="Where the report will be: metrics.evaluations[stored_as].")
+
+
+class _EvaluateFileOut(_EvaluateOut):
+    examples = serializers.IntegerField(help_text="Examples in the uploaded file (every line was checked).")
+
+
+def _evaluation_out(job, **extra) -> dict:
+    return {**_EvaluationJobOut(job).data, "queued": True, "stored_as": job.data_name, **extra}
+
+
 class _GuardOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -175,19 +206,53 @@ class GuardPromoteApi(APIView):
 
 
 class GuardEvaluateApi(APIView):
-    """Evaluate a usable guard on the project's current consensus (queued on the ``gpu`` worker;
-    the report appears under ``metrics.evaluations["project:<slug>"]``)."""
+    """Evaluate a usable guard on the project's current consensus: an evaluation job on the ``gpu``
+    worker (202 with the job; follow it under ``evaluation-jobs/``); the report appears under
+    ``metrics.evaluations["project:<slug>"]``. A guard that is not usable, or one already being
+    evaluated on the consensus, is a 400."""
 
     schema = TribunalAutoSchema()
     permission_classes = [IsProjectResearcher]
 
-    @extend_schema(request=None, responses={202: None})
+    @extend_schema(request=None, responses={202: _EvaluateOut})
     def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         try:
-            services.guard_evaluation_request(guard_model=_guard(request, pk), project=request.project)
+            job = services.guard_evaluation_request(guard_model=_guard(request, pk), project=request.project,
+                                                    user=request.user)
         except services.GuardError as exc:
             raise ValidationError({"status": [str(exc)]}) from None
-        return Response({"queued": True, "stored_as": f"project:{slug}"}, status=status.HTTP_202_ACCEPTED)
+        return Response(_evaluation_out(job), status=status.HTTP_202_ACCEPTED)
+
+
+class GuardEvaluationJobsApi(APIView):
+    """This guard's evaluation jobs, newest first (at most 100): status, phase, examples scored /
+    total, error."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    @extend_schema(responses=_EvaluationJobOut(many=True))
+    def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
+        jobs = selectors.guard_evaluation_jobs(guard_model=_guard(request, pk))[:100]
+        return Response(_EvaluationJobOut(jobs, many=True).data)
+
+
+class GuardEvaluationJobCancelApi(APIView):
+    """Cancel a pending or running evaluation job (it stops before its next chunk of examples and
+    stores nothing). 200 with the job; 400 when it had already ended."""
+
+    schema = TribunalAutoSchema()
+    permission_classes = [IsProjectResearcher]
+
+    @extend_schema(request=None, responses={200: _EvaluationJobOut})
+    def post(self, request: ProjectRequest, slug: str, pk: int, job: int) -> Response:
+        guard = _guard(request, pk)
+        evaluation = selectors.guard_evaluation_job_get(guard_model=guard, pk=job)
+        if evaluation is None:
+            raise Http404("No such evaluation job.")
+        if not services.guard_evaluation_cancel(evaluation=evaluation):
+            raise ValidationError({"status": [f"The evaluation had already ended ({evaluation.status})."]})
+        return Response(_EvaluationJobOut(selectors.guard_evaluation_job_get(guard_model=guard, pk=job)).data)
 
 
 class GuardRetrainApi(APIView):
@@ -245,7 +310,8 @@ class GuardEvaluationsApi(APIView):
     AUROC per version with the change against the previous version), and evaluating the guard on
     an uploaded labelled file (POST multipart ``file``, optional ``needs_caution``): the file is
     checked line by line at once (a bad one is a 400 naming the line, nothing kept), then evaluated
-    on the ``gpu`` worker; the report appears under ``metrics.evaluations["file:<file name>"]``."""
+    as an evaluation job on the ``gpu`` worker (202 with the job); the report appears under
+    ``metrics.evaluations["file:<file name>"]``."""
 
     schema = TribunalAutoSchema()
     permission_classes = [IsProjectResearcher]
@@ -260,15 +326,15 @@ class GuardEvaluationsApi(APIView):
         return Response(_EvaluationsOut(selectors.guard_evaluations_compare(_guard(request, pk))).data)
 
     @extend_schema(request={"multipart/form-data": InputSerializer},
-                   responses={202: OpenApiResponse(description="Queued: {queued, stored_as, examples}."),
+                   responses={202: _EvaluateFileOut,
                               400: OpenApiResponse(description="A bad file (the error names the line), or a guard that is not usable.")})
     def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            name, count = services.guard_evaluation_upload_request(
+            job, count = services.guard_evaluation_upload_request(
                 guard_model=_guard(request, pk), upload=data.validated_data["file"],
-                needs_caution=data.validated_data["needs_caution"])
+                needs_caution=data.validated_data["needs_caution"], user=request.user)
         except services.GuardError as exc:
             raise ValidationError({"file": [str(exc)]}) from None
-        return Response({"queued": True, "stored_as": name, "examples": count}, status=status.HTTP_202_ACCEPTED)
+        return Response(_evaluation_out(job, examples=count), status=status.HTTP_202_ACCEPTED)

@@ -10,4 +10,8 @@ urlpatterns = [
     path("projects/<slug:slug>/guards/<int:pk>/evaluate/", api.GuardEvaluateApi.as_view(), name="api-guard-evaluate"),
     path("projects/<slug:slug>/guards/<int:pk>/retrain/", api.GuardRetrainApi.as_view(), name="api-guard-retrain"),
     path("projects/<slug:slug>/guards/<int:pk>/evaluations/", api.GuardEvaluationsApi.as_view(), name="api-guard-evaluations"),
+    path("projects/<slug:slug>/guards/<int:pk>/evaluation-jobs/", api.GuardEvaluationJobsApi.as_view(),
+         name="api-guard-evaluation-jobs"),
+    path("projects/<slug:slug>/guards/<int:pk>/evaluation-jobs/<int:job>/cancel/", api.GuardEvaluationJobCancelApi.as_view(),
+         name="api-guard-evaluation-cancel"),
 ]

@@ -7,6 +7,9 @@
 - ``GuardTraining``: the background job that trains one ``GuardModel`` (the job kit's status,
   claim, heartbeat; job kind "guard-training"). Its progress fields (phase, step, loss, validation
   metrics) are what the pages and the API show while it runs.
+- ``GuardEvaluation``: the background job that evaluates one usable guard on one data source (a
+  project's consensus, an uploaded file staged for the worker) and stores the report on the guard
+  under ``data_name`` (job kind "guard-evaluation"; progress: examples scored / total).
 
 A guard becomes ``ready`` only when its folder is complete and moved into place; a partial,
 cancelled or failed run ends ``failed`` with the error and leaves no folder behind.
@@ -120,6 +123,47 @@ class GuardTraining(WorkerClaimed):
 
     def __str__(self) -> str:
         return f"guard training #{self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        if self.status == JobStatus.DONE:
+            return 1.0
+        return min(1.0, self.step / self.steps_total) if self.steps_total else 0.0
+
+
+class GuardEvaluation(WorkerClaimed):
+    """Job kind "guard-evaluation": evaluates one usable guard on one data source on the ``gpu``
+    queue; when DONE the report is stored on the guard under ``metrics["evaluations"][data_name]``."""
+
+    Status = JobStatus
+
+    guard_model = models.ForeignKey(GuardModel, on_delete=models.CASCADE, related_name="evaluation_jobs")
+    status = job_status_field()
+    source_spec = models.JSONField(default=dict, help_text='Where the data comes from: {"kind": ..., ...}.')
+    data_name = models.CharField(max_length=200, help_text='The name the report is stored under, e.g. "project:<slug>".')
+    background = models.BooleanField(default=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims so far (a job that kills its worker is given up).")
+    phase = models.CharField(max_length=32, blank=True, help_text="loading data | scoring | storing | done")
+    step = models.PositiveIntegerField(default=0, help_text="Examples scored so far.")
+    steps_total = models.PositiveIntegerField(default=0, help_text="Examples to score.")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["guard_model", "status"], name="guard_eval_guard_status")]
+
+    def __str__(self) -> str:
+        return f"guard evaluation #{self.pk} on {self.data_name} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (JobStatus.PENDING, JobStatus.RUNNING)
 
     @property
     def progress(self) -> float:

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from exports.guard.models import GuardModel, GuardTraining
+from annotation.jobs import ACTIVE
+from exports.guard.models import GuardEvaluation, GuardModel, GuardTraining
 
 
 def guard_model_list(*, taxonomy_version=None) -> QuerySet[GuardModel]:
@@ -29,6 +30,27 @@ def guard_versions(*, name: str) -> QuerySet[GuardModel]:
 
 def guard_training_get(*, pk: int) -> GuardTraining | None:
     return GuardTraining.objects.select_related("guard_model__taxonomy_version__taxonomy").filter(pk=pk).first()
+
+
+RECENT_EVALUATION_JOBS = 8  # the detail page lists every active evaluation job and this many in all
+
+
+def guard_evaluation_jobs(*, guard_model: GuardModel) -> QuerySet[GuardEvaluation]:
+    """Evaluation jobs of one guard, newest first."""
+    return GuardEvaluation.objects.select_related("created_by").filter(guard_model=guard_model)
+
+
+def guard_evaluation_jobs_recent(*, guard_model: GuardModel, limit: int = RECENT_EVALUATION_JOBS) -> list[GuardEvaluation]:
+    """What the detail page lists: every pending or running evaluation job, then the newest
+    finished ones up to ``limit`` rows in all, newest first."""
+    jobs = guard_evaluation_jobs(guard_model=guard_model)
+    active = list(jobs.filter(status__in=ACTIVE))
+    rest = list(jobs.exclude(status__in=ACTIVE)[: max(0, limit - len(active))])
+    return sorted(active + rest, key=lambda j: (j.created_at, j.pk), reverse=True)
+
+
+def guard_evaluation_job_get(*, guard_model: GuardModel, pk: int) -> GuardEvaluation | None:
+    return guard_evaluation_jobs(guard_model=guard_model).filter(pk=pk).first()
 
 
 def guard_for_folder(*, folder: str) -> GuardModel | None:

@@ -24,11 +24,11 @@ from annotation import jobs
 from annotation.jobs import JobStatus, claim, hand_back_abandoned
 from exports.guard.ml.config import GuardTrainConfig, base_label
 from exports.guard.ml.data import GuardDataError
-from exports.guard.models import GuardModel, GuardTraining
+from exports.guard.models import GuardEvaluation, GuardModel, GuardTraining
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # a training that killed its worker this many times is given up, not re-run forever
+MAX_ATTEMPTS = 3  # a training (or an evaluation) that killed its worker this many times is given up, not re-run forever
 SOURCE_KINDS = {"file": GuardModel.Source.FILE, "export": GuardModel.Source.EXPORT, "project": GuardModel.Source.PROJECT}
 
 
@@ -248,16 +248,6 @@ def guard_model_store_evaluation(*, guard_model: GuardModel, data_name: str, rep
     return locked
 
 
-def guard_evaluation_request(*, guard_model: GuardModel, project) -> None:
-    """Queue an evaluation of a usable guard on ``project``'s current consensus (gpu queue, after
-    commit); the report is stored on the guard under ``project:<slug>``."""
-    if not guard_model.usable:
-        raise GuardError(f"Only a ready or promoted guard can be evaluated; {guard_model} is {guard_model.status}.")
-    from exports.guard.tasks import guard_evaluate_task
-
-    transaction.on_commit(lambda: guard_evaluate_task.delay(guard_model.pk, project.slug))
-
-
 def guard_evaluation_report(*, folder: str | Path, source_spec: dict[str, Any], data_name: str,
                             taxonomy_version=None) -> dict[str, Any]:
     """Evaluate the guard in ``folder`` on a data source (worker or command; loads the model). The
@@ -290,17 +280,188 @@ def _evaluate_examples(*, folder, examples, data_tax, source_spec: dict[str, Any
     return report
 
 
-def guard_model_evaluate(*, guard_model_id: int, source_spec: dict[str, Any], data_name: str) -> GuardModel | None:
-    """Evaluate a guard on a data source and store the report (in the worker; idempotent: a rerun
-    replaces the stored report)."""
-    guard_model = GuardModel.objects.select_related("taxonomy_version__taxonomy").filter(pk=guard_model_id).first()
-    if guard_model is None or not guard_model.usable:
-        return guard_model
+# --- evaluation jobs (job kind "guard-evaluation") ---------------------------------------------------
+EVAL_CHUNK = 256  # examples scored between two progress reports / cancellation checks
+
+
+class _EvaluationStopped(Exception):
+    """The evaluation job was cancelled (or taken away) while it scored."""
+
+
+class _ChunkedGuard:
+    """A loaded guard whose ``predict`` scores in chunks of ``chunk`` examples and calls
+    ``on_chunk(done, total)`` before the first and after every chunk (which may raise to stop), so
+    ``evaluate_folder`` reports progress and can be cancelled without a copy of its code."""
+
+    def __init__(self, guard, *, on_chunk, chunk: int = EVAL_CHUNK):
+        self.guard, self.on_chunk, self.chunk = guard, on_chunk, max(1, int(chunk))
+        self.manifest = guard.manifest
+
+    def predict(self, pairs, **kwargs: Any):
+        import numpy as np
+
+        total = len(pairs)
+        self.on_chunk(0, total)
+        ps, pcs = [], []
+        for start in range(0, total, self.chunk):
+            p, pc = self.guard.predict(pairs[start:start + self.chunk], **kwargs)
+            ps.append(np.asarray(p))
+            pcs.append(np.asarray(pc))
+            self.on_chunk(min(start + self.chunk, total), total)
+        if not ps:
+            return np.zeros(0), np.zeros((0, len(self.manifest.codes)))
+        return np.concatenate(ps), np.concatenate(pcs)
+
+
+def guard_evaluation_request(*, guard_model: GuardModel, source_spec: dict[str, Any] | None = None,
+                             data_name: str | None = None, project=None, user=None, background: bool = True,
+                             steps_total: int = 0) -> GuardEvaluation:
+    """Create an evaluation job of a usable guard and, for a background job, enqueue it on the
+    ``gpu`` queue after commit (the caller of a foreground job runs ``guard_evaluation_run``).
+    ``project`` alone means its current consensus (stored as ``project:<slug>``). One active job
+    per guard and data name: a second request while one is pending or running is refused."""
+    if not guard_model.usable:
+        raise GuardError(f"Only a ready or promoted guard can be evaluated; {guard_model} is {guard_model.status}.")
+    if source_spec is None:
+        if project is None:
+            raise GuardError("Say what to evaluate the guard on.")
+        source_spec = {"kind": "project", "slug": project.slug}
+        data_name = data_name or f"project:{project.slug}"
+    if source_spec.get("kind") not in SOURCE_KINDS:
+        raise GuardError(f"Unknown data source kind {source_spec.get('kind')!r}; use file, export or project.")
+    data_name = (data_name or f"{source_spec['kind']}:{_source_ref(source_spec)}")[:200]
+    with transaction.atomic():
+        list(GuardModel.objects.select_for_update().filter(pk=guard_model.pk).values_list("pk", flat=True))
+        if GuardEvaluation.objects.filter(guard_model=guard_model, data_name=data_name, status__in=jobs.ACTIVE).exists():
+            raise GuardError(f"{guard_model.name} v{guard_model.version} is already being evaluated on {data_name}; "
+                             "wait for it or cancel it.")
+        job = GuardEvaluation.objects.create(
+            guard_model=guard_model, source_spec=dict(source_spec), data_name=data_name, background=background,
+            steps_total=steps_total, created_by=user if user is not None and user.is_authenticated else None,
+        )
+        if background:
+            from exports.guard.tasks import guard_evaluate_task
+
+            guard_evaluate_task.delay_on_commit(job.pk)
+    return job
+
+
+def guard_evaluation_legacy(*, guard_model_id: int, project_slug: str) -> GuardEvaluation | None:
+    """A consensus evaluation queued before evaluations were jobs ((guard id, project slug) on
+    ``exports.guard.evaluate``): request it as a job now (None when the guard or project is gone,
+    the guard is not usable, or it is already being evaluated there)."""
+    from annotation.models import Project
+
+    guard_model = GuardModel.objects.filter(pk=guard_model_id).first()
+    project = Project.objects.filter(slug=project_slug).first()
+    if guard_model is None or project is None:
+        return None
     try:
-        report = guard_evaluation_report(folder=guard_model.path, source_spec=source_spec, data_name=data_name)
-    except (GuardDataError, ValueError, FileNotFoundError) as exc:
-        report = {"error": str(exc), "data": {"name": data_name, "source": source_spec}}
-    return guard_model_store_evaluation(guard_model=guard_model, data_name=data_name, report=report)
+        return guard_evaluation_request(guard_model=guard_model, project=project)
+    except GuardError as exc:
+        logger.warning("legacy evaluation of guard %s on %s dropped: %s", guard_model_id, project_slug, exc)
+        return None
+
+
+def guard_evaluation_run(*, evaluation_id: int, chunk: int = EVAL_CHUNK, on_chunk=None) -> GuardEvaluation | None:
+    """Run one evaluation job to its end (in the gpu worker, or in-process): claim it (only a
+    PENDING job: a duplicate delivery does nothing), load the data and the guard ("loading data"),
+    score in chunks ("scoring", step = examples scored), checking for a cancel between chunks,
+    then store the report on the guard and end DONE. Bad data or a broken guard folder end it
+    FAILED with the error (a previously stored report of the same name stays); a cancel ends it
+    CANCELLED with nothing stored. A staged upload is removed when the job ends, whichever way.
+    ``on_chunk(done, total)`` is called after each progress report (tests, commands)."""
+    if not claim(model=GuardEvaluation, pk=evaluation_id, error="", attempts=F("attempts") + 1):
+        return GuardEvaluation.objects.filter(pk=evaluation_id).first()
+    job = GuardEvaluation.objects.select_related("guard_model__taxonomy_version__taxonomy").get(pk=evaluation_id)
+    try:
+        _evaluation_run(job, chunk=chunk, on_chunk=on_chunk)
+    finally:
+        _remove_staged(job.source_spec or {})
+    return GuardEvaluation.objects.select_related("guard_model").get(pk=job.pk)
+
+
+def _evaluation_run(job: GuardEvaluation, *, chunk: int, on_chunk) -> None:
+    from exports.guard.manifest import GuardManifestError
+
+    guard_model = job.guard_model
+    if job.attempts > MAX_ATTEMPTS:
+        _evaluation_fail(job, f"Gave up after {MAX_ATTEMPTS} attempts: the evaluation killed its worker each time.")
+        return
+    if not guard_model.usable or not guard_model.path:
+        _evaluation_fail(job, f"{guard_model.name} v{guard_model.version} is {guard_model.get_status_display().lower()}; "
+                              "only a ready or promoted guard can be evaluated.")
+        return
+
+    def report_chunk(done: int, total: int) -> None:
+        if not GuardEvaluation.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists():
+            raise _EvaluationStopped
+        jobs.progress(model=GuardEvaluation, pk=job.pk, phase="scoring", step=done, steps_total=total)
+        if on_chunk is not None:
+            on_chunk(done, total)
+
+    try:
+        from exports.guard.manifest import read_manifest
+        from exports.guard.ml.modeling import load_guard
+        from exports.guard.sources import load_for_evaluation
+        from jury.backends.local import resolve_device
+
+        jobs.progress(model=GuardEvaluation, pk=job.pk, phase="loading data", step=0)
+        examples, data_tax, _map, _walk = load_for_evaluation(job.source_spec, manifest=read_manifest(guard_model.path))
+        jobs.progress(model=GuardEvaluation, pk=job.pk, steps_total=len(examples))
+        guard = _ChunkedGuard(load_guard(guard_model.path, device=str(resolve_device(None))), on_chunk=report_chunk,
+                              chunk=chunk)
+        report = _evaluate_examples(folder=guard_model.path, examples=examples, data_tax=data_tax,
+                                    source_spec=job.source_spec, data_name=job.data_name, guard=guard)
+    except _EvaluationStopped:
+        return  # cancelled: the cancel set the status; nothing is stored
+    except (GuardDataError, GuardManifestError, ValueError, FileNotFoundError) as exc:
+        _evaluation_fail(job, str(exc))
+        return
+    except Exception as exc:  # a poisoned job must end FAILED, never hang in RUNNING or crash-loop
+        logger.exception("guard evaluation %s failed", job.pk)
+        _evaluation_fail(job, f"Evaluation failed: {type(exc).__name__}: {exc}")
+        return
+    with transaction.atomic():
+        done = GuardEvaluation.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.DONE, phase="done", finished_at=timezone.now(), heartbeat_at=timezone.now())
+        if done == 1:  # not cancelled meanwhile: the cancel's UPDATE waits for this one, then finds it DONE
+            guard_model_store_evaluation(guard_model=guard_model, data_name=job.data_name, report=report)
+
+
+def _evaluation_fail(job: GuardEvaluation, error: str) -> None:
+    GuardEvaluation.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        status=JobStatus.FAILED, error=error, finished_at=timezone.now())
+
+
+def _remove_staged(spec: dict[str, Any]) -> None:
+    """Remove an uploaded file staged for an evaluation (only inside the staging folder)."""
+    path = Path(str(spec.get("path", "")))
+    if spec.get("staged") and path.name and path.parent.resolve() == guard_eval_upload_dir().resolve():
+        path.unlink(missing_ok=True)
+
+
+def guard_evaluation_cancel(*, evaluation: GuardEvaluation) -> bool:
+    """Cancel a pending or running evaluation; a running one stops before its next chunk and
+    stores nothing. A staged upload is removed at once (a pending job has no worker to do it)."""
+    cancelled = jobs.cancel(model=GuardEvaluation, pk=evaluation.pk, error="Cancelled.")
+    if cancelled:
+        _remove_staged(evaluation.source_spec or {})
+    return cancelled
+
+
+def guard_evaluations_resume(*, stale_after_s: int | None = None) -> list[int]:
+    """Re-queue background evaluations whose worker died (called when a gpu worker starts); the
+    rerun scores from the start, ``attempts`` bounds the reruns."""
+    from exports.guard.tasks import guard_evaluate_task
+
+    return hand_back_abandoned(
+        queryset=GuardEvaluation.objects.filter(background=True),
+        enqueue=guard_evaluate_task.delay,
+        stale_after=timedelta(seconds=stale_after_s) if stale_after_s is not None else None,
+        reset={"step": 0, "phase": ""},
+    )
+
 
 
 # --- closing the loop: guard jury runs raise priorities; retrain compares versions ------------------
@@ -493,7 +654,8 @@ EVAL_UPLOAD_SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz", ".jsonl", ".json", "
 
 
 def guard_eval_upload_dir() -> Path:
-    """Where uploaded evaluation files wait for the gpu worker (never served; removed after use)."""
+    """Where uploaded evaluation files wait for the gpu worker (never served; removed when their
+    evaluation job ends, whichever way)."""
     return Path(getattr(settings, "GUARD_EVAL_UPLOAD_DIR", None) or Path(settings.VAR_DIR) / "guard-evaluations")
 
 
@@ -522,12 +684,13 @@ def _check_evaluation_file(path: Path, original: str, taxonomy_version, needs_ca
     return len(examples)
 
 
-def guard_evaluation_upload_request(*, guard_model: GuardModel, upload, needs_caution: str = "defensive") -> tuple[str, int]:
+def guard_evaluation_upload_request(*, guard_model: GuardModel, upload, needs_caution: str = "defensive",
+                                    user=None) -> tuple[GuardEvaluation, int]:
     """Stage an uploaded labelled file (own JSONL/CSV with ``label``/``categories``, Aegis rows,
     OpenAI moderation samples; categories read under the guard's taxonomy version), check every
-    line now, and queue its evaluation on the ``gpu`` queue after commit. Returns (the data name
-    the report is stored under, ``file:<file name>``; the number of examples). A bad file raises
-    GuardError naming the line, and nothing is kept."""
+    line now, and request its evaluation job (``guard_evaluation_request``; the report is stored
+    as ``file:<file name>``). Returns (the job, the number of examples). A bad file raises
+    GuardError naming the line, and nothing is kept; the job removes the staged file when it ends."""
     import uuid
 
     if not guard_model.usable:
@@ -551,19 +714,10 @@ def guard_evaluation_upload_request(*, guard_model: GuardModel, upload, needs_ca
         raise
     data_name = f"file:{original[:150]}"
     spec = {"kind": "file", "path": str(staged), "filename": original, "needs_caution": needs_caution, "staged": True}
-    from exports.guard.tasks import guard_evaluate_source_task
-
-    pk = guard_model.pk
-    transaction.on_commit(lambda: guard_evaluate_source_task.delay(pk, data_name, spec))
-    return data_name, count
-
-
-def guard_model_evaluate_staged(*, guard_model_id: int, source_spec: dict[str, Any], data_name: str) -> GuardModel | None:
-    """``guard_model_evaluate`` on an uploaded file, then remove the staged file (its report keeps
-    the file name; the bytes are not kept)."""
     try:
-        return guard_model_evaluate(guard_model_id=guard_model_id, source_spec=source_spec, data_name=data_name)
-    finally:
-        path = Path(str(source_spec.get("path", "")))
-        if source_spec.get("staged") and path.parent.resolve() == guard_eval_upload_dir().resolve():
-            path.unlink(missing_ok=True)
+        job = guard_evaluation_request(guard_model=guard_model, source_spec=spec, data_name=data_name, user=user,
+                                       steps_total=count)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return job, count

@@ -24,22 +24,28 @@ def guard_resume_task() -> None:
     services.guard_jobs_resume()
 
 
-@shared_task(name="exports.guard.evaluate", ignore_result=True)
-def guard_evaluate_task(guard_model_id: int, project_slug: str) -> None:
-    """Evaluate a guard on a project's current consensus and store the report on the guard."""
+@shared_task(name="exports.guard.evaluate", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def guard_evaluate_task(evaluation_id: int, project_slug: str | None = None) -> None:
+    """Run one evaluation job (job kind "guard-evaluation"); the conditional claim makes a
+    redelivery a no-op, and a rerun stores the same report again. A message queued before
+    evaluations were jobs carries (guard id, project slug): it becomes a job of its own."""
     from exports.guard import services
 
-    services.guard_model_evaluate(guard_model_id=guard_model_id, data_name=f"project:{project_slug}",
-                                  source_spec={"kind": "project", "slug": project_slug})
+    if project_slug is not None:
+        services.guard_evaluation_legacy(guard_model_id=evaluation_id, project_slug=project_slug)
+        return
+    services.guard_evaluation_run(evaluation_id=evaluation_id)
 
 
-# Job kind four: annotation.jobs' one worker_ready handler resumes it on workers consuming ``gpu``.
+@shared_task(name="exports.guard.resume_evaluations", ignore_result=True)
+def guard_resume_evaluations_task() -> None:
+    """Re-queue guard evaluations left RUNNING by a worker that died (run when a gpu worker starts)."""
+    from exports.guard import services
+
+    services.guard_evaluations_resume()
+
+
+# Job kinds four (trainings) and five (evaluations): annotation.jobs' one worker_ready handler
+# resumes them on workers consuming ``gpu``.
 register_job_kind("guard-training", resume_task="exports.guard.resume", queue="gpu")
-
-
-@shared_task(name="exports.guard.evaluate_source", ignore_result=True)
-def guard_evaluate_source_task(guard_model_id: int, data_name: str, source_spec: dict) -> None:
-    """Evaluate a guard on an uploaded labelled file (staged by the page) and store the report."""
-    from exports.guard import services
-
-    services.guard_model_evaluate_staged(guard_model_id=guard_model_id, data_name=data_name, source_spec=source_spec)
+register_job_kind("guard-evaluation", resume_task="exports.guard.resume_evaluations", queue="gpu")

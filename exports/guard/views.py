@@ -1,5 +1,5 @@
 """Guard pages: the guards usable under a project's taxonomy version, train one, follow its
-training live (htmx), see its metrics, promote it.
+training and its evaluation jobs live (htmx), cancel them, see its metrics, promote it.
 
 Researchers of the project and admins only; annotators and non-members get 404
 (``annotation.roles.get_project_for_researcher``), as on every management page.
@@ -88,7 +88,12 @@ def guard_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         **_versions_context(guard, versions),
     }
     context.update(_evaluations_context(guard))
+    context.update(_evaluation_jobs_context(guard))
     template = "guard/guard_detail.html"
+    if getattr(request, "htmx", False) and request.GET.get("part") == "evaluation-jobs":
+        if not context["eval_active"]:  # the last evaluation ended: reload once for its report
+            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+        return render(request, template + "#guard-eval-jobs", context)  # the polled list alone
     if getattr(request, "htmx", False):
         template += "#guard-status"  # the polled region alone
         if not context["running"]:  # the training ended: reload once for the actions and evaluations
@@ -154,7 +159,9 @@ def guard_action(request: HttpRequest, slug: str, pk: int, action: str) -> HttpR
         elif action == "retire":
             services.guard_model_retire(guard_model=guard)
         elif action == "evaluate":
-            services.guard_evaluation_request(guard_model=guard, project=project)
+            evaluation = services.guard_evaluation_request(guard_model=guard, project=project, user=request.user)
+            messages.success(request, f"Evaluation of {guard.name} v{guard.version} on {evaluation.data_name} queued on the "
+                                      "gpu worker; follow it under Evaluation jobs.")
         elif action == "cancel" and getattr(guard, "training", None) is not None:
             services.guard_training_cancel(training=guard.training)
         elif action == "retrain":
@@ -168,6 +175,12 @@ def guard_action(request: HttpRequest, slug: str, pk: int, action: str) -> HttpR
 
 
 # --- evaluations: the report page, the comparison across versions, evaluating an uploaded file -------
+def _evaluation_jobs_context(guard) -> dict:
+    """The evaluation jobs region of the detail page (polled while one is pending or running)."""
+    eval_jobs = selectors.guard_evaluation_jobs_recent(guard_model=guard)
+    return {"eval_jobs": eval_jobs, "eval_active": any(j.active for j in eval_jobs)}
+
+
 def _evaluations_context(guard, form: GuardEvaluateFileForm | None = None) -> dict:
     """What templates/guard/_evaluations.html needs (the detail page includes it)."""
     return {"compare": selectors.guard_evaluations_compare(guard), "eval_form": form or GuardEvaluateFileForm()}
@@ -186,13 +199,15 @@ def guard_evaluations(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         form = GuardEvaluateFileForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                data_name, count = services.guard_evaluation_upload_request(
-                    guard_model=guard, upload=form.cleaned_data["file"], needs_caution=form.cleaned_data["needs_caution"])
+                job, count = services.guard_evaluation_upload_request(
+                    guard_model=guard, upload=form.cleaned_data["file"], needs_caution=form.cleaned_data["needs_caution"],
+                    user=request.user)
             except services.GuardError as exc:
                 form.add_error("file", str(exc))
             else:
-                messages.success(request, f"Evaluation of {guard.name} v{guard.version} on {data_name} ({count} examples) "
-                                          "queued on the gpu worker; its report appears under Evaluations when it is done.")
+                messages.success(request, f"Evaluation of {guard.name} v{guard.version} on {job.data_name} ({count} examples) "
+                                          "queued on the gpu worker; follow it under Evaluation jobs, its report appears "
+                                          "under Evaluations when it is done.")
                 return redirect("guard-detail", slug=project.slug, pk=guard.pk)
         status = 400
     context = {"project": project, "guard": guard, "standalone": True, **_evaluations_context(guard, form)}
@@ -212,3 +227,19 @@ def guard_evaluation(request: HttpRequest, slug: str, pk: int, data: str) -> Htt
     row = next((r for r in compare["rows"] if r["name"] == data), None)
     context = {"project": project, "guard": guard, "ev": view, "versions_row": row, "compare": compare}
     return render(request, "guard/evaluation.html", context)
+
+
+@login_required
+@require_POST
+def guard_evaluation_cancel(request: HttpRequest, slug: str, pk: int, job: int) -> HttpResponse:
+    """Cancel one pending or running evaluation job of this guard (it stops before its next chunk
+    and stores nothing)."""
+    project, guard = get_guard_for_researcher(request, slug, pk)
+    evaluation = selectors.guard_evaluation_job_get(guard_model=guard, pk=job)
+    if evaluation is None:
+        raise Http404("No such evaluation job.")
+    if services.guard_evaluation_cancel(evaluation=evaluation):
+        messages.success(request, f"Evaluation on {evaluation.data_name} cancelled.")
+    else:
+        messages.info(request, f"The evaluation on {evaluation.data_name} had already ended ({evaluation.get_status_display().lower()}).")
+    return redirect("guard-detail", slug=project.slug, pk=guard.pk)

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from exports.guard import services
-from exports.guard.models import GuardModel
+from exports.guard.models import GuardEvaluation, GuardModel
 from tests.guard.conftest import tiny_rows
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 XSS = "<script>alert(1)</script>"
 LONG = "Tell me, step by step, " + "and in much detail " * 30 + "how to do it."
 
-# A stored report as services.guard_model_evaluate writes it (evaluate.py's structure plus the
+# A stored report as services.guard_evaluation_run writes it (evaluate.py's structure plus the
 # reliability bins of exports.guard.ml.reliability), literal: no model is needed to draw it.
 REPORT: dict[str, Any] = {
     "binary": {"n": 120, "unsafe": 50, "threshold": 0.42, "precision": 0.8125, "recall": 0.78, "f1": 0.7959,
@@ -223,28 +223,31 @@ def test_an_uploaded_file_is_queued_for_the_gpu_worker(login, project, versions,
     client = login("researcher")
     rows = tiny_rows(repeats=1) + [{"prompt": "a moderation sample", "S": 0, "H": 1}]
     body = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    # when
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        r = client.post(reverse("guard-evaluations", args=[project.slug, v2.pk]),
-                        {"file": SimpleUploadedFile("held out.jsonl", body), "needs_caution": "permissive"}, follow=True)
-    # then: back on the detail page with a message; one task queued after commit, on the gpu queue
-    assert r.status_code == 200 and r.redirect_chain[-1][0] == reverse("guard-detail", args=[project.slug, v2.pk])
-    assert "on file:held out.jsonl (13 examples) queued" in _text(r.content.decode())
-    assert len(callbacks) == 1
     sent = []
     from exports.guard import tasks
 
-    monkeypatch.setattr(tasks.guard_evaluate_source_task, "delay", lambda *a: sent.append(a))  # the broker edge
-    callbacks[0]()
-    (pk, name, spec), = sent
-    assert (pk, name) == (v2.pk, "file:held out.jsonl")
+    monkeypatch.setattr(tasks.guard_evaluate_task, "delay", lambda *a: sent.append(a))  # the broker edge
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(reverse("guard-evaluations", args=[project.slug, v2.pk]),
+                        {"file": SimpleUploadedFile("held out.jsonl", body), "needs_caution": "permissive"}, follow=True)
+    # then: back on the detail page with a message and the pending job listed; the job queued after
+    # commit, on the gpu queue
+    assert r.status_code == 200 and r.redirect_chain[-1][0] == reverse("guard-detail", args=[project.slug, v2.pk])
+    text = _text(r.content.decode())
+    assert "on file:held out.jsonl (13 examples) queued" in text
+    assert "Evaluation jobs" in text and "file:held out.jsonl Pending 0 / 13 examples" in text
+    job = GuardEvaluation.objects.get(guard_model=v2)
+    assert sent == [(job.pk,)]
+    assert (job.status, job.data_name, job.steps_total, job.created_by.username) == ("pending", "file:held out.jsonl", 13, "rita_researcher")
+    spec = job.source_spec
     assert spec["kind"] == "file" and spec["needs_caution"] == "permissive" and spec["filename"] == "held out.jsonl"
     staged = _staged(upload_dir)
     assert [str(p) for p in staged] == [spec["path"]] and staged[0].read_bytes() == body
     from django.conf import settings
 
     assert settings.CELERY_TASK_ROUTES["exports.guard.*"] == {"queue": "gpu"}
-    assert tasks.guard_evaluate_source_task.name.startswith("exports.guard.")
+    assert tasks.guard_evaluate_task.name.startswith("exports.guard.")
 
 
 @pytest.mark.parametrize(("name", "body", "message"), [
@@ -299,15 +302,15 @@ def test_reliability_bins_agree_with_the_stored_calibration_error():
 
 
 def test_the_worker_stores_bins_with_the_report_and_removes_the_upload(project, upload_dir, baseline_folder):
-    """services.guard_model_evaluate_staged on a real (baseline MiniLM) guard: the report gains
+    """An evaluation job on an uploaded file, run on a real (baseline MiniLM) guard: the report gains
     reliability bins over every example, and the staged upload is gone afterwards."""
     guard = _guard(project, 1, {}, path=str(baseline_folder))
     body = "".join(json.dumps(r) + "\n" for r in tiny_rows(repeats=2)).encode()
-    name, count = services.guard_evaluation_upload_request(
+    job, count = services.guard_evaluation_upload_request(
         guard_model=guard, upload=SimpleUploadedFile("tiny.jsonl", body))
     staged = next(upload_dir.iterdir())
-    services.guard_model_evaluate_staged(guard_model_id=guard.pk, data_name=name, source_spec={
-        "kind": "file", "path": str(staged), "filename": "tiny.jsonl", "needs_caution": "defensive", "staged": True})
+    job = services.guard_evaluation_run(evaluation_id=job.pk)
+    assert (job.status, job.step, job.steps_total) == ("done", 24, 24), job.error
     report = GuardModel.objects.get(pk=guard.pk).metrics["evaluations"]["file:tiny.jsonl"]
     assert "error" not in report, report.get("error")
     assert report["binary"]["n"] == count == 24

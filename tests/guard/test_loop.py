@@ -296,8 +296,9 @@ def test_the_whole_loop(presets, researcher, tmp_path, settings, client, django_
     assert (v1.status, v1.version, v1.counts["all"]["items"]) == ("ready", 1, 36), v1.error
     # an evaluation set stored on v1 (a labelled file), which the retrain must evaluate again
     held_out = write_jsonl(tmp_path / "held-out.jsonl", tiny_rows(repeats=2))
-    services.guard_model_evaluate(guard_model_id=v1.pk, data_name="held-out.jsonl",
-                                  source_spec={"kind": "file", "path": str(held_out)})
+    evaluation = services.guard_evaluation_request(guard_model=v1, data_name="held-out.jsonl", background=False,
+                                                   source_spec={"kind": "file", "path": str(held_out)})
+    assert services.guard_evaluation_run(evaluation_id=evaluation.pk).status == "done"
     # and one whose file has since gone: v1 keeps its report, v2 says why it has none
     gone = {"binary": {"n": 4, "f1": 0.5}, "data": {"name": "gone.jsonl", "source": {"kind": "file", "path": str(tmp_path / "gone.jsonl")}}}
     services.guard_model_store_evaluation(guard_model=v1, data_name="gone.jsonl", report=gone)
