@@ -1,9 +1,9 @@
 """The job kit: how every background job is claimed, leased, watched, handed back and resumed.
 
-One kit for every kind of background job (imports, exports, jury runs today; guard training and
-synthetic-edit runs next). A job is a row with a :class:`JobStatus` ``status``; a job that a whole
-worker runs inherits ``annotation.models.WorkerClaimed`` (who claimed it, last heartbeat); a job
-split into chunks that several workers share leases each chunk instead.
+One kit for every kind of background job: imports, exports, jury runs, guard training and guard
+evaluation (synthetic-edit runs next). A job is a row with a :class:`JobStatus` ``status``; a job
+that a whole worker runs inherits ``annotation.models.WorkerClaimed`` (who claimed it, last
+heartbeat); a job split into chunks that several workers share leases each chunk instead.
 
 - :class:`JobStatus`: pending → running → done | failed | cancelled (the stored values of every job).
 - :func:`claim`: one conditional UPDATE pending → running; only one caller wins.
@@ -20,15 +20,13 @@ Job kinds register in their app's ``tasks.py`` (autodiscovered by every worker):
     register_job_kind("import", resume_task="annotation.import_resume", queue="celery")
     register_job_kind("export", resume_task="exports.resume", queue="celery")
     register_job_kind("jury-run", resume_task="jury.resume_runs", queue="gpu")
-
-Guard training and synthetic-edit runs become kinds four and five with no new machinery: a model
-``GuardTraining(WorkerClaimed)`` with ``status = job_status_field()``, a task that calls
-``claim(model=GuardTraining, pk=pk)`` and ``heartbeat(...)`` as it trains, a resume service that
-calls ``hand_back_abandoned(queryset=GuardTraining.objects.all(), enqueue=guard_train_task.delay)``
-and, in ``exports/guard/tasks.py``::
-
     register_job_kind("guard-training", resume_task="exports.guard.resume", queue="gpu")
-    register_job_kind("edit-run", resume_task="jury.resume_edit_runs", queue="gpu")  # chunks: lease_claim
+    register_job_kind("guard-evaluation", resume_task="exports.guard.resume_evaluations", queue="gpu")
+
+A new kind needs no new machinery: a model ``X(WorkerClaimed)`` with ``status = job_status_field()``,
+a task that calls ``claim(model=X, pk=pk)`` and ``progress(...)`` as it goes, a resume service that
+calls ``hand_back_abandoned(queryset=X.objects.all(), enqueue=x_task.delay)``, and its
+``register_job_kind`` line (synthetic-edit runs: ``"edit-run"``, chunks with ``lease_claim``).
 
 A job is abandoned when the worker process that claimed it is gone (same host: the pid no longer
 exists) or, for a claimant on another host, when its heartbeat is older than ``stale_after``.

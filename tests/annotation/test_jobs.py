@@ -67,13 +67,15 @@ def test_cancel_is_one_conditional_update(chunk):
 
 def test_the_kinds_resume_by_the_queues_a_worker_consumes():
     import annotation.tasks  # noqa: F401  (each app registers its kind in its tasks module)
+    import exports.guard.tasks  # noqa: F401
     import exports.tasks  # noqa: F401
     import jury.tasks  # noqa: F401
 
     names = lambda queues: {k.name for k in kinds_to_resume(queues)}  # noqa: E731
+    gpu = {"jury-run", "guard-training", "guard-evaluation"}
     assert names({"celery"}) == {"import", "export"}
-    assert names({"gpu"}) == {"jury-run"}
-    assert names({"celery", "gpu"}) == names(set()) == {"import", "export", "jury-run"}
+    assert names({"gpu"}) == gpu
+    assert names({"celery", "gpu"}) == names(set()) == {"import", "export", *gpu}
     with pytest.raises(ValueError, match="already registered differently"):
         jobs.register_job_kind("import", resume_task="something.else")
 
