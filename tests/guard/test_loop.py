@@ -151,19 +151,6 @@ def _note(*, run):
 # --- the retrain action: who may ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def login(client, admin_user, researcher, annotator, outsider):
-    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
-
-    def as_(persona: str):
-        client.logout()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return as_
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("persona", ["admin", "researcher", "annotator", "outsider"])
 def test_retrain_page_and_api_only_for_researchers_and_admins(persona, login, project, tmp_path):

@@ -15,19 +15,6 @@ XSS = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def login(client, admin_user, researcher, annotator, outsider):
-    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
-
-    def as_(persona: str):
-        client.logout()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return as_
-
-
-@pytest.fixture
 def ready_guard(project, tmp_path):
     validation = {
         "binary": {"n": 4, "unsafe": 2, "threshold": 0.5, "precision": 1.0, "recall": 0.5, "f1": 0.667, "auroc": 0.75,

@@ -17,19 +17,6 @@ ALLOWED = {"admin", "researcher"}
 
 
 @pytest.fixture
-def login(client, admin_user, researcher, annotator, outsider):
-    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
-
-    def as_(persona: str):
-        client.logout()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return as_
-
-
-@pytest.fixture
 def jury(db):
     juror = fake_juror("smol")  # the fake backend: these tests are about pages, not judgments
     return services.jury_create(name="panel", jurors=[(juror, 1.0)], rule="mean")
