@@ -47,7 +47,7 @@ def test_freeze_and_source_balance_options(tmp_path):
                                           for e in examples[3:9]]])
     assert np.allclose(w[:3].sum(), w[3:].sum()) and np.isclose(w.mean(), 1.0)
 
-    cfg = GuardTrainConfig(epochs=1, batch_size=8, max_length=32, freeze_layers=2, balance_sources=True,
+    cfg = GuardTrainConfig(epochs=1, batch_size=8, max_length=32, freeze_layers=2, balance_sources=True, group_by_length=True,
                            learning_rate=1e-3, progress_every=1)
     main(cfg, examples, codes=CODES, taxonomy=TAXONOMY, out_dir=tmp_path / "g")
     base = load_file(str(resolve_base(cfg.base) / "model.safetensors"))

@@ -211,6 +211,41 @@ def _freeze_lower(cfg, model) -> None:
             param.requires_grad_(False)
 
 
+class _BatchSampler:
+    """Each epoch's batches of indices into ``train``: a seeded shuffle (or, with
+    ``balance_sources``, as many draws with replacement as examples, every source equally likely);
+    with ``group_by_length``, the draws are cut into windows of 50 batches, sorted by token length
+    inside a window and the batches shuffled (as transformers' ``group_by_length``), so a batch
+    pads to similar lengths."""
+
+    def __init__(self, cfg, train, tokenizer, gen):
+        self.cfg, self.gen, self.n = cfg, gen, len(train)
+        self.weights = torch.from_numpy(_source_weights(train)) if cfg.balance_sources else None
+        self.lengths = ([len(tokenizer(ex.prompt, ex.response, truncation=True, max_length=cfg.max_length)["input_ids"])
+                         for ex in train] if cfg.group_by_length else None)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.cfg.batch_size)
+
+    def __iter__(self):
+        bs = self.cfg.batch_size
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=self.gen).tolist()
+        else:
+            order = torch.randperm(self.n, generator=self.gen).tolist()
+        if self.lengths is None:
+            yield from (order[i:i + bs] for i in range(0, self.n, bs))
+            return
+        lengths = self.lengths
+        batches = []
+        window = 50 * bs
+        for w in range(0, self.n, window):
+            chunk = sorted(order[w:w + window], key=lambda i: -lengths[i])
+            batches.extend(chunk[i:i + bs] for i in range(0, len(chunk), bs))
+        for j in torch.randperm(len(batches), generator=self.gen).tolist():
+            yield batches[j]
+
+
 def _fit_baseline(cfg, model, tokenizer, train, codes, report) -> None:
     from sklearn.linear_model import LogisticRegression
 
@@ -251,14 +286,11 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
         cat_pw.append(_class_weight(yk, cfg.max_pos_weight) if yk.sum() else 1.0)
     cat_pos_weight = torch.tensor(cat_pw, dtype=torch.float32, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    # Source-balanced: every source is drawn as often (with replacement), as many draws per epoch as examples.
-    sampler = (torch.utils.data.WeightedRandomSampler(torch.from_numpy(_source_weights(train)), len(train),
-                                                      replacement=True, generator=gen)
-               if cfg.balance_sources else None)
-    # A list is a map-style dataset (DataLoader only needs __getitem__ and __len__).
+    # A list is a map-style dataset (DataLoader only needs __getitem__ and __len__); the batch
+    # sampler draws each epoch's batches (shuffled, source-balanced and/or grouped by length).
     loader: DataLoader = DataLoader(
-        list(train), batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,  # type: ignore[arg-type]
-        generator=gen if sampler is None else None, collate_fn=GuardCollator(tokenizer, codes, cfg.max_length),
+        list(train), batch_sampler=_BatchSampler(cfg, train, tokenizer, gen),  # type: ignore[arg-type]
+        collate_fn=GuardCollator(tokenizer, codes, cfg.max_length),
     )
     steps_total = cfg.epochs * len(loader)
     if cfg.max_steps:
