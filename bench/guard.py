@@ -146,16 +146,22 @@ def bench_inference(folder: Path, n: int, repeats: int) -> dict:
     return out
 
 
+def _jury_child(*args) -> None:
+    """In a spawned process: bench/jury.py's measure_model (loaded from its file by name there)."""
+    import guard_transfer as gt
+
+    gt.bench_jury().measure_model(*args)
+
+
 def bench_jury_speed(speed_items: int, repeats: int) -> dict:
     import guard_transfer as gt
 
-    bj = gt.bench_jury()
     ctx = mp.get_context("spawn")
     per = {}
     for key, _version in gt.JURY:
         queue = ctx.Queue()
         # measure_model(key, n, speed_items, batch, max_length, cold, repeats, queue); n=2: a token quality pass
-        proc = ctx.Process(target=bj.measure_model, args=(key, 2, speed_items, 8, 768, False, repeats, queue))
+        proc = ctx.Process(target=_jury_child, args=(key, 2, speed_items, 8, 768, False, repeats, queue))
         proc.start()
         r = queue.get()
         proc.join()
