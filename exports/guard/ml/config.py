@@ -55,6 +55,15 @@ class GuardTrainConfig:
     gradient_checkpointing: bool = _f(False, "generative: trade compute for memory (big bases on one GPU).")
     device: str = _f("cpu", "cpu | cuda | cuda:N (the worker passes TRIBUNAL_DEVICE).")
     progress_every: int = _f(5, "Report progress (and check for cancellation) every N steps.")
+    freeze_embeddings: bool = _f(False, "Keep the encoder's embedding layer frozen (default recipe): less overfitting "
+                                        "to the training sources' vocabulary, and a faster step.")
+    freeze_layers: int = _f(0, "Keep the lowest N transformer layers frozen as well (default recipe; implies "
+                               "freeze_embeddings when N > 0); backward stops at the first trained layer.")
+    balance_sources: bool = _f(False, "Weigh every source (the part of the item key before its first ':') the same: "
+                                      "source-balanced sampling of the fine-tune's batches, sample weights in the "
+                                      "baseline. A key without ':' is one source.")
+    group_by_length: bool = _f(False, "Batch examples of similar token length together (default recipe; windows of "
+                                      "50 batches, sorted inside, batches shuffled): less padding, faster steps.")
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
@@ -75,6 +84,8 @@ class GuardTrainConfig:
         for name in ("epochs", "batch_size", "max_length"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1.")
+        if int(self.freeze_layers) < 0:
+            raise ValueError("freeze_layers must be 0 or more.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -237,6 +237,70 @@ def _class_weight(y: np.ndarray, cap: float) -> float:
     return float(min(cap, neg / pos)) if pos else 1.0
 
 
+def _source_weights(train) -> np.ndarray:
+    """Per-example weights that give every source (item key before its first ':') the same total
+    weight, normalised to mean 1."""
+    sources = [ex.key.split(":", 1)[0] if ":" in ex.key else "" for ex in train]
+    counts: dict[str, int] = {}
+    for src in sources:
+        counts[src] = counts.get(src, 0) + 1
+    w = np.array([1.0 / counts[src] for src in sources], dtype=np.float64)
+    return w * (len(w) / w.sum())
+
+
+def _freeze_lower(cfg, model) -> None:
+    """Freeze the embeddings (and the lowest ``freeze_layers`` transformer layers) of the encoder."""
+    if not (cfg.freeze_embeddings or cfg.freeze_layers):
+        return
+    encoder = model.encoder
+    embeddings = getattr(encoder, "embeddings", None)
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if embeddings is None or (cfg.freeze_layers and layers is None):
+        raise ValueError(f"freeze_embeddings / freeze_layers: the encoder {type(encoder).__name__} has no BERT-like "
+                         "embeddings / encoder.layer to freeze.")
+    if cfg.freeze_layers > len(layers or ()):
+        raise ValueError(f"freeze_layers is {cfg.freeze_layers} but the encoder has {len(layers or ())} layers.")
+    frozen = [embeddings, *list(layers or ())[: cfg.freeze_layers]]
+    for module in frozen:
+        for param in module.parameters():
+            param.requires_grad_(False)
+
+
+class _BatchSampler:
+    """Each epoch's batches of indices into ``train``: a seeded shuffle (or, with
+    ``balance_sources``, as many draws with replacement as examples, every source equally likely);
+    with ``group_by_length``, the draws are cut into windows of 50 batches, sorted by token length
+    inside a window and the batches shuffled (as transformers' ``group_by_length``), so a batch
+    pads to similar lengths."""
+
+    def __init__(self, cfg, train, tokenizer, gen):
+        self.cfg, self.gen, self.n = cfg, gen, len(train)
+        self.weights = torch.from_numpy(_source_weights(train)) if cfg.balance_sources else None
+        self.lengths = ([len(tokenizer(ex.prompt, ex.response, truncation=True, max_length=cfg.max_length)["input_ids"])
+                         for ex in train] if cfg.group_by_length else None)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.cfg.batch_size)
+
+    def __iter__(self):
+        bs = self.cfg.batch_size
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=self.gen).tolist()
+        else:
+            order = torch.randperm(self.n, generator=self.gen).tolist()
+        if self.lengths is None:
+            yield from (order[i:i + bs] for i in range(0, self.n, bs))
+            return
+        lengths = self.lengths
+        batches = []
+        window = 50 * bs
+        for w in range(0, self.n, window):
+            chunk = sorted(order[w:w + window], key=lambda i: -lengths[i])
+            batches.extend(chunk[i:i + bs] for i in range(0, len(chunk), bs))
+        for j in torch.randperm(len(batches), generator=self.gen).tolist():
+            yield batches[j]
+
+
 def _fit_baseline(cfg, model, tokenizer, train, codes, report) -> None:
     from sklearn.linear_model import LogisticRegression
 
@@ -244,8 +308,10 @@ def _fit_baseline(cfg, model, tokenizer, train, codes, report) -> None:
     x = embed_pairs(model, tokenizer, [(ex.prompt, ex.response) for ex in train], max_length=cfg.max_length,
                     batch_size=max(cfg.batch_size, 32))
     y = np.array([ex.label for ex in train], dtype=int)
+    sw = _source_weights(train) if cfg.balance_sources else np.ones(len(train))
     report(phase="training")
-    clf = LogisticRegression(C=cfg.baseline_c, class_weight="balanced", max_iter=2000, random_state=cfg.seed).fit(x, y)
+    clf = LogisticRegression(C=cfg.baseline_c, class_weight="balanced", max_iter=2000,
+                             random_state=cfg.seed).fit(x, y, sample_weight=sw)
     weight = np.zeros((len(codes), x.shape[1]), dtype=np.float32)
     bias = np.full(len(codes), -10.0, dtype=np.float32)  # a category never seen: probability ~0
     known = [i for i, ex in enumerate(train) if ex.categories is not None]
@@ -253,7 +319,7 @@ def _fit_baseline(cfg, model, tokenizer, train, codes, report) -> None:
         yk = np.array([1 if code in (train[i].categories or ()) else 0 for i in known], dtype=int)
         if len(known) and 0 < yk.sum() < len(yk):
             ck = LogisticRegression(C=cfg.baseline_c, class_weight="balanced", max_iter=2000,
-                                    random_state=cfg.seed).fit(x[known], yk)
+                                    random_state=cfg.seed).fit(x[known], yk, sample_weight=sw[known])
             weight[k], bias[k] = ck.coef_[0], ck.intercept_[0]
         report(phase="training", step=1 + k)
     with torch.no_grad():
@@ -275,17 +341,20 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
         cat_pw.append(_class_weight(yk, cfg.max_pos_weight) if yk.sum() else 1.0)
     cat_pos_weight = torch.tensor(cat_pw, dtype=torch.float32, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    # A list is a map-style dataset (DataLoader only needs __getitem__ and __len__).
+    # A list is a map-style dataset (DataLoader only needs __getitem__ and __len__); the batch
+    # sampler draws each epoch's batches (shuffled, source-balanced and/or grouped by length).
     loader: DataLoader = DataLoader(
-        list(train), batch_size=cfg.batch_size, shuffle=True, generator=gen,  # type: ignore[arg-type]
+        list(train), batch_sampler=_BatchSampler(cfg, train, tokenizer, gen),  # type: ignore[arg-type]
         collate_fn=GuardCollator(tokenizer, codes, cfg.max_length),
     )
     steps_total = cfg.epochs * len(loader)
     if cfg.max_steps:
         steps_total = min(steps_total, cfg.max_steps)
+    _freeze_lower(cfg, model)
     model.to(device).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(
-        [{"params": model.encoder.parameters(), "lr": cfg.learning_rate},
+        [{"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": cfg.learning_rate},
          {"params": [*model.binary.parameters(), *model.categories.parameters()], "lr": cfg.head_learning_rate}],
         weight_decay=cfg.weight_decay,
     )
@@ -304,7 +373,7 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
                 raise FloatingPointError(f"The loss is {loss.item()} at step {step}; lower the learning rate.")
             optim.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optim.step()
             sched.step()
             step += 1
