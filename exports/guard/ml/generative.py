@@ -32,7 +32,6 @@ re-resolves the packaged SmolLM2).
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -348,7 +347,7 @@ def fit_generative(cfg: GuardTrainConfig, base_dir: Path, train: Sequence[Exampl
     from peft import LoraConfig, get_peft_model
     from torch.utils.data import DataLoader
 
-    from exports.guard.ml.train import GuardCancelled, _class_weight, warmup_linear_schedule
+    from exports.guard.ml.train import TrainingLoop, _class_weight, warmup_linear_schedule
 
     report(phase="loading model")
     base, tokenizer = load_causal_lm(base_dir, dtype=resolve_dtype(cfg.dtype, device))
@@ -375,30 +374,17 @@ def fit_generative(cfg: GuardTrainConfig, base_dir: Path, train: Sequence[Exampl
     sched = warmup_linear_schedule(optim, steps_total, cfg.warmup_share)
     model.train()
     report(phase="training", step=0, steps_total=steps_total)
-    step = 0
-    running = None
+    loop = TrainingLoop(cfg, params=params, optim=optim, sched=sched, steps_total=steps_total, report=report,
+                        should_stop=should_stop, hint="lower lora_learning_rate")
     fit = GenerativeFit(cfg, model, codec, Path(base_dir), device)
     for _epoch in range(cfg.epochs):
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss = answer_loss(model, batch)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"The loss is {value} at step {step}; lower lora_learning_rate.")
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optim.step()
-            sched.step()
-            step += 1
-            running = value if running is None else 0.9 * running + 0.1 * value
-            fit.steps = step
-            if step % cfg.progress_every == 0 or step == steps_total:
-                report(phase="training", step=step, steps_total=steps_total, loss=running)
-                if should_stop is not None and should_stop():
-                    raise GuardCancelled("cancelled")
-            if step >= steps_total:
+            done = loop.step_with(answer_loss(model, batch))
+            fit.steps = loop.step
+            if done:
                 return fit
+    return fit
     return fit
 
 

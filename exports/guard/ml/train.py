@@ -231,6 +231,38 @@ def warmup_linear_schedule(optim: torch.optim.Optimizer, steps_total: int, warmu
     )
 
 
+class TrainingLoop:
+    """The optimiser step and the progress report both fine-tuning loops share (encoder and
+    generative): a non-finite loss stops the run with a hint, gradients are clipped to norm 1,
+    the loss is smoothed for the report, and every ``progress_every`` steps the job reports and
+    checks for a cancel."""
+
+    def __init__(self, cfg: GuardTrainConfig, *, params, optim, sched, steps_total: int, report: Progress,
+                 should_stop: Callable[[], bool] | None, hint: str = "lower the learning rate"):
+        self.cfg, self.params, self.optim, self.sched = cfg, list(params), optim, sched
+        self.steps_total, self.report, self.should_stop, self.hint = steps_total, report, should_stop, hint
+        self.step = 0
+        self.running: float | None = None
+
+    def step_with(self, loss: torch.Tensor) -> bool:
+        """Back-propagate ``loss`` and take one step; True when the run has all its steps."""
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"The loss is {value} at step {self.step}; {self.hint}.")
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optim.step()
+        self.sched.step()
+        self.step += 1
+        self.running = value if self.running is None else 0.9 * self.running + 0.1 * value
+        if self.step % self.cfg.progress_every == 0 or self.step == self.steps_total:
+            self.report(phase="training", step=self.step, steps_total=self.steps_total, loss=self.running)
+            if self.should_stop is not None and self.should_stop():
+                raise GuardCancelled("cancelled")
+        return self.step >= self.steps_total
+
+
 def _class_weight(y: np.ndarray, cap: float) -> float:
     pos = float(y.sum())
     neg = float(len(y) - pos)
@@ -360,8 +392,8 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
     )
     sched = warmup_linear_schedule(optim, steps_total, cfg.warmup_share)
     report(phase="training", step=0, steps_total=steps_total)
-    step = 0
-    running = None
+    loop = TrainingLoop(cfg, params=trainable, optim=optim, sched=sched, steps_total=steps_total, report=report,
+                        should_stop=should_stop)
     for _epoch in range(cfg.epochs):
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -369,23 +401,9 @@ def _fine_tune(cfg, model, tokenizer, train, codes, report, should_stop, device)
             loss, _parts = guard_loss(b_logits, c_logits, batch["labels"], batch["category_targets"],
                                       batch["category_mask"], pos_weight=pos_weight,
                                       category_pos_weight=cat_pos_weight, category_weight=cfg.category_loss_weight)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"The loss is {loss.item()} at step {step}; lower the learning rate.")
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optim.step()
-            sched.step()
-            step += 1
-            value = loss.item()
-            running = value if running is None else 0.9 * running + 0.1 * value
-            if step % cfg.progress_every == 0 or step == steps_total:
-                report(phase="training", step=step, steps_total=steps_total, loss=running)
-                if should_stop is not None and should_stop():
-                    raise GuardCancelled("cancelled")
-            if step >= steps_total:
-                return step
-    return step
+            if loop.step_with(loss):
+                return loop.step
+    return loop.step
 
 
 def _fmt(v: Any) -> str:
