@@ -149,6 +149,16 @@ MACHINE_RULES = JudgmentRules(
 MACHINE_SOURCES = frozenset({"jury"})
 
 
+def response_letter(index: int) -> str:
+    """How every page names the response at ``index`` (0-based, in position order): A to Z, then
+    #27, #28, ... (an item may hold up to MAX_RESPONSES).
+
+    >>> response_letter(0), response_letter(25), response_letter(26)
+    ('A', 'Z', '#27')
+    """
+    return chr(ord("A") + index) if index < 26 else f"#{index + 1}"
+
+
 def rules_for(source: str) -> JudgmentRules:
     """The rules for judgments of ``source`` (an ``Annotation.Source`` value)."""
     if source == "import":

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from annotation.judgments import response_letter
+
 REASON_MAX = 500  # PriorityRaise.reason's length
 COMPARED_METRICS = ("f1", "precision", "recall", "auroc", "pr_auc", "ece", "flagged_safe_share")
 # a lower value is better for these (the pages colour deltas by "better", not by sign)
@@ -81,7 +83,7 @@ def normalised_entropy(probs: Iterable[float]) -> float | None:
     if len(values) < 2 or total <= 0:
         return None
     h = -sum((v / total) * math.log(v / total) for v in values if v > 0)
-    return round(min(1.0, h / math.log(len(values))), 12)
+    return round(min(1.0, max(0.0, h / math.log(len(values)))), 12)  # max: no -0.0
 
 
 def guard_label(p_unsafe: float, threshold: float) -> str:
@@ -142,8 +144,7 @@ def response_names(positions: Mapping[int, int]) -> dict[int, str]:
     """
     out = {}
     for n, (rid, _pos) in enumerate(sorted(positions.items(), key=lambda kv: (kv[1], kv[0]))):
-        letter = chr(ord("A") + n) if n < 26 else f"#{n + 1}"
-        out[rid] = f"response {letter}"
+        out[rid] = f"response {response_letter(n)}"
     return out
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 
 from django.db import transaction
 from django.utils import timezone
 
 from annotation import services as annotation_services
-from annotation.judgments import Judgment, ResponseLabel
+from annotation.judgments import Judgment, ResponseLabel, response_letter
 from annotation.models import Annotation, Item
 from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
 from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
@@ -146,6 +147,39 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, respon
     if decision.priority is not None:
         annotation_services.item_priority_raise(
             item=item, priority=decision.priority, source="jury", source_detail=f"run {run.pk}",
-            reason=f"jury {run.config['jury']} ({run.task}): " + ("; ".join(decision.reasons) or "escalated"),
+            reason=f"jury {run.config['jury']} ({run.task}): "
+            + ("; ".join(readable_reason(r, response_ids) for r in decision.reasons) or "escalated"),
         )
     return annotation
+
+
+_TARGET = re.compile(r"^i\d+:(?:(?P<prompt>prompt)|r(?P<r>\d+)|(?:(?P<code>[^:]+):)?p(?P<a>\d+)-(?P<b>\d+))$")
+
+
+def readable_reason(reason: str, response_ids: list[int]) -> str:
+    """A decision reason (``"<target key>: <why>"``, target keys as ``jury.judging`` builds them) as
+    the adjudication page names things: the prompt, response B, A vs B, never database ids.
+
+    >>> ids = [40, 41, 42]
+    >>> readable_reason("i9:prompt: jurors disagree", ids), readable_reason("i9:r41: low confidence", ids)
+    ('prompt: jurors disagree', 'response B: low confidence')
+    >>> readable_reason("i9:p40-42: not unanimous", ids), readable_reason("i9:P3:p41-40: jurors disagree", ids)
+    ('A vs C: not unanimous', 'P3, B vs A: jurors disagree')
+    """
+    target, sep, why = reason.partition(": ")
+    m = _TARGET.match(target)
+    if not sep or m is None:
+        return reason
+    index = {rid: n for n, rid in enumerate(response_ids)}
+
+    def name(rid: str) -> str:
+        n = index.get(int(rid))
+        return response_letter(n) if n is not None else "a removed response"
+
+    if m["prompt"]:
+        label = "prompt"
+    elif m["r"]:
+        label = f"response {name(m['r'])}"
+    else:
+        label = (f"{m['code']}, " if m["code"] else "") + f"{name(m['a'])} vs {name(m['b'])}"
+    return f"{label}: {why}"

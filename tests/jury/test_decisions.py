@@ -104,3 +104,23 @@ def test_small_rules():
     assert escalation_priority({"escalation_priority": 20}, 0.0) == 30
     (vote,) = pair_votes([_pair(1, 0, 0.6), _pair(1, 1, 0.6)], {1: 1.0}, {1: "j"}, ("A", "B"))
     assert vote.probs == pytest.approx({"a": 0.5, "b": 0.5})
+
+
+@pytest.mark.parametrize("task", ["safety", "preference", "principles"])
+def test_escalation_reasons_name_targets_as_the_adjudication_page_does(task):
+    """The reason an escalated item carries to adjudication names the prompt and the responses by
+    letter, whatever target keys jury.judging builds (no item or response ids)."""
+    from jury import judging
+    from jury.services.finalize import readable_reason
+
+    ctx = judging.JudgeContext(task=task, prompt_version="v1", categories=[("S1", "Violence")],
+                               principles=[(7, "P3", "Be honest.")])
+    responses = [(840, "first"), (841, "second"), (842, "third")]
+    targets = judging.build_targets(ctx, 9031, [{"role": "user", "content": "hi"}], responses)
+    assert targets
+    for t in targets:
+        text = readable_reason(f"{t.key}: jurors disagree", [rid for rid, _ in responses])
+        assert text.endswith(": jurors disagree") and "9031" not in text and "84" not in text, text
+    expected = {"safety": "prompt: jurors disagree", "preference": "A vs B: jurors disagree",
+                "principles": "P3, A vs B: jurors disagree"}[task]
+    assert expected in {readable_reason(f"{t.key}: jurors disagree", [840, 841, 842]) for t in targets}
