@@ -2,7 +2,7 @@
 # Start Tribunal on the embedded defaults (what `make run` does after scripts/venv.sh):
 #   1. migrate, load the taxonomy presets and the demo (project, items, users; passwords printed once),
 #      collect static files;
-#   2. start a real Celery worker (queues celery + gpu) and the web server (gunicorn) on
+#   2. start two real Celery workers (queue celery; queue gpu) and the web server (gunicorn) on
 #      $HOST:$PORT (default 127.0.0.1:8000), both in the foreground;
 #   3. Ctrl-C (or SIGTERM) stops both cleanly; if either exits, the other is stopped too.
 # Not DEBUG: a random SECRET_KEY is generated once and kept in $TRIBUNAL_VAR_DIR/secret_key
@@ -90,9 +90,15 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 trap cleanup EXIT
 
-echo "==> starting the Celery worker (queues celery,gpu) on ${CELERY_BROKER_URL:-the filesystem broker in $TRIBUNAL_VAR_DIR/broker}"
-"$VENV/bin/celery" -A config worker -Q celery,gpu --concurrency 1 --loglevel INFO \
+# Two workers, so imports and exports never wait behind model work (a jury run or a guard training
+# can take an hour on a CPU): one consumes the `celery` queue, one the `gpu` queue.
+broker="${CELERY_BROKER_URL:-the filesystem broker in $TRIBUNAL_VAR_DIR/broker}"
+echo "==> starting the Celery workers (queue celery: imports, exports; queue gpu: jury, guards) on $broker"
+"$VENV/bin/celery" -A config worker -Q celery --concurrency 1 --loglevel INFO \
   --hostname "tribunal@%h" &
+pids+=($!)
+"$VENV/bin/celery" -A config worker -Q gpu --concurrency 1 --loglevel INFO \
+  --hostname "tribunal-gpu@%h" &
 pids+=($!)
 echo "==> starting the web server (gunicorn, $WEB_WORKERS workers) on http://$HOST:$PORT/"
 "$VENV/bin/gunicorn" config.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_WORKERS" \
@@ -114,12 +120,13 @@ pids+=($!)
 pids+=($!)
 
 status=0
-# Whichever of worker / server exits first ends the run (the banner job exits on its own).
+# Whichever of the workers / server exits first ends the run (the banner job exits on its own).
+services=("${pids[0]}" "${pids[1]}" "${pids[2]}")
 while :; do
-  wait -n "${pids[0]}" "${pids[1]}" || status=$?
-  if ! kill -0 "${pids[0]}" 2>/dev/null || ! kill -0 "${pids[1]}" 2>/dev/null; then
-    break
-  fi
+  wait -n "${services[@]}" || status=$?
+  gone=0
+  for pid in "${services[@]}"; do kill -0 "$pid" 2>/dev/null || gone=1; done
+  [ "$gone" = 1 ] && break
 done
 echo "==> a process exited (status $status); shutting down"
 exit "$status"

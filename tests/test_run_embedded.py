@@ -141,6 +141,7 @@ def test_make_run_serves_logs_in_runs_a_background_task_on_the_worker_and_stops_
         assert missing is not None and missing.code == 404
         assert "Traceback" not in missing.read().decode() and "URLconf" not in str(missing.headers)
         run.wait_for_line(r"tribunal@\S+ ready", timeout=60)
+        run.wait_for_line(r"tribunal-gpu@\S+ ready", timeout=60)  # model work has its own worker
 
         # and a printed password logs the admin in (static files are served too)
         password = run.wait_for_line(r"^  admin\s+(\S+)$", timeout=1).group(1)
