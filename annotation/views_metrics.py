@@ -33,9 +33,9 @@ FIGURE_NAMES = {
     "fleiss_kappa": "Fleiss' κ",
     "percent_agreement": "Percent agreement",
     "unanimous_share": "Unanimous share",
+    "unanimous": "Unanimous share",
     "present_share": "Share marked present",
     "kendall_w": "Kendall's W",
-    "mean_tau_b": "Mean Kendall's τ-b",
     "kendall_tau_b": "Kendall's τ-b",
     "kappa": "Cohen's κ",
 }
@@ -46,8 +46,10 @@ ANNOTATOR_COLUMNS = (
     "median_seconds_per_item", "timed_items", "submitted", "skipped", "flagged", "skip_rate", "flag_rate", "distance",
 )
 CELL = 38  # heatmap cell, px
-LABEL_W = 130  # heatmap row labels, px
-HEAD_H = 96  # heatmap column labels (rotated), px
+LABEL_W = 150  # heatmap row labels, px
+NAME_CHARS = 22  # names longer than this are cut in the heatmaps (the list under each one is whole)
+# Figures on [0, 1]; the others (alpha, kappa, tau) can go below 0, so their bars are on [-1, 1] when one does.
+NON_NEGATIVE = ("percent_agreement", "unanimous", "unanimous_share", "present_share", "kendall_w")
 
 
 def _pct(x: float, lo: float, hi: float) -> float:
@@ -92,6 +94,8 @@ def heatmap(block: dict, value_name: str, kinds: dict[str, str]) -> dict[str, An
         return None
     n_shared = matrix.get("n_shared") or [[0] * len(raters) for _ in raters]
     extra = {k: v for k, v in matrix.items() if k not in ("raters", "n_shared", value_name)}
+    # room for the column names, drawn at -55 degrees (about 5 px of height per character)
+    head = 16 + round(5.2 * min(max(len(r) for r in raters), NAME_CHARS))
     rows = []
     for i, a in enumerate(raters):
         cells = []
@@ -100,16 +104,16 @@ def heatmap(block: dict, value_name: str, kinds: dict[str, str]) -> dict[str, An
             n = n_shared[i][j]
             more = {FIGURE_NAMES.get(k, k.replace("_", " ")): vals[i][j] for k, vals in extra.items()}
             cells.append({
-                "x": LABEL_W + j * CELL, "y": HEAD_H + i * CELL, "v": v, "n": n, "fill": _cell_fill(v),
+                "x": LABEL_W + j * CELL, "y": head + i * CELL, "v": v, "n": n, "fill": _cell_fill(v),
                 "text": "—" if v is None else f"{v:.2f}", "dark": v is not None and abs(v) > 0.55,
                 "a": a, "b": b, "more": [(k, "—" if x is None else f"{x:.2f}") for k, x in more.items()],
             })
-        rows.append({"rater": a, "kind": kinds.get(a, ""), "y": HEAD_H + i * CELL + CELL / 2, "cells": cells})
+        rows.append({"rater": a, "kind": kinds.get(a, ""), "y": head + i * CELL + CELL / 2, "cells": cells})
     size = len(raters)
     return {
         "name": FIGURE_NAMES.get(value_name, value_name), "rows": rows, "cell": CELL,
-        "cols": [{"rater": r, "x": LABEL_W + j * CELL + CELL / 2, "y": HEAD_H - 6} for j, r in enumerate(raters)],
-        "width": LABEL_W + size * CELL + 4, "height": HEAD_H + size * CELL + 4, "label_x": LABEL_W - 6,
+        "cols": [{"rater": r, "x": LABEL_W + j * CELL + CELL / 2, "y": head - 6} for j, r in enumerate(raters)],
+        "width": LABEL_W + size * CELL + 4, "height": head + size * CELL + 4, "label_x": LABEL_W - 6,
     }
 
 
@@ -128,7 +132,7 @@ def _label_section(key: str, title: str, block: dict, kinds: dict[str, str]) -> 
     categories = block.get("categories") or {}
     lo = _domain([agreement.get(k) for k, _ in HEADLINE]
                  + [figs.get("fleiss_kappa") for figs in categories.values()])
-    headline = [{"name": name, "key": k, "bar": interval_bar(agreement.get(k), lo=0 if k == "percent_agreement" else lo)}
+    headline = [{"name": name, "key": k, "bar": interval_bar(agreement.get(k), lo=0 if k in NON_NEGATIVE else lo)}
                 for k, name in HEADLINE if k in agreement]
     others = [{"name": FIGURE_NAMES.get(k, k), "key": k, "est": est} for k, est in agreement.items()
               if k not in dict(HEADLINE)]
@@ -162,14 +166,14 @@ def page_context(m: dict) -> dict[str, Any]:
         "ranking": {
             "n_items": ranking.get("n_items", 0), "n_ratings": ranking.get("n_ratings", 0),
             "figures": [{"name": FIGURE_NAMES.get(k, k), "key": k,
-                         "bar": interval_bar(est, lo=-1.0 if k in ("mean_tau_b", "alpha_ordinal", "alpha") else 0.0)}
+                         "bar": interval_bar(est, lo=0.0 if k in NON_NEGATIVE else -1.0)}
                         for k, est in (ranking.get("agreement") or {}).items()],
             "heatmap": heatmap(ranking, "kendall_tau_b", kinds),
         },
         "choice": {
             "n_pairs": choice.get("n_pairs", 0), "n_ratings": choice.get("n_ratings", 0),
             "figures": [{"name": FIGURE_NAMES.get(k, k), "key": k,
-                         "bar": interval_bar(est, lo=0.0 if k == "percent_agreement" else -1.0)}
+                         "bar": interval_bar(est, lo=0.0 if k in NON_NEGATIVE else -1.0)}
                         for k, est in (choice.get("agreement") or {}).items()],
             "heatmap": heatmap(choice, "kappa", kinds),
         },

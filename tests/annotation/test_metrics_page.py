@@ -98,7 +98,7 @@ def test_each_section_from_a_small_real_project(built, project, researcher):
     assert any(t.startswith("ann0 × jury:default:") and "on 2 shared units" in t for t in titles)
     # the per-annotator table: one row each, with the figures of the dict
     table = body.split('data-testid="annotators-table"')[1].split("</table>")[0]
-    rows = re.findall(r"<tr>\s*<td>([^<]+) <small", table)
+    rows = re.findall(r'<tr>\s*<td><span class="rater-name">([^<]+)</span>', table)
     assert rows == [r["rater"] for r in m["annotators"]] == ["ann0", "ann1", "flagger0", "import:r1", "import:r2"]
     ann0 = next(r for r in m["annotators"] if r["rater"] == "ann0")
     assert f"{ann0['loo_agreement']:.3f}" in table and "48.0" in table and "75 s" in table  # 48 items/hour, 75 s
