@@ -2,13 +2,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotation import auth, views
+from annotation import auth, views, views_metrics
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.dashboard, name="dashboard"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
+    path("projects/<slug:slug>/metrics/", views_metrics.project_metrics_page, name="project-metrics"),
     path("projects/<slug:slug>/import/", views.import_upload, name="import-upload"),
     path("projects/<slug:slug>/imports/<int:pk>/", views.import_batch, name="import-batch"),
 ]
