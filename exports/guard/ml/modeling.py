@@ -11,7 +11,7 @@ picks the right loader for any recipe's folder)::
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,22 +127,31 @@ class LoadedGuard:
         return p, pc
 
 
+def length_sorted_batches(tokenizer, pairs: Sequence[tuple[str, str | None]], *, max_length: int, batch_size: int,
+                          device: torch.device | str = "cpu") -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """(input positions, input_ids, attention_mask) batches of (prompt, response or None) sentence
+    pairs, truncated longest first, grouped by similar length (sorted) so little is padding; the
+    positions put each batch's outputs back in input order."""
+    enc = [tokenizer(p, r, truncation=True, max_length=max_length) for p, r in pairs]
+    order = sorted(range(len(enc)), key=lambda i: len(enc[i]["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = tokenizer.pad([{"input_ids": enc[i]["input_ids"], "attention_mask": enc[i]["attention_mask"]} for i in idx],
+                              return_tensors="pt")
+        yield idx, batch["input_ids"].to(device), batch["attention_mask"].to(device)
+
+
 def predict_logits(model: GuardClassifier, tokenizer, pairs: Sequence[tuple[str, str | None]], *, max_length: int,
                    batch_size: int = 64, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Raw binary logits [N] and category logits [N, K], batched by similar length (sorted), under
     inference_mode; returned in the input order."""
-    enc = [tokenizer(p, r, truncation=True, max_length=max_length) for p, r in pairs]
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i]["input_ids"]))
-    k = model.categories.out_features
-    out_b = np.zeros(len(enc), dtype=np.float64)
-    out_c = np.zeros((len(enc), k), dtype=np.float64)
+    out_b = np.zeros(len(pairs), dtype=np.float64)
+    out_c = np.zeros((len(pairs), model.categories.out_features), dtype=np.float64)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = tokenizer.pad([{"input_ids": enc[i]["input_ids"], "attention_mask": enc[i]["attention_mask"]} for i in idx],
-                                  return_tensors="pt")
-            b, c = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        for idx, input_ids, attention_mask in length_sorted_batches(tokenizer, pairs, max_length=max_length,
+                                                                    batch_size=batch_size, device=device):
+            b, c = model(input_ids, attention_mask)
             out_b[idx] = b.float().cpu().numpy()
             out_c[idx] = c.float().cpu().numpy()
     return out_b, out_c
@@ -151,14 +160,10 @@ def predict_logits(model: GuardClassifier, tokenizer, pairs: Sequence[tuple[str,
 def embed_pairs(model: GuardClassifier, tokenizer, pairs: Sequence[tuple[str, str | None]], *, max_length: int,
                 batch_size: int = 64, device: torch.device | str = "cpu") -> np.ndarray:
     """Pooled embeddings [N, H] (the baseline's features), length-sorted batches, input order."""
-    enc = [tokenizer(p, r, truncation=True, max_length=max_length) for p, r in pairs]
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i]["input_ids"]))
-    out = np.zeros((len(enc), model.binary.in_features), dtype=np.float32)
+    out = np.zeros((len(pairs), model.binary.in_features), dtype=np.float32)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = tokenizer.pad([{"input_ids": enc[i]["input_ids"], "attention_mask": enc[i]["attention_mask"]} for i in idx],
-                                  return_tensors="pt")
-            out[idx] = model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu().numpy()
+        for idx, input_ids, attention_mask in length_sorted_batches(tokenizer, pairs, max_length=max_length,
+                                                                    batch_size=batch_size, device=device):
+            out[idx] = model.embed(input_ids, attention_mask).float().cpu().numpy()
     return out
