@@ -37,18 +37,11 @@ def pairs(project, raters):
 
 
 @pytest.fixture
-def login(client, admin_user, researcher, annotator, outsider, project):
-    users = {"admin": admin_user, "researcher": researcher, "annotator": annotator, "outsider": outsider}
+def login(login, project, researcher):
+    """The root conftest's ``login(persona)``, once the project's researcher is known to be one."""
     assert core_services is not None
     assert Membership.objects.get(project=project, user=researcher).role == "researcher"
-
-    def as_(persona: str):
-        client.logout()
-        if persona != "anonymous":
-            client.force_login(users[persona])
-        return client
-
-    return as_
+    return login
 
 
 def _finished_export(project, researcher, **options) -> Export:
