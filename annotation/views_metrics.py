@@ -56,6 +56,13 @@ def _pct(x: float, lo: float, hi: float) -> float:
     return round(100 * (min(max(x, lo), hi) - lo) / (hi - lo), 2)
 
 
+def _figure_bars(block: dict[str, Any]) -> list[dict[str, Any]]:
+    """The block's agreement figures as named interval bars (on [-1, 1] unless the figure cannot be
+    negative)."""
+    return [{"name": FIGURE_NAMES.get(k, k), "key": k, "bar": interval_bar(est, lo=0.0 if k in NON_NEGATIVE else -1.0)}
+            for k, est in (block.get("agreement") or {}).items()]
+
+
 def interval_bar(est: dict | None, *, lo: float = 0.0, hi: float = 1.0) -> dict[str, Any] | None:
     """Positions (in % of the bar) of an estimate's value and its 95% interval on [lo, hi]."""
     if not est or est.get("value") is None:
@@ -165,16 +172,12 @@ def page_context(m: dict) -> dict[str, Any]:
         "legend": [{"label": k, "name": v} for k, v in LABEL_NAMES.items()],
         "ranking": {
             "n_items": ranking.get("n_items", 0), "n_ratings": ranking.get("n_ratings", 0),
-            "figures": [{"name": FIGURE_NAMES.get(k, k), "key": k,
-                         "bar": interval_bar(est, lo=0.0 if k in NON_NEGATIVE else -1.0)}
-                        for k, est in (ranking.get("agreement") or {}).items()],
+            "figures": _figure_bars(ranking),
             "heatmap": heatmap(ranking, "kendall_tau_b", kinds),
         },
         "choice": {
             "n_pairs": choice.get("n_pairs", 0), "n_ratings": choice.get("n_ratings", 0),
-            "figures": [{"name": FIGURE_NAMES.get(k, k), "key": k,
-                         "bar": interval_bar(est, lo=0.0 if k in NON_NEGATIVE else -1.0)}
-                        for k, est in (choice.get("agreement") or {}).items()],
+            "figures": _figure_bars(choice),
             "heatmap": heatmap(choice, "kappa", kinds),
         },
         "max_boot": MAX_BOOT,
