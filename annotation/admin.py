@@ -11,15 +11,18 @@ no add, change or delete for anyone).
 """
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import Count
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
-from annotation import roles, services
+from annotation import roles, selectors, services
 from annotation.models import (
     Annotation,
     CategoryMapping,
@@ -108,9 +111,46 @@ class TaxonomyAdmin(AdminRoleMixin, admin.ModelAdmin):
         return False  # versions are PROTECTed and carry labels: a taxonomy is never deleted
 
 
-class HazardCategoryInline(AdminRoleMixin, admin.TabularInline):
+class AliasesField(forms.CharField):
+    """Aliases typed as a comma-separated list ("Hate, Identity Hate") and stored as a JSON list."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        seen: list[str] = []
+        for part in text.split(","):
+            alias = " ".join(part.split())
+            if alias and alias.casefold() not in {s.casefold() for s in seen}:
+                seen.append(alias)
+        return seen
+
+
+class HazardCategoryForm(forms.ModelForm):
+    aliases = AliasesField(
+        required=False,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+        help_text="Other spellings that map to this category, separated by commas.",
+    )
+
+    class Meta:
+        model = HazardCategory
+        fields = ("order", "code", "name", "group", "description", "aliases")
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 40}),
+            "code": forms.TextInput(attrs={"size": 8}),
+        }
+
+
+class HazardCategoryInline(AdminRoleMixin, admin.StackedInline):
+    """One stacked block per category: at 1,440 px the tabular editor was 2,313 px wide."""
+
     model = HazardCategory
-    fields = ("order", "code", "name", "group", "description", "aliases")
+    form = HazardCategoryForm
+    fieldsets = ((None, {"fields": (("order", "code"), "group", "name", "description", "aliases")}),)
     extra = 0
 
     def _editable(self, obj) -> bool:
@@ -134,15 +174,30 @@ def action_new_draft(modeladmin, request, queryset):
         modeladmin.message_user(request, f"{draft} is the draft to edit.", messages.SUCCESS)
 
 
-@admin.action(description="Publish the selected drafts (they become immutable)")
+@admin.action(description="Publish the selected drafts (they become immutable)…")
 def action_publish(modeladmin, request, queryset):
-    for version in queryset.select_related("taxonomy"):
+    """Two steps, as Django's own delete action: first a page with each draft's differences from the
+    version it replaces, then, on "Yes, publish", the publication."""
+    versions = list(queryset.select_related("taxonomy", "based_on__taxonomy"))
+    if request.POST.get("confirm") != "yes":
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Publish taxonomy versions?",
+            "opts": modeladmin.model._meta,
+            "diffs": [(version, selectors.taxonomy_version_diff(version=version)) for version in versions],
+            "queryset": queryset,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "action_publish",
+        }
+        return TemplateResponse(request, "admin/annotation/taxonomyversion/publish_confirm.html", context)
+    for version in versions:
         try:
             services.taxonomy_version_publish(version=version)
         except (ImmutableError, ValueError) as exc:
             modeladmin.message_user(request, f"{version}: {exc}", messages.ERROR)
         else:
             modeladmin.message_user(request, f"{version} published.", messages.SUCCESS)
+    return None
 
 
 @admin.register(TaxonomyVersion)
@@ -176,6 +231,7 @@ class TaxonomyVersionAdmin(AdminRoleMixin, admin.ModelAdmin):
 
 @admin.register(HazardCategory)
 class HazardCategoryAdmin(AdminRoleMixin, admin.ModelAdmin):
+    form = HazardCategoryForm
     list_display = ("code", "name", "group", "version", "order")
     list_filter = ("group", "version__taxonomy", "version__status")
     search_fields = ("code", "name", "description", "version__taxonomy__name")

@@ -170,3 +170,46 @@ def api_tokens(*, user) -> list:
         .filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
         .order_by("-created")
     )
+
+
+_DIFF_FIELDS = ("name", "group", "description", "aliases", "order")
+
+
+@dataclass(frozen=True)
+class TaxonomyVersionDiff:
+    """What publishing a draft changes against the version it is based on (or the newest published one)."""
+
+    base: TaxonomyVersion | None
+    added: list[HazardCategory]
+    removed: list[HazardCategory]
+    changed: list[tuple[str, str, object, object]]  # (code, field, before, after)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def taxonomy_version_diff(*, version: TaxonomyVersion) -> TaxonomyVersionDiff:
+    base = version.based_on
+    if base is None:
+        base = (
+            TaxonomyVersion.objects.filter(taxonomy_id=version.taxonomy_id, status=TaxonomyVersion.Status.PUBLISHED)
+            .exclude(pk=version.pk)
+            .order_by("-version")
+            .first()
+        )
+    new = {c.code: c for c in version.categories.all()}
+    old = {c.code: c for c in base.categories.all()} if base is not None else {}
+    changed = [
+        (code, field, getattr(old[code], field), getattr(new[code], field))
+        for code in new
+        if code in old
+        for field in _DIFF_FIELDS
+        if getattr(old[code], field) != getattr(new[code], field)
+    ]
+    return TaxonomyVersionDiff(
+        base=base,
+        added=[c for code, c in new.items() if code not in old],
+        removed=[c for code, c in old.items() if code not in new],
+        changed=changed,
+    )

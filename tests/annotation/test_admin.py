@@ -109,17 +109,14 @@ def test_new_draft_and_publish_actions(client, admin_user, presets):
     # a published version's change page is read-only; the draft's is editable
     assert b'name="_save"' not in client.get(f"/admin/annotation/taxonomyversion/{published.pk}/change/").content
     assert b'name="_save"' in client.get(f"/admin/annotation/taxonomyversion/{draft.pk}/change/").content
-    # when: publish
-    client.post(
-        "/admin/annotation/taxonomyversion/", {"action": "action_publish", "_selected_action": [draft.pk]}, follow=True
-    )
+    # when: publish, confirmed on the diff page
+    publish = {"action": "action_publish", "_selected_action": [draft.pk], "confirm": "yes"}
+    client.post("/admin/annotation/taxonomyversion/", publish, follow=True)
     # then
     draft.refresh_from_db()
     assert draft.is_published and draft.published_at is not None
     # publishing again reports an error instead of crashing
-    again = client.post(
-        "/admin/annotation/taxonomyversion/", {"action": "action_publish", "_selected_action": [draft.pk]}, follow=True
-    )
+    again = client.post("/admin/annotation/taxonomyversion/", publish, follow=True)
     assert again.status_code == 200 and b"already published" in again.content
 
 
@@ -158,3 +155,97 @@ def test_role_actions_set_groups_and_staff_together(client, admin_user, annotato
 def test_user_set_role_rejects_unknown_roles(annotator):
     with pytest.raises(ValueError):
         services.user_set_role(user=annotator, role="overlord")
+
+
+def test_publishing_asks_first_and_shows_the_diff_against_the_previous_version(client, admin_user, presets):
+    # given: a draft of Aegis 2.0 with one category renamed, one alias added, one removed and one new
+    client.force_login(admin_user)
+    published = presets["taxonomies"]["aegis-2.0"]
+    draft = services.taxonomy_version_new_draft(taxonomy=published.taxonomy)
+    first, second, *_ = list(draft.categories.order_by("order"))
+    first.name = "Renamed <b>hazard</b>"
+    first.aliases = [*first.aliases, "new alias"]
+    first.save()
+    removed_code = second.code
+    second.delete()
+    HazardCategory.objects.create(version=draft, code="S99", name="Brand new", order=99)
+    # when: the publish action without the confirmation
+    response = client.post(
+        "/admin/annotation/taxonomyversion/", {"action": "action_publish", "_selected_action": [draft.pk]}
+    )
+    # then: a confirmation page with the differences, and nothing published yet
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Publish taxonomy versions?" in html and 'name="confirm" value="yes"' in html
+    assert f"against {published}" in html
+    assert "S99 Brand new" in html and "added" in html
+    assert removed_code in html and "removed" in html
+    assert "Renamed &lt;b&gt;hazard&lt;/b&gt;" in html and "<b>hazard</b>" not in html
+    assert "new alias" in html
+    draft.refresh_from_db()
+    assert not draft.is_published
+    # when: confirmed
+    client.post(
+        "/admin/annotation/taxonomyversion/",
+        {"action": "action_publish", "_selected_action": [draft.pk], "confirm": "yes"},
+    )
+    draft.refresh_from_db()
+    assert draft.is_published
+
+
+def test_category_editor_is_stacked_and_takes_aliases_as_a_comma_list(client, admin_user, presets):
+    # given: a draft version
+    client.force_login(admin_user)
+    draft = services.taxonomy_version_new_draft(taxonomy=presets["taxonomies"]["aegis-2.0"].taxonomy)
+    category = draft.categories.exclude(aliases=[]).order_by("order").first()
+    assert category is not None
+    # then: the draft's page stacks categories (no tabular inline) and shows aliases as text, not JSON
+    page = client.get(f"/admin/annotation/taxonomyversion/{draft.pk}/change/").content.decode()
+    assert 'data-inline-type="stacked"' in page and 'data-inline-type="tabular"' not in page
+    assert ", ".join(category.aliases) in page and '["' not in page
+    # when: aliases are typed as a comma list with a repeat and stray spaces
+    response = client.post(
+        f"/admin/annotation/hazardcategory/{category.pk}/change/",
+        {
+            "version": draft.pk, "order": category.order, "code": category.code, "name": category.name,
+            "group": category.group, "description": category.description,
+            "aliases": " Hate speech,identity  hate , hate speech,, ",
+        },
+    )
+    # then: stored as a clean JSON list
+    assert response.status_code == 302, response.content[:2000]
+    category.refresh_from_db()
+    assert category.aliases == ["Hate speech", "identity hate"]
+
+
+@pytest.mark.parametrize("status,view", [(403, "permission_denied"), (404, "page_not_found")])
+def test_error_pages_are_styled_with_navigation(rf, annotator, status, view):
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+    from django.views import defaults
+
+    request = rf.get("/projects/nope/")
+    request.user = annotator
+    exception = PermissionDenied() if status == 403 else Http404()
+    response = getattr(defaults, view)(request, exception)
+    html = response.content.decode()
+    assert response.status_code == status
+    assert 'class="topbar"' in html and "Back to your projects" in html and "tribunal.css" in html
+
+
+def test_server_error_page_needs_no_context(client, django_assert_num_queries):
+    from django.test import RequestFactory
+    from django.views import defaults
+
+    with django_assert_num_queries(0):
+        response = defaults.server_error(RequestFactory().get("/"))
+    html = response.content.decode()
+    assert response.status_code == 500 and "Something went wrong" in html and "Back to your projects" in html
+
+
+def test_unknown_html_page_gets_the_styled_404(client, annotator):
+    client.force_login(annotator)
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and b"Back to your projects" in response.content
+    api = client.get("/api/no-such-endpoint/")
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
