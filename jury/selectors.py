@@ -79,11 +79,12 @@ def item_decisions(*, item: Item) -> QuerySet[JuryDecision]:
     return JuryDecision.objects.filter(item=item).select_related("run__jury").order_by("-run__created_at")
 
 
-def item_human_labels(*, item: Item) -> QuerySet[Annotation]:
-    """Annotations that are not the jury's: humans', imported ones and adjudications."""
+def item_current_labels(*, item: Item) -> QuerySet[Annotation]:
+    """Every standing annotation of the item (people, imports, adjudications and the jury's decisions),
+    oldest first; superseded and retracted records are left out."""
     return (
-        Annotation.objects.filter(item=item).exclude(source=Annotation.Source.JURY)
-        .select_related("annotator", "pair_a", "pair_b")
+        Annotation.objects.filter(item=item).current()
+        .select_related("annotator")
         .prefetch_related("response_safety")
         .order_by("created_at", "id")
     )

@@ -6,8 +6,6 @@ everyone else gets 404. Model text is untrusted: templates only print it auto-es
 """
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -16,8 +14,9 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from annotation import roles
-from jury import selectors, services
+from jury import item_tables, selectors, services
 from jury.forms import RunStartForm
+from jury.services import finalize
 
 
 @login_required
@@ -75,15 +74,23 @@ def run_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def item_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = roles.get_project_for_researcher(request.user, slug)
     item = selectors.item_get(project=project, pk=pk)
-    runs: OrderedDict[int, dict] = OrderedDict()
-    for v in selectors.item_verdicts(item=item):
-        entry = runs.setdefault(v.run_id, {"run": v.run, "verdicts": []})
-        entry["verdicts"].append(v)
-    decisions = {d.run_id: d for d in selectors.item_decisions(item=item)}
-    for run_id, entry in runs.items():
-        entry["decision"] = decisions.get(run_id)
+    responses = sorted(item.responses.all(), key=lambda r: r.position)
+    verdicts = list(selectors.item_verdicts(item=item))
+    annotations = list(selectors.item_current_labels(item=item))
+    letters = item_tables.letters_of(responses)
+    response_ids = [r.pk for r in responses]
+    decisions = [
+        {
+            "decision": d, "label": item_tables.decision_label_text(d, letters),
+            "reasons": [finalize.readable_reason(reason, response_ids) for reason in d.reasons or []],
+        }
+        for d in selectors.item_decisions(item=item)
+    ]
     context = {
-        "project": project, "item": item, "responses": sorted(item.responses.all(), key=lambda r: r.position),
-        "runs": list(runs.values()), "human": list(selectors.item_human_labels(item=item)),
+        "project": project, "item": item,
+        "responses": [(letters[r.pk], r) for r in responses],
+        "tables": item_tables.safety_tables(responses=responses, annotations=annotations, verdicts=verdicts),
+        "preferences": item_tables.preference_rows(responses=responses, annotations=annotations, verdicts=verdicts),
+        "decisions": decisions,
     }
     return render(request, "jury/item.html", context)

@@ -145,8 +145,12 @@ def test_item_page_shows_each_jurors_verdict_beside_human_labels_escaped(
     page = client.get(reverse("jury-item", args=[project.slug, item.pk])).content.decode()
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert "<img src=x" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
-    assert page.count("<td>smol</td>") == 2  # both orders of the one pair
-    assert "Human labels" in page
+    # both orders of the one pair, in response letters, never database ids or target keys
+    assert page.count(f"<td>smol · run {run.pk}</td>") == 2
+    assert "A vs B: P(A better)" in page and "shown A first" in page and "shown B first" in page
+    assert "Safety labels" in page and "Preferences" in page
+    response_ids = [r.pk for r in item.responses.all()]
+    assert not any(f"#{rid}" in page or f":r{rid}" in page for rid in response_ids)
     api = client.get(reverse("api-jury-item-verdicts", args=[project.slug, item.pk])).json()
     assert {v["order"] for v in api["verdicts"]} == {0, 1}
     assert api["decisions"][0]["annotation"] is not None
