@@ -65,7 +65,7 @@ def annotation_who(annotation: Annotation) -> tuple[str, str]:
     if source == Annotation.Source.IMPORT:
         rater = annotation.rater or annotation.source_detail or "file"
         return f"imported: {rater}", "import"
-    name = annotation.annotator.get_username() if annotation.annotator_id else "—"
+    name = annotation.annotator.get_username() if annotation.annotator is not None else "—"
     if source == Annotation.Source.ADJUDICATION:
         return f"adjudication ({name})", "adjudication"
     return name, "human"

@@ -31,7 +31,8 @@ class _Labels(list):
 def _annotation(source, who, *, prompt_label="", safety=(), ranking=None, pair=None, rationale="", rater=""):
     pair = pair or {}
     return NS(
-        source=source, annotator_id=1 if who else None, annotator=NS(get_username=lambda: who), source_detail="",
+        source=source, annotator_id=1 if who else None, annotator=NS(get_username=lambda: who) if who else None,
+        source_detail="",
         rater=rater, prompt_label=prompt_label, prompt_categories=[], response_safety=_Labels(safety),
         ranking=ranking, pair_choice=pair.get("choice", ""), pair_a_id=pair.get("a"), pair_b_id=pair.get("b"),
         pair_strength=pair.get("strength"), rationale=rationale,
