@@ -237,6 +237,15 @@ def register_job_kind(name: str, *, resume_task: str, queue: str = "celery") -> 
     return kind
 
 
+_START_TASKS: dict[str, str] = {}  # task name -> queue: enqueued once by each starting worker of that queue
+
+
+def register_worker_start_task(task_name: str, *, queue: str) -> None:
+    """Something a worker of ``queue`` does once when it starts, beside resuming jobs (e.g. the jury's
+    conversion of packaged models). The task decides for itself whether there is anything to do."""
+    _START_TASKS[task_name] = queue
+
+
 def job_kinds() -> list[JobKind]:
     return list(_KINDS.values())
 
@@ -261,7 +270,12 @@ def resume_on_worker_start(sender: Any = None, **kwargs: Any) -> list[str]:
 
     app = sender.app if sender is not None else current_app
     started = []
-    for kind in kinds_to_resume(_consumed_queues(sender)):
+    queues = _consumed_queues(sender)
+    for kind in kinds_to_resume(queues):
         app.tasks[kind.resume_task].delay()  # routed by CELERY_TASK_ROUTES like any call
         started.append(kind.name)
+    for task_name, queue in _START_TASKS.items():
+        if not queues or queue in queues:
+            app.tasks[task_name].delay()
+            started.append(task_name)
     return started

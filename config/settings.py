@@ -180,6 +180,9 @@ EXPORT_DIR = Path(envstr("EXPORT_DIR", str(VAR_DIR / "exports")))
 GUARD_DIR = Path(envstr("GUARD_DIR", str(MODEL_CACHE_DIR / "guards")))
 # How long a worker holds a jury chunk before another worker may take it over.
 JURY_CHUNK_LEASE_S = envint("JURY_CHUNK_LEASE_S", 300, minimum=1)
+# A worker on the gpu queue converts the packaged models its jurors use as soon as it starts (a task it
+# enqueues for itself), so the first jury run does not sit at "0%" for the ten minutes Gemma takes.
+JURY_PREPARE_MODELS_ON_START = envbool("JURY_PREPARE_MODELS_ON_START", True)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -16,6 +16,9 @@ ALLOWED_HOSTS = ["*"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - from config.settings
 TESTING = True  # lets the "fake" model backend through spec validation (jury.backends.registry)
 AXES_ENABLED = False  # client.login() passes no request; tests/annotation/test_login_protection.py turns it on
+# Test workers start and stop many times: converting models at each start would load every CPU for
+# minutes. Tests that load models convert them once per session (tests/conftest.py: model_cache_dir).
+JURY_PREPARE_MODELS_ON_START = False
 LOGIN_RATE = "10000/min"  # the suite logs in many times from one address; the throttle test sets its own
 
 # On SQLite (DATABASE_URL=sqlite:///path, `make test-sqlite`) pytest-django would otherwise create an

@@ -247,6 +247,10 @@ class JuryChunk(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="juror -> {load_s, score_s, verdicts}")
+    stage = models.CharField(
+        max_length=200, blank=True,
+        help_text='What the worker is doing now, as the run page says it: "smol: preparing the model …", "smol: judging".',
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

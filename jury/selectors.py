@@ -1,11 +1,13 @@
 """Reads of the jury app: querysets with what the pages and the API need already joined."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Min, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
+from annotation.jobs import JobStatus
 from annotation.models import Annotation, Item, Project
 from jury.models import Juror, Jury, JuryDecision, JuryRun, Verdict
 
@@ -30,11 +32,26 @@ def run_get(*, project: Project, pk: int) -> JuryRun:
 
 
 @dataclass
+class JurorProgress:
+    name: str
+    done: int
+    expected: int
+
+    @property
+    def percent(self) -> int:
+        return int(round(100 * min(1.0, self.done / self.expected))) if self.expected else 100
+
+
+@dataclass
 class Progress:
     done: int
     expected: int
     chunks_done: int
     chunks: int
+    jurors: list[JurorProgress] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)  # what the running chunks' workers are doing now
+    rate_per_min: float | None = None  # verdicts per minute since the first verdict
+    eta_minutes: float | None = None
 
     @property
     def fraction(self) -> float:
@@ -44,14 +61,38 @@ class Progress:
     def percent(self) -> int:
         return int(round(self.fraction * 100))
 
+    @property
+    def preparing(self) -> bool:
+        return any("preparing" in stage or "loading" in stage for stage in self.stages)
 
-def run_progress(*, run: JuryRun) -> Progress:
-    """Progress counted from the stored verdicts themselves (exact even after a crash)."""
+
+ETA_MIN_VERDICTS = 10  # fewer verdicts than this give no estimate worth showing
+
+
+def run_progress(*, run: JuryRun, now=None) -> Progress:
+    """Progress counted from the stored verdicts themselves (exact even after a crash): overall and per
+    juror (each juror judges every unit, so each expects an equal share), what the workers are doing
+    now (``JuryChunk.stage``), and an estimate of the time left from the pace since the first verdict."""
+    now = now or timezone.now()
+    verdicts = Verdict.objects.filter(run=run)
+    per_juror = dict(verdicts.values_list("juror_id").annotate(n=Count("id")).values_list("juror_id", "n"))
+    members = (run.config or {}).get("jurors") or []
+    share = run.verdicts_expected // len(members) if members else 0
+    jurors = [JurorProgress(m["name"], per_juror.get(m["id"], 0), share) for m in members]
+    done = sum(per_juror.values())
+    span = verdicts.aggregate(first=Min("created_at"), last=Max("created_at"))
+    rate = eta = None
+    if done >= ETA_MIN_VERDICTS and span["first"] is not None and run.is_active:
+        minutes = max((now - span["first"]).total_seconds() / 60, 1 / 60)
+        rate = done / minutes
+        eta = max(0, run.verdicts_expected - done) / rate
+    stages = list(
+        run.chunks.filter(status=JobStatus.RUNNING).exclude(stage="").order_by("index").values_list("stage", flat=True)
+    )
     return Progress(
-        done=Verdict.objects.filter(run=run).count(),
-        expected=run.verdicts_expected,
-        chunks_done=run.chunks.filter(status="done").count(),
-        chunks=run.chunk_count,
+        done=done, expected=run.verdicts_expected,
+        chunks_done=run.chunks.filter(status="done").count(), chunks=run.chunk_count,
+        jurors=jurors, stages=stages, rate_per_min=rate, eta_minutes=eta,
     )
 
 

@@ -17,7 +17,7 @@ import logging
 
 from celery import shared_task
 
-from annotation.jobs import register_job_kind, worker_identity
+from annotation.jobs import register_job_kind, register_worker_start_task, worker_identity
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +65,19 @@ def resume_runs_task() -> None:
 
 # Only workers that consume the gpu queue resume runs, so a web-only or import-only worker does not.
 register_job_kind("jury-run", resume_task="jury.resume_runs", queue="gpu")
+
+
+@shared_task(name="jury.prepare_models", ignore_result=True)
+def prepare_models_task() -> list[str]:
+    """Convert the packaged models that jurors use (once; later starts find them converted). Enqueued
+    by every starting gpu worker, so the first run does not wait ten minutes at 0% (issue 13, 14)."""
+    from django.conf import settings
+
+    if not settings.JURY_PREPARE_MODELS_ON_START:
+        return []
+    from jury import services
+
+    return services.packaged_models_prepare()
+
+
+register_worker_start_task("jury.prepare_models", queue="gpu")

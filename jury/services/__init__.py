@@ -15,7 +15,14 @@ Every public name stays importable from ``jury.services``.
 from __future__ import annotations
 
 from jury.services.chunks import MAX_CHUNK_ATTEMPTS, chunk_lease_seconds, jury_chunk_claim, jury_chunk_process
-from jury.services.configuration import DEFAULT_JURY, juror_create, jury_create, jury_ensure_default, model_spec_create
+from jury.services.configuration import (
+    DEFAULT_JURY,
+    juror_create,
+    jury_create,
+    jury_ensure_default,
+    model_spec_create,
+    packaged_models_prepare,
+)
 from jury.services.finalize import jury_judgment_record, jury_run_finalize
 from jury.services.runs import (
     jury_run_cancel,
@@ -28,5 +35,5 @@ from jury.services.runs import (
 __all__ = [
     "model_spec_create", "juror_create", "jury_create", "jury_ensure_default", "jury_run_start", "jury_run_dispatch", "jury_run_cancel",
     "jury_run_resume", "jury_runs_resume_all", "jury_chunk_claim", "jury_chunk_process", "jury_run_finalize",
-    "jury_judgment_record", "DEFAULT_JURY", "MAX_CHUNK_ATTEMPTS", "chunk_lease_seconds",
+    "jury_judgment_record", "DEFAULT_JURY", "MAX_CHUNK_ATTEMPTS", "chunk_lease_seconds", "packaged_models_prepare",
 ]

@@ -102,8 +102,11 @@ def jury_chunk_process(*, chunk_id: int, worker: str = "") -> str:
         stats = timings.setdefault(name, {"load_s": 0.0, "score_s": 0.0, "verdicts": 0})
         try:
             started = time.perf_counter()
-            backend = get_backend(_backend_spec(run, member["spec"]))
+            spec = _backend_spec(run, member["spec"])
+            _set_stage(chunk.pk, f"{name}: {preparing_text(spec)}")
+            backend = get_backend(spec)
             stats["load_s"] = round(stats["load_s"] + time.perf_counter() - started, 3)
+            _set_stage(chunk.pk, f"{name}: judging")
             step = max(1, int(member["spec"].get("batch_size") or 8))
             for start in range(0, len(targets), step):
                 if not _run_is_live(run.pk):
@@ -122,10 +125,27 @@ def jury_chunk_process(*, chunk_id: int, worker: str = "") -> str:
             _chunk_fail(chunk, f"{name}: {type(exc).__name__}: {exc}", juror=name)
             return "failed"
     _save_timings(chunk.pk, timings)
-    JuryChunk.objects.filter(pk=chunk.pk).update(status=JuryChunk.Status.DONE, finished_at=timezone.now(), error="")
+    JuryChunk.objects.filter(pk=chunk.pk).update(
+        status=JuryChunk.Status.DONE, finished_at=timezone.now(), error="", stage=""
+    )
     if not JuryChunk.objects.filter(run=run).exclude(status=JuryChunk.Status.DONE).exists():
         _finalize_after_commit(run.pk)
     return "done"
+
+
+def preparing_text(spec: dict[str, Any]) -> str:
+    """What the run page says while a juror's model loads: a packaged model converted on first use
+    takes minutes on CPU (Gemma 3: about ten), so say so rather than show a stalled 0%."""
+    if spec.get("backend") == "packaged":
+        from jury.backends import packaged
+
+        if not packaged.is_converted(spec["model"]):
+            return f"preparing the model (converting {spec['model']} on first use; minutes on a CPU)"
+    return "loading the model"
+
+
+def _set_stage(chunk_id: int, stage: str) -> None:
+    JuryChunk.objects.filter(pk=chunk_id).update(stage=stage[:200])
 
 
 def _save_timings(chunk_id: int, timings: dict) -> None:

@@ -1,12 +1,15 @@
 """Configuration of the panel: model specs, jurors, juries, the default jury of the packaged models."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
 
-from jury.backends.registry import PACKAGED_MODELS
+from jury.backends.registry import PACKAGED_MODELS, backend_kind, prepare_backend
 from jury.models import MODEL_SPEC_FIELDS, Juror, Jury, JuryMember, ModelSpec
+
+log = logging.getLogger(__name__)
 
 DEFAULT_JURY = "default"
 
@@ -90,3 +93,28 @@ def jury_ensure_default() -> Jury:
         for juror in members:
             JuryMember.objects.get_or_create(jury=jury, juror=juror, defaults={"weight": 1.0})
     return jury
+
+
+def packaged_models_prepare() -> list[str]:
+    """Prepare (convert once into MODEL_CACHE_DIR) every model that a juror's spec names with a kind that
+    has a ``prepare`` hook, packaged GGUFs first of all. Idempotent; returns what it prepared. Worker-only:
+    a hook may import torch."""
+    prepared: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for spec in ModelSpec.objects.filter(jurors__isnull=False).distinct().order_by("pk"):
+        data = spec.as_dict()
+        key = (data["backend"], data.get("model") or "")
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            if backend_kind(data["backend"]).prepare is None:
+                continue
+        except Exception:  # an unknown kind: the run that uses it will say so
+            continue
+        try:
+            prepare_backend(data)
+            prepared.append(key[1])
+        except Exception:  # never break a worker start: the first run reports the error on its page
+            log.exception("preparing model %s failed", key[1])
+    return prepared

@@ -54,3 +54,22 @@ def test_jury_item_page_puts_every_label_side_by_side(tab, researcher, project, 
     body = tab.page.content()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and not tab.errors
     assert tab.page.evaluate("document.documentElement.scrollWidth") <= width + 1
+
+
+@pytest.mark.parametrize("width", [1440, 800])
+def test_run_page_says_what_the_worker_is_doing(tab, researcher, project, judged_item, width):
+    from jury.models import JuryChunk
+
+    run = JuryRun.objects.filter(project=project, task="safety").get()
+    JuryRun.objects.filter(pk=run.pk).update(status=JuryRun.Status.RUNNING)
+    JuryChunk.objects.filter(run=run).update(
+        status=JuryChunk.Status.RUNNING, stage="gem: preparing the model (converting gemma3-270m on first use; minutes on a CPU)"
+    )
+    tab.page.set_viewport_size({"width": width, "height": 900})
+    tab.login(researcher.username, "pw-" + researcher.username)
+    tab.goto(f"/projects/{project.slug}/jury/runs/{run.pk}/")
+    tab.page.click("details.confirm-cancel summary")  # the cancel asks first
+    tab.shot(f"jury-run-running-{width}")
+    assert tab.page.locator("text=converting gemma3-270m on first use").count() == 1
+    assert tab.page.locator(f"text=Yes, cancel run #{run.pk}").is_visible()
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= width + 1 and not tab.errors
