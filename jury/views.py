@@ -53,14 +53,16 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     }
     if getattr(request, "htmx", False):
         return render(request, "jury/run.html#run-progress", context)
-    decisions = list(selectors.run_decisions(run=run).prefetch_related("item__responses")[:200])
-    for decision in decisions:
+    rows = []  # (decision, its label in response letters, its reasons as the page names targets)
+    for decision in selectors.run_decisions(run=run).prefetch_related("item__responses")[:200]:
         responses = list(decision.item.responses.all())
-        letters = item_tables.letters_of(responses)
-        decision.label_text = item_tables.decision_label_text(decision, letters)
         ids = [r.pk for r in sorted(responses, key=lambda r: r.position)]
-        decision.reason_texts = [finalize.readable_reason(reason, ids) for reason in decision.reasons or []]
-    context["decisions"] = decisions
+        rows.append((
+            decision,
+            item_tables.decision_label_text(decision, item_tables.letters_of(responses)),
+            [finalize.readable_reason(reason, ids) for reason in decision.reasons or []],
+        ))
+    context["decisions"] = rows
     return render(request, "jury/run.html", context)
 
 
