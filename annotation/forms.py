@@ -85,3 +85,52 @@ def import_uploaded_file(
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+
+
+class ProjectCreateForm(forms.Form):
+    """A new project from the browser (site researchers and admins); the API's POST /api/projects/ twin."""
+
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=64, help_text="The project's address: /projects/<slug>/. Letters, digits, - and _.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    mode = forms.ChoiceField(choices=Project.Mode.choices, initial=Project.Mode.RANKING_SAFETY)
+    overlap = forms.IntegerField(min_value=1, max_value=50, initial=2, help_text="How many annotators judge each item.")
+    taxonomy_version = forms.ModelChoiceField(
+        queryset=None, empty_label=None, help_text="Published versions only: labels always name the version they used."
+    )
+    principle_set = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="Principles annotators may cite (and the jury's principles task uses)."
+    )
+    guidelines = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 8}), help_text="Markdown, shown on the project page and in the workbench."
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        from annotation.models import PrincipleSet, TaxonomyVersion
+
+        super().__init__(*args, **kwargs)
+        versions = TaxonomyVersion.objects.filter(status=TaxonomyVersion.Status.PUBLISHED).select_related("taxonomy")
+        self.fields["taxonomy_version"].queryset = versions.order_by("taxonomy__name", "-version")  # type: ignore[attr-defined]
+        self.fields["principle_set"].queryset = PrincipleSet.objects.order_by("name")  # type: ignore[attr-defined]
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug == "new":
+            raise forms.ValidationError("“new” is taken by the new-project page; choose another address.")
+        if Project.objects.filter(slug=slug).exists():
+            raise forms.ValidationError("A project with this address exists already; choose another.")
+        return slug
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="The person's login name.")
+    role = forms.ChoiceField(choices=[("annotator", "Annotator"), ("researcher", "Researcher")], initial="annotator")
+
+    def clean_username(self):
+        from django.contrib.auth import get_user_model
+
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No active user is called “{username}”. An admin creates accounts.")
+        return user

@@ -187,6 +187,14 @@ def membership_set(*, project: Project, user, role: str) -> Membership:
 
 
 @transaction.atomic
+def membership_remove(*, project: Project, user) -> bool:
+    """Take a user out of a project. Their judgments stay (append-only) and keep counting; they lose
+    access to the project. False when they were not a member."""
+    deleted, _ = Membership.objects.filter(project=project, user=user).delete()
+    return deleted > 0
+
+
+@transaction.atomic
 def user_set_role(*, user, role: str) -> None:
     """Give ``user`` exactly one site-wide role (``admin``, ``researcher`` or ``annotator``).
 
