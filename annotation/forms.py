@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from annotation.importing import import_file
 from annotation.importing.formats import rater_columns
-from annotation.models import ImportBatch, Project
+from annotation.models import ImportBatch, PrincipleSet, Project, TaxonomyVersion
 
 
 class ImportForm(forms.Form):
@@ -96,22 +96,17 @@ class ProjectCreateForm(forms.Form):
     mode = forms.ChoiceField(choices=Project.Mode.choices, initial=Project.Mode.RANKING_SAFETY)
     overlap = forms.IntegerField(min_value=1, max_value=50, initial=2, help_text="How many annotators judge each item.")
     taxonomy_version = forms.ModelChoiceField(
-        queryset=None, empty_label=None, help_text="Published versions only: labels always name the version they used."
+        queryset=TaxonomyVersion.objects.filter(status=TaxonomyVersion.Status.PUBLISHED)
+        .select_related("taxonomy").order_by("taxonomy__name", "-version"),
+        empty_label=None, help_text="Published versions only: labels always name the version they used.",
     )
     principle_set = forms.ModelChoiceField(
-        queryset=None, required=False, help_text="Principles annotators may cite (and the jury's principles task uses)."
+        queryset=PrincipleSet.objects.order_by("name"), required=False,
+        help_text="Principles annotators may cite (and the jury's principles task uses).",
     )
     guidelines = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 8}), help_text="Markdown, shown on the project page and in the workbench."
     )
-
-    def __init__(self, *args, **kwargs) -> None:
-        from annotation.models import PrincipleSet, TaxonomyVersion
-
-        super().__init__(*args, **kwargs)
-        versions = TaxonomyVersion.objects.filter(status=TaxonomyVersion.Status.PUBLISHED).select_related("taxonomy")
-        self.fields["taxonomy_version"].queryset = versions.order_by("taxonomy__name", "-version")  # type: ignore[attr-defined]
-        self.fields["principle_set"].queryset = PrincipleSet.objects.order_by("name")  # type: ignore[attr-defined]
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
