@@ -311,3 +311,14 @@ def annotation_rows(detail: AdjudicationView, letters: dict[int, str]) -> list[R
             )
         )
     return rows
+
+
+def flagged_assignments(*, project: Project, include_skips: bool = False):
+    """The items annotators flagged (broken, harmful to view), newest first, with who and why; with
+    ``include_skips`` the skips and their reasons too. Researchers' list of what needs their eye."""
+    statuses = [ST.FLAGGED, ST.SKIPPED] if include_skips else [ST.FLAGGED]
+    return (
+        Assignment.objects.filter(project=project, status__in=statuses)
+        .select_related("item", "annotator")
+        .order_by("-served_at", "-pk")
+    )

@@ -1,7 +1,7 @@
 """Workbench pages under /annotate/<slug>/ and its API under /api/annotate/<slug>/."""
 from django.urls import path
 
-from annotation.workbench import api, views
+from annotation.workbench import api, views, views_flags
 
 urlpatterns = [
     path("annotate/<slug:slug>/", views.workbench, name="workbench"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("annotate/<slug:slug>/skip/", views.workbench_skip, name="workbench-skip"),
     path("annotate/<slug:slug>/undo/", views.workbench_undo, name="workbench-undo"),
     path("annotate/<slug:slug>/adjudicate/", views.adjudication_list, name="adjudication"),
+    path("annotate/<slug:slug>/flags/", views_flags.flag_list, name="flags"),
     path("annotate/<slug:slug>/adjudicate/<int:item_id>/", views.adjudication_item, name="adjudication-item"),
     path("api/annotate/<slug:slug>/next/", api.NextItemApi.as_view(), name="api-annotate-next"),
     path("api/annotate/<slug:slug>/submit/", api.AnnotationSubmitApi.as_view(), name="api-annotate-submit"),

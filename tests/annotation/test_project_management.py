@@ -95,7 +95,7 @@ def test_annotators_cannot_post_member_changes(login, project, annotator, outsid
 
 
 def test_project_page_links_every_research_page_for_managers_only(login, project):
-    pages = ["import-upload", "adjudication", "jury-runs", "exports", "guards", "project-metrics", "project-members"]
+    pages = ["import-upload", "adjudication", "flags", "jury-runs", "exports", "guards", "project-metrics", "project-members"]
     html = login("researcher").get(reverse("project", args=[project.slug])).content.decode()
     for name in pages:
         assert f'href="{reverse(name, args=[project.slug])}"' in html, name

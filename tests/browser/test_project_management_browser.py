@@ -31,4 +31,24 @@ def test_a_researcher_creates_a_project_and_adds_an_annotator(tab, researcher, o
     assert tab.page.evaluate("document.documentElement.scrollWidth") <= width + 1 and not tab.errors
     tab.goto(f"/projects/{project.slug}/")
     tab.shot(f"project-page-{width}")
-    assert tab.page.locator("nav.project-nav a").count() == 7
+    assert tab.page.locator("nav.project-nav a").count() == 8
+
+
+@pytest.mark.parametrize("width", [1440, 800])
+def test_flagged_items_list(tab, researcher, annotator, project, tmp_path, width):
+    from annotation.workbench import services as wb
+    from tests.annotation.web_fixtures import import_records, sample_records
+
+    import_records(project, tmp_path, sample_records(2), user=researcher)
+    lease = wb.queue_next(project=project, annotator=annotator)
+    wb.assignment_flag(project=project, annotator=annotator, item_id=lease.item.pk, kind="harmful_to_view",
+                       note="graphic violence in response A <img src=x onerror=alert(1)>")
+    tab.page.set_viewport_size({"width": width, "height": 700})
+    tab.login(researcher.username, "pw-" + researcher.username)
+    tab.goto(f"/projects/{project.slug}/")
+    with tab.page.expect_navigation():
+        tab.page.click("nav.project-nav >> text=Flags")
+    tab.shot(f"flags-{width}")
+    assert tab.page.locator("table.flags tbody tr").count() == 1 and not tab.errors
+    assert "Harmful to view" in tab.page.content() and tab.page.locator("table.flags img").count() == 0
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= width + 1
