@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Prefetch, Q
 
+from annotation.judgments import response_letter
 from annotation.models import (
     Annotation,
     Assignment,
@@ -281,6 +282,23 @@ class RecordRow:
     response_labels: list[tuple[str, str, list[str]]]
     principles: list[str]
     status: str
+    # The rater's own letters where they differ from the page's: [("A", "B"), ("B", "A")] means the rater
+    # saw response B first and called it "A" (their rationale's "A" is this page's B). Empty when the
+    # rater saw the page's order, or the order is unknown (imports).
+    letter_map: list[tuple[str, str]] = field(default_factory=list)
+
+
+def rater_letter_map(shown_order: list[int] | None, letters: dict[int, str]) -> list[tuple[str, str]]:
+    """(the rater's letter, this page's letter) for each response as the rater was shown it; empty when
+    the two agree everywhere or nothing was recorded.
+
+    >>> rater_letter_map([12, 11], {11: "A", 12: "B"})
+    [('A', 'B'), ('B', 'A')]
+    >>> rater_letter_map([11, 12], {11: "A", 12: "B"}), rater_letter_map(None, {11: "A"})
+    ([], [])
+    """
+    pairs = [(response_letter(n), letters[rid]) for n, rid in enumerate(shown_order or []) if rid in letters]
+    return [] if all(theirs == ours for theirs, ours in pairs) else pairs
 
 
 def annotation_rows(detail: AdjudicationView, letters: dict[int, str]) -> list[RecordRow]:
@@ -308,6 +326,7 @@ def annotation_rows(detail: AdjudicationView, letters: dict[int, str]) -> list[R
             RecordRow(
                 annotation=a, who=who, ranking=ranking, pair=pair, prompt_label=a.prompt_label,
                 response_labels=labels, principles=[p.short for p in a.principles.all()], status=status,
+                letter_map=rater_letter_map(a.shown_order, letters),
             )
         )
     return rows

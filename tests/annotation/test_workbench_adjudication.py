@@ -64,3 +64,33 @@ def test_a_retracted_judgment_does_not_count(project, tmp_path):
     assert len(selectors.adjudication_queue(project)) == 1
     wb.annotation_undo_last(project=project, annotator=u2)
     assert selectors.adjudication_queue(project) == []
+
+
+def test_rater_letters_are_mapped_to_the_page_letters(project, tmp_path, client, researcher):
+    from django.urls import reverse
+
+    from annotation.judgments import response_letter
+    from annotation.models import Assignment
+
+    # given: an annotator who saw the responses in the reverse of source order and wrote about "A"
+    (item,) = make_items(project, tmp_path, 1)
+    (user,) = make_annotators(project, 1)
+    lease = wb.queue_next(project=project, annotator=user)
+    source = [r.pk for r in sorted(item.responses.all(), key=lambda r: r.position)]
+    shown = source[::-1]
+    Assignment.objects.filter(pk=lease.pk).update(shown_order=shown)
+    wb.annotation_submit(
+        project=project, annotator=user, item_id=item.pk,
+        judgment=full_judgment(project, shown, ranking=[[r] for r in shown], rationale="A is factually right"),
+    )
+    # when
+    client.force_login(researcher)
+    html = client.get(reverse("adjudication-item", args=[project.slug, item.pk])).content.decode()
+    # then: the rationale's "A" is this page's last letter
+    page_letters = {rid: response_letter(n) for n, rid in enumerate(source)}
+    expected = [(response_letter(n), page_letters[rid]) for n, rid in enumerate(shown)]
+    assert "A is factually right" in html
+    assert f"their A is {response_letter(len(source) - 1)} here" in html
+    detail = selectors.adjudication_detail(project, item.pk)
+    assert selectors.annotation_rows(detail, page_letters)[0].letter_map == expected
+    assert selectors.rater_letter_map(source, page_letters) == []
