@@ -399,9 +399,15 @@ def _walk(
     # (an exception in a write included), not later by the garbage collector in some other thread.
     # The parser (pure Python, no database) runs two chunks ahead on its own thread while this
     # thread waits for the database; only this thread touches the database.
+    mode = Project.objects.filter(pk=batch.project_id).values_list("mode", flat=True).get()
     chunks = _parsed_chunks(reader, records, ctx, settings.IMPORT_BATCH_SIZE)
     with contextlib.closing(read_ahead(chunks, depth=2, name="import-parser")) as parsed:
         for chunk, hashes, position, records_read in parsed:
+            fits = [mode_fit_error(mode, len(record.responses)) for record in chunk]
+            for record, problem in zip(chunk, fits):
+                if problem:
+                    errors.add(record.line, problem)
+            chunk, hashes = [r for r, p in zip(chunk, fits) if not p], [h for h, p in zip(hashes, fits) if not p]
             planned, skipped, attach = _plan(
                 known, chunk, hashes, seen_hashes, seen_ids, errors, raters=raters, from_db=writer is None
             )
@@ -414,6 +420,27 @@ def _walk(
     stats.records_read = ctx.records_read
     stats.skipped += ctx.ignored
     return stats
+
+
+def mode_fit_error(mode: str, responses: int) -> str:
+    """Why an item with ``responses`` responses cannot be judged in a project of ``mode`` ("" when it can).
+
+    A pairwise project compares exactly two responses: the workbench shows one pair, so a third response
+    would never be seen and annotators would compare different pairs (split such items into pairs, or
+    import them into a ranking project). Ranking needs at least two; safety, and ranking + safety (whose
+    safety labels still apply to a lone response), take any number.
+
+    >>> mode_fit_error("pairwise", 3), mode_fit_error("ranking", 1), mode_fit_error("safety", 1)
+    ('a pairwise project compares exactly two responses and this item has 3: split it into pairs, or import it into a ranking project', 'a ranking project needs at least two responses to compare and this item has 1', '')
+    """
+    if mode == Project.Mode.PAIRWISE and responses != 2:
+        if responses > 2:
+            return (f"a pairwise project compares exactly two responses and this item has {responses}: "
+                    "split it into pairs, or import it into a ranking project")
+        return f"a pairwise project compares exactly two responses and this item has {responses}"
+    if mode == Project.Mode.RANKING and responses < 2:  # ranking + safety still labels a lone response
+        return f"a ranking project needs at least two responses to compare and this item has {responses}"
+    return ""
 
 
 # SQLite (chunked pass 2): how many records one write transaction holds the database's only write

@@ -295,3 +295,33 @@ def test_a_gzip_that_unpacks_too_far_is_refused_with_its_reason(project, tmp_pat
     batch = import_file(project=project, path=path, source_name="bomb2.jsonl.gz", fmt="tribunal", background=False)
     assert_failed_and_empty(batch, project)
     assert "more than 5 times its packed size" in batch.errors[-1]["error"]
+
+
+@pytest.mark.parametrize(
+    "mode,responses,error",
+    [
+        ("pairwise", 3, "a pairwise project compares exactly two responses and this item has 3: split it into pairs"),
+        ("pairwise", 1, "a pairwise project compares exactly two responses and this item has 1"),
+        ("ranking", 1, "a ranking project needs at least two responses to compare and this item has 1"),
+    ],
+)
+def test_items_the_project_mode_cannot_judge_are_rejected_by_line(project, researcher, tmp_path, mode, responses, error):
+    # given: a project of this mode and a file whose second line has the wrong number of responses
+    project.mode = mode
+    project.save(update_fields=["mode"])
+    good = json.dumps({"id": "ok", "prompt": "fine", "responses": ["one", "two"]}).encode()
+    bad = json.dumps({"id": "bad", "prompt": "q", "responses": [f"r{n}" for n in range(responses)]}).encode()
+    # when
+    batch = import_file(project=project, path=_write(tmp_path, "mode.jsonl", [good, bad]), source_name="mode.jsonl", user=researcher)
+    # then: the line and the reason, and nothing stored
+    assert batch.status == ImportBatch.Status.FAILED
+    assert [e["line"] for e in batch.errors] == [2] and batch.errors[0]["error"].startswith(error)
+    assert batch.errors[0]["line"] == 2 and not Item.objects.filter(project=project).exists()
+
+
+@pytest.mark.parametrize("mode", ["safety", "ranking_safety"])
+def test_a_lone_response_is_fine_where_safety_labels_it(project, researcher, tmp_path, mode):
+    project.mode = mode
+    project.save(update_fields=["mode"])
+    batch = import_file(project=project, path=_write(tmp_path, "one.jsonl", [GOOD]), source_name="one.jsonl", user=researcher)
+    assert batch.status == ImportBatch.Status.DONE and Item.objects.filter(project=project).count() == 1

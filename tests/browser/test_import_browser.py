@@ -65,3 +65,25 @@ def test_swagger_ui_renders_offline(tab, annotator):
     # then: Swagger UI drew the operations from our schema
     tab.page.wait_for_selector("text=/api/projects/{slug}/items/", timeout=10000)
     assert tab.errors == []
+
+
+@pytest.mark.parametrize("width", [1440, 800])
+def test_a_pairwise_project_refuses_a_three_response_item_by_line(tab, project, researcher, tmp_path, width):
+    # given: a pairwise project and a file whose second item has three responses
+    project.mode = "pairwise"
+    project.save(update_fields=["mode"])
+    records = sample_records(2)
+    records[1]["responses"] = ["one", "two", "three"]
+    path = write_jsonl(tmp_path / "pairs.jsonl", records)
+    tab.page.set_viewport_size({"width": width, "height": 900})
+    tab.login("rita_researcher", "pw-rita_researcher")
+    # when
+    tab.goto(f"/projects/{project.slug}/import/")
+    tab.page.set_input_files("input[type=file]", str(path))
+    with tab.page.expect_navigation():
+        tab.page.click("main form button[type=submit]")
+    tab.shot(f"import-pairwise-refused-{width}")
+    # then: the error names line 2 and says what to do; nothing stored
+    body = tab.page.inner_text("main")
+    assert "compares exactly two responses and this item has 3" in body and "2" in body
+    assert ImportBatch.objects.get().items_created == 0 and not tab.errors
