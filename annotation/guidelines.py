@@ -8,6 +8,7 @@ and dropped ``<abbr>``/``<kbd>``/``<sup>``. Both lists already dropped everythin
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import markdown
@@ -23,6 +24,15 @@ ALLOWED_TAGS = frozenset({
 })
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})  # javascript:, data:, vbscript: are dropped
+# Guidelines sit under the page's own H1 and a "Guidelines" H2, so their headings start at H3: a page
+# has one H1, and screen-reader users navigating by heading level find the guidelines inside their
+# section. "# Rules" renders as <h3>; deeper levels shift with it, down to H6.
+HEADING_SHIFT = 2
+_HEADING = re.compile(r"<(/?)h([1-6])\b")
+
+
+def _shift_headings(html: str) -> str:
+    return _HEADING.sub(lambda m: f"<{m[1]}h{min(6, int(m[2]) + HEADING_SHIFT)}", html)
 
 
 @lru_cache(maxsize=64)
@@ -30,10 +40,10 @@ def _render(text: str) -> str:
     html = markdown.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
     # nh3 (ammonia) drops every tag, attribute and URL scheme not listed, so raw HTML in the
     # source goes through the same allow-list: no <script>, no event handlers, no javascript: links.
-    return nh3.clean(
+    return _shift_headings(nh3.clean(
         html, tags=set(ALLOWED_TAGS), attributes=ALLOWED_ATTRIBUTES, url_schemes=set(URL_SCHEMES),
         link_rel="noopener noreferrer nofollow",
-    )
+    ))
 
 
 def guidelines_html(text: str | None) -> SafeString:

@@ -1,13 +1,15 @@
 """annotation.guidelines: one Markdown renderer and allow-list for every page that shows guidelines."""
 from __future__ import annotations
 
+import pytest
+
 from annotation.guidelines import guidelines_html
 from annotation.models import Project
 from tests.annotation.workbench_fixtures import make_items
 
 
 def test_markdown_is_rendered():
-    assert str(guidelines_html("# Rules\n\nBe **careful**.")) == "<h1>Rules</h1>\n<p>Be <strong>careful</strong>.</p>"
+    assert str(guidelines_html("# Rules\n\nBe **careful**.")) == "<h3>Rules</h3>\n<p>Be <strong>careful</strong>.</p>"
 
 
 def test_tables_and_fenced_code_are_kept():
@@ -48,3 +50,16 @@ def test_project_page_and_workbench_render_the_guidelines_alike(client, project,
     rendered = str(guidelines_html(text))
     assert "<dd>harmful to someone</dd>" in rendered
     assert rendered in page and rendered in bench
+
+
+def test_guideline_headings_sit_below_the_page_headings():
+    html = str(guidelines_html("# A\n\n## B\n\n### C\n\n#### D\n\n###### F"))
+    assert html == "<h3>A</h3>\n<h4>B</h4>\n<h5>C</h5>\n<h6>D</h6>\n<h6>F</h6>"
+
+
+@pytest.mark.django_db
+def test_project_page_has_one_h1_whatever_the_guidelines(login, project):
+    project.guidelines = "# Rules\n\n# More rules"
+    project.save(update_fields=["guidelines"])
+    html = login("annotator").get(f"/projects/{project.slug}/").content.decode()
+    assert html.count("<h1") == 1
