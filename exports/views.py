@@ -4,8 +4,11 @@ Researchers of the project and admins only; everyone else gets 404 (``annotation
 """
 from __future__ import annotations
 
+import tempfile
+import zipfile
+
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -69,3 +72,22 @@ def export_download(request: HttpRequest, slug: str, pk: int, name: str) -> File
     export = selectors.export_get(project=project, export_id=pk)
     path = selectors.export_file_path(export, name)
     return FileResponse(open(path, "rb"), as_attachment=True, filename=f"export-{export.pk}-{name.replace('/', '-')}")
+
+
+@login_required
+@require_GET
+def export_download_zip(request: HttpRequest, slug: str, pk: int) -> FileResponse:
+    """The whole folder of a finished export (manifest, card, data files) as one zip, built in a
+    temporary file that is deleted once sent. Only the files the manifest lists go in."""
+    project = roles.get_project_for_researcher(request.user, slug)
+    export = selectors.export_get(project=project, export_id=pk)
+    paths = [(f["name"], selectors.export_file_path(export, f["name"])) for f in selectors.export_files(export)]
+    if not paths:
+        raise Http404("This export has no files (yet).")
+    archive = tempfile.TemporaryFile()
+    folder = f"export-{export.pk}-{export.format}"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for name, path in paths:
+            zf.write(path, arcname=f"{folder}/{name}")
+    archive.seek(0)
+    return FileResponse(archive, as_attachment=True, filename=f"{folder}.zip", content_type="application/zip")

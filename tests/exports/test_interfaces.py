@@ -61,6 +61,7 @@ def test_it_shows_the_export_page_only_to_researchers_and_admins(persona, login,
         reverse("exports", args=[project.slug]),
         reverse("export-detail", args=[project.slug, export.pk]),
         reverse("export-download", args=[project.slug, export.pk, "train.jsonl"]),
+        reverse("export-download-zip", args=[project.slug, export.pk]),
     ]
     for url in urls:
         # when
@@ -316,3 +317,23 @@ def test_an_export_job_runs_on_a_real_celery_worker(project, raters, researcher,
     assert json.loads((out / "manifest.json").read_text()) == export.manifest
     # a duplicate delivery of the task does nothing (the claim is a conditional UPDATE)
     assert services.export_run(export_id=export.pk).status == Export.Status.DONE
+
+
+@pytest.mark.django_db
+def test_the_whole_export_folder_downloads_as_one_zip(login, project, pairs, researcher, export_dir):
+    import io
+    import zipfile
+
+    # given: a finished export
+    export = _finished_export(project, researcher, format="dpo")
+    # when
+    response = login("researcher").get(reverse("export-download-zip", args=[project.slug, export.pk]))
+    # then: every listed file, under one folder, byte for byte as on disk
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith(f'attachment; filename="export-{export.pk}-dpo.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    folder = f"export-{export.pk}-dpo/"
+    listed = {"manifest.json", *export.manifest["files"]}
+    assert set(archive.namelist()) == {folder + name for name in listed}
+    for name in listed:
+        assert archive.read(folder + name) == (Path(export.out_dir) / name).read_bytes()
