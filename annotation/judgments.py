@@ -303,7 +303,9 @@ def judgment_validate(
     def named(ids: list[int]) -> str:
         if not name_by_letter:
             return f"Responses {ids}"
-        names = [letter_of.get(rid, "an unknown response") for rid in ids]
+        shown = list(letter_of)
+        in_order = sorted(ids, key=lambda rid: shown.index(rid) if rid in letter_of else len(shown))
+        names = [letter_of.get(rid, "an unknown response") for rid in in_order]
         if len(names) == 1:
             return f"Response {names[0]}"
         return "Responses " + ", ".join(names[:-1]) + " and " + names[-1]

@@ -112,7 +112,8 @@
       cb.disabled = !allowed;
       li.classList.toggle("chosen", cb.checked);
     });
-    if (allowed && p.querySelector("input[type=checkbox]:checked")) p.open = true;
+    /* Open where there is something to see or to fix: chosen categories, or an error on this card. */
+    if (allowed && (p.querySelector("input[type=checkbox]:checked") || p.closest(".has-error"))) p.open = true;
   }
   function refreshPicker(p) {
     var filter = p.querySelector("[data-picker-filter]");
