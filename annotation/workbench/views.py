@@ -200,9 +200,14 @@ def workbench_skip(request: WorkbenchRequest, slug: str) -> HttpResponse:
         return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=409)
     except WorkbenchError as exc:
         # A refused skip or flag (no reason, "other" without a note): the same item, the message beside
-        # the form that was sent, what was typed in it kept.
+        # the form that was sent, what was typed in it kept, and the judgment typed so far too (the
+        # page's skip and flag forms send it along: hx-include).
         assignment = services.queue_next(project=project, annotator=request.user)
-        ctx = _task_context(request, project, assignment, skip_error=exc.message, skip_action=action)
+        same_item = assignment is not None and str(assignment.item_id) == item_id and "idempotency_key" in request.POST
+        ctx = _task_context(
+            request, project, assignment, skip_error=exc.message, skip_action=action,
+            data=request.POST if same_item else None, key=request.POST.get("idempotency_key", "") if same_item else "",
+        )
         ctx.update(skip_reason=request.POST.get("reason", ""), skip_note=request.POST.get("note", ""))
         return _render_task(request, ctx, status=422)
     return _next_or_redirect(request, project, flash)

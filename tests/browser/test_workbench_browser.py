@@ -443,6 +443,8 @@ def test_a_tie_with_much_better_and_a_skip_without_its_note_are_refused_in_place
     assert page.locator("[data-testid=stale]").count() == 0
     page.wait_for_function("document.activeElement && document.activeElement.name === 'note'")
     assert page.input_value("[data-skip-reason]") == "other"
+    # and what was chosen in the judgment form is still there
+    assert page.locator("input[name=pair_choice][value=tie]").is_checked()
     shots(tab, "wb13-skip-refused")
     page.keyboard.type("the prompt is in Latin")
     page.keyboard.press("Enter")
