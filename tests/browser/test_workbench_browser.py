@@ -451,3 +451,34 @@ def test_a_tie_with_much_better_and_a_skip_without_its_note_are_refused_in_place
     page.wait_for_selector("text=skipped")
     assert Assignment.objects.filter(annotator=annotator, status="skipped", reason="other").count() == 1
     assert not tab.errors and not tab.dialogs
+
+
+def test_the_demo_has_a_project_per_mode_whose_guidelines_say_what_it_asks(tab, presets):
+    # given: what `make run` loads
+    import io
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("load_demo", stdout=io.StringIO(), stderr=io.StringIO())
+    user = get_user_model().objects.get(username="annotator")
+    user.set_password("pw-demo-annotator")
+    user.save()
+    tab.login("annotator", "pw-demo-annotator")
+    page = tab.page
+    # then: the pairwise demo hands out pairs and asks for a strength; its guidelines say so
+    tab.goto("/annotate/demo-pairwise/")
+    ready(tab)
+    assert page.locator(".pair-card").count() == 2 and page.locator("input[name=pair_strength]").count() == 3
+    guidelines = page.inner_text(".wb-guidelines")
+    assert "Demo · pairwise" in guidelines and "this project does not ask how strongly" in guidelines
+    shots(tab, "wb13-demo-pairwise")
+    # and the ranking + safety demo ranks two-response items too, with no strength to give
+    tab.goto("/annotate/demo/")
+    ready(tab)
+    assert page.locator("input[name=pair_strength]").count() == 0 and page.locator("select[data-rank]").count() >= 2
+    tab.goto("/annotate/demo-safety/")
+    ready(tab)
+    assert page.locator("select[data-rank]").count() == 0 and page.locator("input[name=prompt_label]").count() == 3
+    shots(tab, "wb13-demo-safety")
+    assert not tab.errors and not tab.dialogs
