@@ -197,13 +197,30 @@ def pair_strength_valid(choice: str, strength: int | None) -> bool:
     return strength in (1, 2, 3) and not isinstance(strength, bool)
 
 
+# The one rule for "needs caution" (README "Safety labels"): *needs caution* is a LABEL, never a
+# hazard category. Aegis annotators pick categories only for unsafe (REFERENCE.md section 1), so people
+# in Tribunal do the same: categories go with "unsafe" only, and a taxonomy's "Needs Caution" entry
+# (Aegis 2.0 S13) is never picked as a category: the workbench's picker does not offer it, and a
+# person's judgment that names it is refused with a message that says to use the label. Imports keep
+# it as the data set wrote it (IMPORT_RULES: Aegis rows list it among violated categories).
+LABEL_LIKE_CATEGORY_NAMES = frozenset({"needs caution"})
+
+
+def is_label_category(name: str) -> bool:
+    """Whether a taxonomy entry named ``name`` is really the label "needs caution", not a hazard."""
+    return " ".join(name.lower().split()) in LABEL_LIKE_CATEGORY_NAMES
+
+
 def category_problems(label: str, categories: list[str], *, rules: JudgmentRules, project_requires: bool) -> list[str]:
     """Problems of the categories attached to one safety label (codes already known to be valid)."""
     problems = []
     if len(set(categories)) != len(categories):
         problems.append("A category is listed twice.")
     if rules.categories_only_on_unsafe and label != UNSAFE and categories:
-        problems.append("Categories apply only to a label of unsafe.")
+        problems.append(
+            "Categories apply only to a label of unsafe."
+            + (" For \"needs caution\", choose the label alone, without categories." if label == "needs_caution" else "")
+        )
     if rules.unsafe_needs_category and project_requires and label == UNSAFE and not categories:
         problems.append("Unsafe needs at least one category.")
     return problems
@@ -217,6 +234,19 @@ def unlabelled_responses(response_ids: list[int], labelled: set[int], *, rules: 
 
 
 # --- Validating a parsed judgment --------------------------------------------------------------------
+
+
+_NEEDS_CAUTION_IS_A_LABEL = (
+    "\"Needs Caution\" is a label, not a hazard category: choose the label \"needs caution\" instead."
+)
+
+
+def _be(ids: list[int], by_letter: bool) -> str:
+    return "is" if by_letter and len(ids) == 1 else "are"
+
+
+def _have(ids: list[int], by_letter: bool) -> str:
+    return "has" if by_letter and len(ids) == 1 else "have"
 
 
 def mode_parts(mode: str) -> tuple[bool, bool, bool]:
@@ -246,14 +276,19 @@ def _check_categories(
 
 def judgment_validate(
     *, project: Project, judgment: Judgment, shown_order: list[int], category_codes: set[str],
-    principle_ids: set[int], rules: JudgmentRules = STRICT_RULES,
+    principle_ids: set[int], rules: JudgmentRules = STRICT_RULES, name_by_letter: bool = False,
+    label_category_codes: set[str] | frozenset[str] = frozenset(),
 ) -> CleanJudgment:
     """Check ``judgment`` against the project's mode, taxonomy version and principle set.
 
     ``shown_order`` is the list of response ids the person was shown (all of the item's responses,
     in their shuffled order); a ranking must be a complete weak order over exactly these.
     Raises :class:`JudgmentInvalid` listing every problem at once. ``rules``: the source's
-    (:func:`rules_for`); people are held to :data:`STRICT_RULES`.
+    (:func:`rules_for`); people are held to :data:`STRICT_RULES`. ``name_by_letter``: messages name
+    responses by the letter the person saw (A for the first of ``shown_order``), as the workbench
+    and adjudication pages do, instead of by database id (the API and imports). ``label_category_codes``:
+    the codes of the taxonomy's "Needs Caution" entries (:func:`is_label_category`), refused as
+    categories under :data:`STRICT_RULES`.
     """
     errors: dict[str, list[str]] = {}
     wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
@@ -263,6 +298,17 @@ def judgment_validate(
         wants_safety = bool(judgment.prompt_label or judgment.prompt_categories or judgment.response_labels)
     responses = list(shown_order)
     response_set = set(responses)
+    letter_of = {rid: response_letter(i) for i, rid in enumerate(responses)}
+
+    def named(ids: list[int]) -> str:
+        if not name_by_letter:
+            return f"Responses {ids}"
+        shown = list(letter_of)
+        in_order = sorted(ids, key=lambda rid: shown.index(rid) if rid in letter_of else len(shown))
+        names = [letter_of.get(rid, "an unknown response") for rid in in_order]
+        if len(names) == 1:
+            return f"Response {names[0]}"
+        return "Responses " + ", ".join(names[:-1]) + " and " + names[-1]
 
     ranking: list[list[int]] | None = None
     if wants_ranking:
@@ -285,11 +331,11 @@ def judgment_validate(
                 gaps = ranking_gaps([list(group) for group in judgment.ranking], responses)
                 msgs = []
                 if gaps.duplicated:
-                    msgs.append(f"Responses {gaps.duplicated} are ranked more than once.")
+                    msgs.append(f"{named(gaps.duplicated)} {_be(gaps.duplicated, name_by_letter)} ranked more than once.")
                 if gaps.missing:
-                    msgs.append(f"Responses {gaps.missing} have no rank; rank every response.")
+                    msgs.append(f"{named(gaps.missing)} {_have(gaps.missing, name_by_letter)} no rank; rank every response.")
                 if gaps.unknown:
-                    msgs.append(f"Responses {gaps.unknown} are not responses of this item.")
+                    msgs.append(f"{named(gaps.unknown)} {_be(gaps.unknown, name_by_letter)} not responses of this item.")
                 if msgs:
                     errors["ranking"] = msgs
                 else:
@@ -313,7 +359,9 @@ def judgment_validate(
             errors.setdefault("pair_choice", []).append("Choose A, B or tie.")
         elif choice == "tie":
             if not pair_strength_valid("tie", judgment.pair_strength):
-                errors["pair_strength"] = ["A tie has no strength."]
+                errors["pair_strength"] = [
+                    "A tie has no strength: clear \"slightly / better / much better\", or choose A or B if one is better."
+                ]
             pair_choice, pair_strength = "tie", 0
         else:
             if not pair_strength_valid(choice, judgment.pair_strength):
@@ -337,6 +385,8 @@ def judgment_validate(
             "prompt_label", prompt_label, judgment.prompt_categories, valid=category_codes, require=require,
             rules=rules, errors=errors,
         )
+        if rules.categories_only_on_unsafe and prompt_label == UNSAFE and set(prompt_categories) & set(label_category_codes):
+            errors.setdefault("prompt_label", []).append(_NEEDS_CAUTION_IS_A_LABEL)
         extra = sorted(set(judgment.response_labels) - response_set)
         if extra:
             errors.setdefault("response_labels", []).append(f"Responses {extra} are not responses of this item.")
@@ -356,6 +406,8 @@ def judgment_validate(
             cats = _check_categories(
                 key, given.label, given.categories, valid=category_codes, require=require, rules=rules, errors=errors
             )
+            if rules.categories_only_on_unsafe and given.label == UNSAFE and set(cats) & set(label_category_codes):
+                errors.setdefault(key, []).append(_NEEDS_CAUTION_IS_A_LABEL)
             response_labels[rid] = ResponseLabel(label=given.label, categories=tuple(cats))
     elif judgment.prompt_label or judgment.prompt_categories or judgment.response_labels:
         errors["prompt_label"] = ["This project does not collect safety labels."]

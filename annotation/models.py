@@ -197,6 +197,11 @@ class Project(models.Model):
     )
     require_category_when_unsafe = models.BooleanField(default=True)
     show_jury_suggestion = models.BooleanField(default=False)
+    preselect_safe = models.BooleanField(
+        default=False,
+        help_text="Start every response's safety label at 'safe' in the workbench. Off by default: a "
+        "pre-selected answer biases the data towards it.",
+    )
     lease_seconds = models.PositiveIntegerField(default=900, help_text="How long a served item is held.")
     gold_rate = models.FloatField(default=0.0, help_text="Share of served items that are gold items.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")

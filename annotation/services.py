@@ -15,7 +15,14 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotation import roles
-from annotation.judgments import CleanJudgment, Judgment, annotation_fields, judgment_validate, rules_for
+from annotation.judgments import (
+    CleanJudgment,
+    Judgment,
+    annotation_fields,
+    is_label_category,
+    judgment_validate,
+    rules_for,
+)
 from annotation.models import (
     Annotation,
     HazardCategory,
@@ -224,12 +231,13 @@ def user_sync_staff(*, user) -> None:
 
 def judgment_clean(
     *, project: Project, judgment: Judgment, shown_order: list[int], source: str,
-    taxonomy_version_id: int | None = None,
+    taxonomy_version_id: int | None = None, name_by_letter: bool = False,
 ) -> CleanJudgment:
     """Check ``judgment`` by the rules of ``source`` (``annotation.judgments.rules_for``) against the
     project's taxonomy version (or ``taxonomy_version_id``) and principle set; raises
     ``JudgmentInvalid`` listing every problem. Looks up only the categories and principles the
-    judgment names (no query when it names none)."""
+    judgment names (no query when it names none). ``name_by_letter``: messages name responses by
+    their letter in ``shown_order`` (the pages), not by id."""
     codes = {str(c) for c in judgment.prompt_categories}
     for rl in judgment.response_labels.values():
         codes.update(str(c) for c in rl.categories)
@@ -240,15 +248,17 @@ def judgment_clean(
         except (TypeError, ValueError):
             pass
     version_id = taxonomy_version_id or project.taxonomy_version_id
-    valid_codes = set(
-        HazardCategory.objects.filter(version_id=version_id, code__in=codes).values_list("code", flat=True)
-    ) if codes else set()
+    named_categories = dict(
+        HazardCategory.objects.filter(version_id=version_id, code__in=codes).values_list("code", "name")
+    ) if codes else {}
+    valid_codes = set(named_categories)
     valid_principles = set(
         Principle.objects.filter(principle_set_id=project.principle_set_id, pk__in=mentioned).values_list("pk", flat=True)
     ) if mentioned and project.principle_set_id is not None else set()
     return judgment_validate(
         project=project, judgment=judgment, shown_order=shown_order, category_codes=valid_codes,
-        principle_ids=valid_principles, rules=rules_for(source),
+        principle_ids=valid_principles, rules=rules_for(source), name_by_letter=name_by_letter,
+        label_category_codes={code for code, name in named_categories.items() if is_label_category(name)},
     )
 
 

@@ -93,3 +93,29 @@ def test_a_second_run_changes_nothing_and_prints_no_passwords():
     assert Project.objects.filter(slug="demo").count() == 1
     # the first passwords still work: existing users are never touched
     assert authenticate(username="annotator", password=first["annotator"]) is not None
+
+
+def test_there_is_a_demo_project_per_mode_with_the_items_of_its_kind():
+    # when
+    run_load_demo()
+    output = run_load_demo()  # a second run imports nothing twice
+
+    # then
+    rows = demo_lines()
+    expected = {"demo-pairwise": ("pairwise", "pairwise"), "demo-safety": ("safety", "safety"),
+                "demo-ranking": ("ranking", "ranking")}
+    for slug, (mode, kind) in expected.items():
+        project = Project.objects.get(slug=slug)
+        assert project.mode == mode
+        assert Item.objects.filter(project=project).count() == sum(r["metadata"]["demo_kind"] == kind for r in rows)
+        members = dict(project.memberships.values_list("user__username", "role"))
+        assert members == {"researcher": Membership.Role.RESEARCHER, "annotator": Membership.Role.ANNOTATOR}
+        assert f"demo file {kind}.jsonl already imported into '{slug}'" in output
+    # every pairwise demo item has exactly two responses (a pair to compare)
+    pair_items = Item.objects.filter(project__slug="demo-pairwise")
+    assert all(i.responses.count() == 2 for i in pair_items)
+    # and the guidelines say what each demo project asks, not pairwise strength in the ranking one
+    guidelines = Project.objects.get(slug="demo").guidelines
+    assert "this project does not ask how strongly one is better" in guidelines
+    assert "With only two responses, say which is better and how strongly" not in guidelines
+    assert "Needs Caution" in guidelines and "Categories go with *unsafe* only" in guidelines

@@ -37,6 +37,23 @@ class ResponseState:
     label: str = ""
     categories: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    rank_missing: bool = False  # a ranking error and no rank given here: the card is highlighted
+
+    @property
+    def has_error(self) -> bool:
+        return bool(self.errors) or self.rank_missing
+
+    @property
+    def anchor(self) -> str:
+        return f"response-{self.letter}"
+
+    @property
+    def category_field(self) -> str:
+        return f"cat-{self.response.pk}"
+
+    @property
+    def whose(self) -> str:
+        return f"response {self.letter}"
 
 
 @dataclass
@@ -59,12 +76,45 @@ class FormState:
         per_response = {f"label-{r.response.pk}" for r in self.responses}
         return [m for k, msgs in self.errors.items() if k not in per_response for m in msgs]
 
+    @property
+    def banner(self) -> list[BannerError]:
+        """Every error, in the order of the form, for the banner at the top: per-response ones named by
+        the response's letter (never its database id), each with the id of what it is about."""
+        by_field = dict(self.errors)
+        out: list[BannerError] = []
+        for key in ("ranking", "pair_choice", "pair_strength"):
+            target = "preference" if key.startswith("pair") else self._first_rank_error_anchor()
+            out += [BannerError(m, target) for m in by_field.pop(key, [])]
+        for s in self.responses:
+            out += [BannerError(f"Response {s.letter}: {m}", s.anchor) for m in by_field.pop(f"label-{s.response.pk}", [])]
+        for key, target in _FIELD_TARGETS:
+            out += [BannerError(m, target) for m in by_field.pop(key, [])]
+        out += [BannerError(m, "judgment") for msgs in by_field.values() for m in msgs]
+        return out
+
+    def _first_rank_error_anchor(self) -> str:
+        return next((s.anchor for s in self.responses if s.rank_missing), "responses")
+
+
+@dataclass(frozen=True)
+class BannerError:
+    message: str
+    target: str  # the id of the element the error is about (the banner links to it; the page focuses it)
+
+
+# Where the errors of the form's other fields point, in the order the form shows them.
+_FIELD_TARGETS = (
+    ("prompt_label", "prompt-safety"), ("response_labels", "responses"), ("principles", "principles"),
+    ("rationale", "rationale"), ("confidence", "confidence"),
+)
+
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def form_state(responses: list[Response], data: QueryDict | None, *, default_label: str = "") -> FormState:
-    """The form's values: from ``data`` (a re-shown POST) or fresh (``default_label`` preselected)."""
+    """The form's values: from ``data`` (a re-shown POST) or fresh. Nothing is pre-selected unless
+    ``default_label`` is given (a project's opt-in ``preselect_safe``)."""
     states = [ResponseState(response=r, letter=LETTERS[i % 26], label=default_label) for i, r in enumerate(responses)]
     if data is None:
         return FormState(responses=states)
@@ -90,6 +140,7 @@ def attach_errors(state: FormState, errors: dict[str, list[str]]) -> FormState:
     state.errors = errors
     for s in state.responses:
         s.errors = errors.get(f"label-{s.response.pk}", [])
+        s.rank_missing = "ranking" in errors and not s.rank
     return state
 
 
@@ -142,7 +193,8 @@ def judgment_from_post(data: QueryDict, *, response_ids: list[int], mode: str) -
     judgment = Judgment(
         ranking=ranking,
         pair_choice=data.get("pair_choice", "") if mode == "pairwise" else "",
-        pair_strength=(strength if data.get("pair_choice") != "tie" else None) if mode == "pairwise" else None,
+        # A tie posted with a strength keeps it, so the rules refuse it ("tie" and "much better" contradict).
+        pair_strength=strength if mode == "pairwise" else None,
         prompt_label=data.get("prompt_label", "") if mode in ("safety", "ranking_safety") else "",
         prompt_categories=tuple(prompt_cats) if mode in ("safety", "ranking_safety") else (),
         response_labels=response_labels,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Prefetch, Q
 
-from annotation.judgments import response_letter
+from annotation.judgments import is_label_category, response_letter
 from annotation.models import (
     Annotation,
     Assignment,
@@ -59,6 +59,12 @@ def responses_in_order(assignment: Assignment) -> list[Response]:
 
 def categories(project: Project) -> list[HazardCategory]:
     return list(project.taxonomy_version.categories.order_by("order", "code"))
+
+
+def pickable_categories(project: Project) -> list[HazardCategory]:
+    """The categories a person may pick (for "unsafe" only): the taxonomy's, less its "Needs Caution"
+    entry, which is the label of that name (annotation.judgments.is_label_category)."""
+    return [c for c in categories(project) if not is_label_category(c.name)]
 
 
 def principles(project: Project) -> list[Principle]:

@@ -69,7 +69,7 @@ def _judgment_form(project: Project, item: Item, responses: list[Response], *, d
         "wants_pair": wants_pair,
         "wants_safety": wants_safety,
         "rank_choices": list(range(1, len(responses) + 1)),
-        "categories": selectors.categories(project),
+        "categories": selectors.pickable_categories(project),
         "principles": selectors.principles(project),
         "confidence_choices": [1, 2, 3, 4, 5],
         "pair": state.responses[:2] if wants_pair else [],
@@ -78,7 +78,7 @@ def _judgment_form(project: Project, item: Item, responses: list[Response], *, d
 
 def _task_context(
     request: WorkbenchRequest, project: Project, assignment: Assignment | None, *, data=None, errors=None,
-    flash: str = "", stale: str = "", key: str = "",
+    flash: str = "", stale: str = "", key: str = "", skip_error: str = "", skip_action: str = "",
 ) -> dict:
     wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
     ctx: dict = {
@@ -89,6 +89,8 @@ def _task_context(
         "wants_safety": wants_safety,
         "flash": flash,
         "stale": stale,
+        "skip_error": skip_error,  # a refused skip or flag: shown beside its form, not as a stale item
+        "skip_action": skip_action,
         "progress": selectors.progress(project, request.user),
         "undo": selectors.last_undoable(project, request.user),
         "skip_reasons": Assignment.SkipReason.choices,
@@ -96,7 +98,7 @@ def _task_context(
     }
     if assignment is None:
         return ctx
-    default_label = "safe" if project.mode == Project.Mode.RANKING_SAFETY else ""
+    default_label = "safe" if project.preselect_safe else ""
     ctx.update(
         _judgment_form(
             project, assignment.item, selectors.responses_in_order(assignment), data=data, errors=errors,
@@ -159,7 +161,8 @@ def workbench_submit(request: WorkbenchRequest, slug: str) -> HttpResponse:
         if parse_errors:
             raise JudgmentInvalid(parse_errors)
         result = services.annotation_submit(
-            project=project, annotator=request.user, item_id=assignment.item_id, judgment=judgment, idempotency_key=key
+            project=project, annotator=request.user, item_id=assignment.item_id, judgment=judgment, idempotency_key=key,
+            name_by_letter=True,
         )
     except JudgmentInvalid as exc:
         ctx = _task_context(request, project, assignment, data=request.POST, errors=exc.errors, key=key)
@@ -192,9 +195,21 @@ def workbench_skip(request: WorkbenchRequest, slug: str) -> HttpResponse:
                 reason=request.POST.get("reason", ""), note=request.POST.get("note", ""),
             )
             flash = f"Item {item_id} skipped."
-    except WorkbenchError as exc:
+    except StaleAssignment as exc:
         assignment = services.queue_next(project=project, annotator=request.user)
-        return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=422)
+        return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=409)
+    except WorkbenchError as exc:
+        # A refused skip or flag (no reason, "other" without a note): the same item, the message beside
+        # the form that was sent, what was typed in it kept, and the judgment typed so far too (the
+        # page's skip and flag forms send it along: hx-include).
+        assignment = services.queue_next(project=project, annotator=request.user)
+        same_item = assignment is not None and str(assignment.item_id) == item_id and "idempotency_key" in request.POST
+        ctx = _task_context(
+            request, project, assignment, skip_error=exc.message, skip_action=action,
+            data=request.POST if same_item else None, key=request.POST.get("idempotency_key", "") if same_item else "",
+        )
+        ctx.update(skip_reason=request.POST.get("reason", ""), skip_note=request.POST.get("note", ""))
+        return _render_task(request, ctx, status=422)
     return _next_or_redirect(request, project, flash)
 
 
@@ -239,7 +254,9 @@ def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> Htt
         try:
             if parse_errors:
                 raise JudgmentInvalid(parse_errors)
-            ann = services.adjudication_record(project=project, adjudicator=request.user, item=detail.item, judgment=judgment)
+            ann = services.adjudication_record(
+                project=project, adjudicator=request.user, item=detail.item, judgment=judgment, name_by_letter=True
+            )
         except JudgmentInvalid as exc:
             data, errors, status = request.POST, exc.errors, 422
         else:

@@ -101,6 +101,7 @@ def test_the_importer_is_governed_by_the_shared_rules(project, tmp_path, monkeyp
     # then: both records are refused, each with its reason
     assert batch.status == ImportBatch.Status.FAILED
     assert [(e["line"], e["error"]) for e in batch.errors] == [
-        (1, "safety categories of response 0: Categories apply only to a label of unsafe."),
+        (1, "safety categories of response 0: Categories apply only to a label of unsafe. For \"needs caution\", "
+            "choose the label alone, without categories."),
         (2, "safety labels no response 0"),
     ]

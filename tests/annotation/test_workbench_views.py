@@ -159,7 +159,14 @@ def test_an_invalid_form_comes_back_with_what_was_typed(world, annotator):
     html = resp.content.decode()
     assert resp.status_code == 422
     assert "my careful reasoning that must not be lost" in html
-    assert "have no rank" in html and "Unsafe needs at least one category" in html
+    # every error is in the banner, responses named by their letter, never by database id
+    banner = html.split('data-testid="errors"', 1)[1].split("</div>", 1)[0]
+    assert "Response A has no rank; rank every response." in banner
+    assert "Response B: Unsafe needs at least one category." in banner
+    assert "[" not in banner  # no list of database ids such as "[5, 7]"
+    # it links to the cards, which are outlined
+    assert 'href="#response-A"' in banner and 'href="#response-B"' in banner
+    assert html.count("response-card has-error") == 2
     assert not Annotation.objects.exists()
 
 

@@ -7,12 +7,18 @@ Idempotent, so ``make run`` calls it on every start:
 - the project ``demo`` (mode ranking + safety, overlap 2, Aegis 2.0 taxonomy, default principle set)
   is created once; researcher and annotator are made members;
 - each ``annotation/demo/*.jsonl`` file is imported through the ``import_items`` command unless an
-  import of that file into the project already finished.
+  import of that file into the project already finished;
+- one more project per remaining mode, so every mode can be tried as it is meant: ``demo-pairwise``
+  (the two-response items, compared with a strength), ``demo-safety`` (the safety items, labels
+  only) and ``demo-ranking`` (the ranking items, ranks only), each with the same members and
+  guidelines (which say what each demo project asks).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -26,6 +32,12 @@ from annotation.models import ImportBatch, Membership, Project, TaxonomyVersion
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_PROJECT_SLUG = "demo"
+# One project per other mode: (slug, name, mode, the demo_kind of the items it gets).
+DEMO_MODE_PROJECTS: tuple[tuple[str, str, str, str], ...] = (
+    ("demo-pairwise", "Demo · pairwise", Project.Mode.PAIRWISE, "pairwise"),
+    ("demo-safety", "Demo · safety", Project.Mode.SAFETY, "safety"),
+    ("demo-ranking", "Demo · ranking", Project.Mode.RANKING, "ranking"),
+)
 DEMO_TAXONOMY_SLUG = "aegis-2.0"
 # (username, site-wide group, Django staff/superuser?, project role or None)
 DEMO_USERS: tuple[tuple[str, str, bool, str | None], ...] = (
@@ -55,9 +67,12 @@ def demo_users_ensure() -> list[tuple[AbstractUser, str | None]]:
 
 
 @transaction.atomic
-def demo_project_ensure(*, researcher, annotator) -> tuple[Project, bool]:
-    """The ``demo`` project, created if missing; the demo researcher and annotator are members."""
-    project = Project.objects.filter(slug=DEMO_PROJECT_SLUG).first()
+def demo_project_ensure(
+    *, researcher, annotator, slug: str = DEMO_PROJECT_SLUG, name: str = "Demo",
+    mode: str = Project.Mode.RANKING_SAFETY,
+) -> tuple[Project, bool]:
+    """The demo project ``slug``, created if missing; the demo researcher and annotator are members."""
+    project = Project.objects.filter(slug=slug).first()
     created = project is None
     if project is None:
         version = (
@@ -70,13 +85,17 @@ def demo_project_ensure(*, researcher, annotator) -> tuple[Project, bool]:
         if version is None:
             raise CommandError(f"taxonomy {DEMO_TAXONOMY_SLUG!r} is not loaded; run `manage.py load_presets`.")
         project = services.project_create(
-            slug=DEMO_PROJECT_SLUG,
-            name="Demo",
-            description="A small demo project shipped with Tribunal: ranking, pairwise and safety items.",
+            slug=slug,
+            name=name,
+            description=(
+                "A small demo project shipped with Tribunal: ranking, pairwise and safety items, all ranked "
+                "and labelled." if slug == DEMO_PROJECT_SLUG else f"The demo's {mode.replace('_', ' ')} items, "
+                f"in a project of mode {mode.replace('_', ' ')}."
+            ),
             guidelines=(DEMO_DIR / "guidelines.md").read_text(encoding="utf-8"),
             taxonomy_version=version,
             principle_set=services.principle_set_load_default(),
-            mode=Project.Mode.RANKING_SAFETY,
+            mode=mode,
             overlap=2,
             created_by=researcher,
         )
@@ -120,6 +139,13 @@ class Command(BaseCommand):
 
         if not options["no_items"]:
             self._import_items(project)
+        for slug, name, mode, kind in DEMO_MODE_PROJECTS:
+            other, made = demo_project_ensure(
+                researcher=by_name["researcher"], annotator=by_name["annotator"], slug=slug, name=name, mode=mode
+            )
+            self.stdout.write(f"project {other.slug!r} {'created' if made else 'exists'} (mode {other.mode})")
+            if not options["no_items"]:
+                self._import_kind(other, kind)
 
     def _import_items(self, project: Project) -> None:
         files = sorted(DEMO_DIR.glob("*.jsonl"))
@@ -133,6 +159,26 @@ class Command(BaseCommand):
                 self.stdout.write(f"demo file {path.name} already imported")
                 continue
             # Through the command users run, so the demo exercises the real import path.
+            call_command(
+                "import_items", str(path), "--project", project.slug, "--format", "tribunal",
+                stdout=self.stdout._out, stderr=self.stderr._out,
+            )
+        self.stdout.write(f"project {project.slug!r} has {project.items.count()} items")
+
+    def _import_kind(self, project: Project, kind: str) -> None:
+        """The demo items of one ``demo_kind`` into ``project``, through the same import command (from
+        a file named ``<kind>.jsonl`` holding those lines, so a later run sees it was done)."""
+        name = f"{kind}.jsonl"
+        if project.imports.filter(status=ImportBatch.Status.DONE, source_name__endswith=name).exists():
+            self.stdout.write(f"demo file {name} already imported into {project.slug!r}")
+            return
+        lines = [
+            line for path in sorted(DEMO_DIR.glob("*.jsonl")) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("metadata", {}).get("demo_kind") == kind
+        ]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
             call_command(
                 "import_items", str(path), "--project", project.slug, "--format", "tribunal",
                 stdout=self.stdout._out, stderr=self.stderr._out,

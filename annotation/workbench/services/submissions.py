@@ -40,11 +40,14 @@ class SubmitResult:
 
 
 def validate_for_project(
-    *, project: Project, judgment: Judgment, shown_order: list[int], source: str = Annotation.Source.HUMAN
+    *, project: Project, judgment: Judgment, shown_order: list[int], source: str = Annotation.Source.HUMAN,
+    name_by_letter: bool = False,
 ) -> CleanJudgment:
     """The judgment checked by the rules of ``source`` (annotation.services.judgment_clean, the one
-    check every source goes through)."""
-    return judgment_clean(project=project, judgment=judgment, shown_order=shown_order, source=source)
+    check every source goes through). ``name_by_letter``: errors name responses by their letter."""
+    return judgment_clean(
+        project=project, judgment=judgment, shown_order=shown_order, source=source, name_by_letter=name_by_letter
+    )
 
 
 def _replay(
@@ -96,7 +99,7 @@ def _same_answer(project: Project, earlier: Annotation, judgment: Judgment) -> b
 @retry_on_lock
 def annotation_submit(
     *, project: Project, annotator, item_id: int, judgment: Judgment, idempotency_key: str = "",
-    now: datetime | None = None,
+    now: datetime | None = None, name_by_letter: bool = False,
 ) -> SubmitResult:
     """Store ``annotator``'s judgment of the item they were handed.
 
@@ -108,11 +111,15 @@ def annotation_submit(
       someone else, raises ``StaleAssignment`` and stores nothing.
     - Time on task is measured here: lease served → now. The shown order comes from the lease.
     - After an undo the new record supersedes the retraction, so the chain of corrections is kept.
+    - ``name_by_letter``: errors name responses by the letter shown (the workbench page), not by id.
     """
     now = now or timezone.now()
     key = (idempotency_key or "").strip()[:64]
     try:
-        return _submit(project=project, annotator=annotator, item_id=item_id, judgment=judgment, key=key, now=now)
+        return _submit(
+            project=project, annotator=annotator, item_id=item_id, judgment=judgment, key=key, now=now,
+            name_by_letter=name_by_letter,
+        )
     except IntegrityError:
         # The whole attempt was rolled back. A twin of this request with the same key that
         # committed first is the usual cause: answer with its record.
@@ -124,7 +131,9 @@ def annotation_submit(
 
 
 @transaction.atomic
-def _submit(*, project: Project, annotator, item_id: int, judgment: Judgment, key: str, now: datetime) -> SubmitResult:
+def _submit(
+    *, project: Project, annotator, item_id: int, judgment: Judgment, key: str, now: datetime, name_by_letter: bool = False,
+) -> SubmitResult:
     assignment = (
         Assignment.objects.select_for_update()
         .filter(project=project, annotator=annotator, item_id=item_id)
@@ -147,7 +156,9 @@ def _submit(*, project: Project, annotator, item_id: int, judgment: Judgment, ke
         )
     if assignment.status in (ST.SKIPPED, ST.FLAGGED):
         raise StaleAssignment(f"You {assignment.status} this item, so this answer was not saved.", code="skipped")
-    clean = validate_for_project(project=project, judgment=judgment, shown_order=list(assignment.shown_order))
+    clean = validate_for_project(
+        project=project, judgment=judgment, shown_order=list(assignment.shown_order), name_by_letter=name_by_letter
+    )
     if assignment.status in (ST.EXPIRED, ST.RELEASED) and not reclaim(assignment, project=project, now=now):
         raise StaleAssignment(
             "Your time on this item ran out and it went to another annotator. Nothing was saved; "
@@ -248,7 +259,9 @@ def assignment_flag(*, project: Project, annotator, item_id: int, kind: str, not
 
 @retry_on_lock
 @transaction.atomic
-def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: Judgment) -> Annotation:
+def adjudication_record(
+    *, project: Project, adjudicator, item: Item, judgment: Judgment, name_by_letter: bool = False
+) -> Annotation:
     """Record the final decision on ``item`` as a new ``Annotation(source="adjudication")``.
 
     A later decision supersedes the earlier one (the item row is locked so two adjudicators cannot
@@ -260,7 +273,8 @@ def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: 
     Item.objects.select_for_update().filter(pk=item.pk).first()
     order = list(item.responses.order_by("position").values_list("pk", flat=True))
     clean = validate_for_project(
-        project=project, judgment=judgment, shown_order=order, source=Annotation.Source.ADJUDICATION
+        project=project, judgment=judgment, shown_order=order, source=Annotation.Source.ADJUDICATION,
+        name_by_letter=name_by_letter,
     )
     previous = (
         Annotation.objects.filter(item=item, source=Annotation.Source.ADJUDICATION).current()
