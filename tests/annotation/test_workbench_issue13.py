@@ -191,7 +191,7 @@ def test_the_guidelines_render_the_same_on_the_workbench_and_the_project_page(pr
     page = c.get(reverse("project", args=[project.slug])).content.decode()
 
     def rendered(html: str) -> str:
-        start = html.index("<h1>Our rules</h1>")
+        start = html.index("<h3>Our rules</h3>")  # a "# " heading sits below the page H1 and the Guidelines H2
         return html[start:html.index("</dl>", start) + 5]
 
     # the sub-list stays a nested list under step 2 (not steps 4-6, not a flattened paragraph)
