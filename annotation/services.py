@@ -15,6 +15,11 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotation import roles
+from annotation.edits import (  # noqa: F401  (re-exported: the edit writes live in annotation/edits.py)
+    edit_review_content_hash,
+    edit_review_item_create,
+    edited_response_create,
+)
 from annotation.judgments import CleanJudgment, Judgment, annotation_fields, judgment_validate, rules_for
 from annotation.models import (
     Annotation,
