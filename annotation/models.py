@@ -373,6 +373,13 @@ class Item(models.Model):
         return f"item {self.pk} ({self.external_id or 'no external id'})"
 
 
+class ResponseQuerySet(models.QuerySet["Response"]):
+    def judged(self) -> ResponseQuerySet:
+        """The responses that ordinary (judge) items show and judge: imported and generated ones.
+        Edits (model and human) are reviewed through their own ``edit_review`` items instead."""
+        return self.filter(origin__in=Response.JUDGED_ORIGINS)
+
+
 class Response(models.Model):
     class Origin(models.TextChoices):
         IMPORTED = "imported", "Imported"
@@ -392,6 +399,8 @@ class Response(models.Model):
     parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="edits")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ResponseQuerySet.as_manager()
 
     class Meta:
         ordering = ["item", "position"]

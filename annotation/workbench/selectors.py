@@ -50,7 +50,7 @@ def remember_responses(assignment: Assignment, responses: list[Response]) -> Non
 def responses_in_order(assignment: Assignment) -> list[Response]:
     known = getattr(assignment, "_tribunal_responses", None)
     if known is None or any(r.item_id != assignment.item_id for r in known):
-        known = Response.objects.filter(item_id=assignment.item_id)
+        known = Response.objects.judged().filter(item_id=assignment.item_id)
     by_id = {r.pk: r for r in known}
     ordered = [by_id[rid] for rid in assignment.shown_order if rid in by_id]
     return ordered
@@ -255,7 +255,7 @@ def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | No
     item = item_in_project(project=project, item_id=item_id)
     if item is None:
         return None
-    responses = list(item.responses.order_by("position"))
+    responses = list(item.responses.judged().order_by("position"))
     annotations = list(
         Annotation.objects.filter(item=item)
         .select_related("annotator", "supersedes")

@@ -258,7 +258,7 @@ def adjudication_record(*, project: Project, adjudicator, item: Item, judgment: 
     if item.project_id != project.pk:
         raise WorkbenchError("That item is not in this project.", code="not_found")
     Item.objects.select_for_update().filter(pk=item.pk).first()
-    order = list(item.responses.order_by("position").values_list("pk", flat=True))
+    order = list(item.responses.judged().order_by("position").values_list("pk", flat=True))
     clean = validate_for_project(
         project=project, judgment=judgment, shown_order=order, source=Annotation.Source.ADJUDICATION
     )
