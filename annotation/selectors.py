@@ -170,3 +170,34 @@ def api_tokens(*, user) -> list:
         .filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
         .order_by("-created")
     )
+
+
+def edit_review_outcomes(project: Project) -> dict[int, str | None]:
+    """The review consensus of every edit of ``project`` under review: {edited response id:
+    "accept" | "reject" | "fix" | None (no verdict yet, or a tie)}.
+
+    PROVISIONAL (helper E3): helper E2 owns this selector (commit ``E2-OUTCOMES:``); this stand-in
+    has the same name and shape so exports can be built and tested, and gives way to E2's on merge.
+    Rule here: an adjudication verdict decides; else the majority of the current verdicts."""
+    votes: dict[int, list[tuple[str, str]]] = {}
+    for review_of, verdict, source in (
+        Annotation.objects.current()
+        .filter(item__project=project, item__kind=Item.Kind.EDIT_REVIEW)
+        .exclude(edit_verdict="")
+        .order_by("id")
+        .values_list("item__review_of_id", "edit_verdict", "source")
+    ):
+        votes.setdefault(review_of, []).append((verdict, source))
+    out: dict[int, str | None] = dict.fromkeys(Item.objects.filter(project=project, kind=Item.Kind.EDIT_REVIEW).values_list("review_of_id", flat=True))
+    for rid, vs in votes.items():
+        adjudicated = [v for v, s in vs if s == Annotation.Source.ADJUDICATION]
+        if adjudicated:
+            out[rid] = adjudicated[-1]
+            continue
+        counts: dict[str, int] = {}
+        for v, _ in vs:
+            counts[v] = counts.get(v, 0) + 1
+        top = max(counts.values())
+        winners = [v for v, n in counts.items() if n == top]
+        out[rid] = winners[0] if len(winners) == 1 else None
+    return out
