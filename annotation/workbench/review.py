@@ -68,6 +68,7 @@ def _text(value) -> str:
 
 def edit_under_review(item: Item) -> EditUnderReview:
     """The edit of ``item`` (an edit_review item) with its original and the diff (two queries)."""
+    assert item.review_of_id is not None  # item_review_kind_has_target
     edit = Response.objects.select_related("parent").get(pk=item.review_of_id)
     assert edit.parent is not None  # response_edit_has_parent
     meta = (item.metadata or {}).get("edit", {}) or {}

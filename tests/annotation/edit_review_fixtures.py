@@ -30,3 +30,31 @@ def make_review_items(project: Project, tmp_path: Path, *, n: int = 3, prefix: s
             "run": 7, "word_distance": 0.4,
         }))
     return items
+
+
+def review_by_plan(project: Project, items: list[Item], raters: list, plan: dict[int, list[str | None]]) -> dict:
+    """Each rater works through their queue: judge items get a valid judgment, review item ``i``
+    the verdict ``plan[i][rater index]`` (None: skipped; "fix": a fix naming the rater).
+    Returns {(review item id, rater index): fix response id}."""
+    from annotation.workbench import services as wb
+    from annotation.workbench.judgments import Judgment
+    from tests.annotation.workbench_fixtures import full_judgment
+
+    fixes = {}
+    ids = [i.pk for i in items]
+    for r, user in enumerate(raters):
+        while (a := wb.queue_next(project=project, annotator=user)) is not None:
+            if a.item.kind != Item.Kind.EDIT_REVIEW:
+                wb.annotation_submit(project=project, annotator=user, item_id=a.item_id,
+                                     judgment=full_judgment(project, a.shown_order))
+                continue
+            verdict = plan[ids.index(a.item_id)][r]
+            if verdict is None:
+                wb.assignment_skip(project=project, annotator=user, item_id=a.item_id, reason="unsure")
+                continue
+            text = f"fix by {user.username}" if verdict == "fix" else ""
+            ann = wb.annotation_submit(project=project, annotator=user, item_id=a.item_id,
+                                       judgment=Judgment(edit_verdict=verdict, edit_fix=text)).annotation
+            if ann.edit_fix_id:
+                fixes[(a.item_id, r)] = ann.edit_fix_id
+    return fixes

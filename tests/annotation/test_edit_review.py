@@ -10,7 +10,7 @@ from annotation.judgments import Judgment, JudgmentInvalid, ResponseLabel
 from annotation.models import Annotation, Item, Response
 from annotation.selectors import edit_review_outcomes
 from annotation.workbench import services as wb
-from tests.annotation.edit_review_fixtures import make_review_items
+from tests.annotation.edit_review_fixtures import make_review_items, review_by_plan
 from tests.annotation.workbench_fixtures import full_judgment, make_annotators, make_items
 
 pytestmark = pytest.mark.django_db
@@ -163,25 +163,7 @@ def test_outcomes_majority_tie_and_adjudication(project, tmp_path, annotator, re
         1: ["reject", "fix", None],   # the third rater skips: a tie
         2: ["fix", "fix", "accept"],
     }
-    fixes = {}
-    for r, user in enumerate(raters):
-        for _ in range(10):
-            a = wb.queue_next(project=project, annotator=user)
-            if a is None:
-                break
-            if a.item.kind != Item.Kind.EDIT_REVIEW:
-                wb.annotation_submit(project=project, annotator=user, item_id=a.item_id,
-                                     judgment=full_judgment(project, a.shown_order))
-                continue
-            verdict = plan[[i.pk for i in items].index(a.item_id)][r]
-            if verdict is None:
-                wb.assignment_skip(project=project, annotator=user, item_id=a.item_id, reason="unsure")
-                continue
-            text = f"fix by {user.username}" if verdict == "fix" else ""
-            ann = wb.annotation_submit(project=project, annotator=user, item_id=a.item_id,
-                                       judgment=Judgment(edit_verdict=verdict, edit_fix=text)).annotation
-            if ann.edit_fix_id:
-                fixes[(a.item_id, r)] = ann.edit_fix_id
+    fixes = review_by_plan(project, items, raters, plan)
     outcomes = edit_review_outcomes(project)
     assert set(outcomes) == {i.review_of_id for i in items}
     o0, o1, o2 = (outcomes[i.review_of_id] for i in items)
