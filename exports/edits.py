@@ -4,8 +4,8 @@ synthetic edits that human review decided.
 The unit is one ``edit_review`` item (the review of one edited response). Its pair comes from the
 review consensus, ``annotation.selectors.edit_review_outcomes``:
 
-- ``accept``: the edit as it is; ``fix``: a reviewer's fix of it (a ``human_edited`` response; an
-  adjudicator's fix first, else the newest current one); ``reject`` or no consensus: no row;
+- ``accept``: the edit as it is; ``fix``: the reviewer's fix that the consensus names (a
+  ``human_edited`` response); ``reject`` or no consensus (a tie, or no review yet): no row;
 - direction ``improve`` (low → high): chosen = the edit, rejected = the original;
   ``corrupt`` (high → low): chosen = the original, rejected = the edit (the reference's H2L pair).
 
@@ -62,8 +62,12 @@ class EditEvidence:
     edit_id: int
     edit_text: str
     meta: dict  # the review item's metadata["edit"]: direction, editor, template, run, ...
-    outcome: str | None
+    outcome: str | None  # the review consensus: accept / reject / fix, or None
+    fix_id: int | None  # with outcome fix: the fix that stands (a human_edited Response)
     records: list[EditRecord] = field(default_factory=list)
+
+
+_REVIEW_SOURCES = (Annotation.Source.HUMAN, Annotation.Source.ADJUDICATION)
 
 
 def edit_items_query(*, project, options: ExportOptions):
@@ -96,12 +100,15 @@ def iter_edit_chunks(*, project, options: ExportOptions) -> Generator[list[EditE
         for rid, prompt, metadata, edit_id, edit_text, orig_id, orig_text, item_id, external_id, edit_meta in rows:
             meta = dict((metadata or {}).get("edit") or {})
             meta.setdefault("direction", (edit_meta or {}).get("direction", ""))
+            outcome = outcomes.get(edit_id)
             chunk[rid] = EditEvidence(
                 rid, item_id, external_id, prompt_messages(prompt), orig_id, orig_text, edit_id, edit_text, meta,
-                outcomes.get(edit_id),
+                outcome.verdict if outcome is not None else None, outcome.fix_response_id if outcome is not None else None,
             )
         for aid, item_id, source, annotator_id, reviewer, verdict, fix_id, fix_text in (
-            Annotation.objects.current().filter(item_id__in=list(chunk)).exclude(edit_verdict="").order_by("id")
+            # the records the consensus counts: current verdicts of people (reviewers, adjudicators)
+            Annotation.objects.current().filter(item_id__in=list(chunk), source__in=_REVIEW_SOURCES)
+            .exclude(edit_verdict="").order_by("id")
             .values_list("id", "item_id", "source", "annotator_id", "annotator__username", "edit_verdict",
                          "edit_fix_id", "edit_fix__text")
         ):
@@ -113,13 +120,12 @@ def _edit_side(ev: EditEvidence) -> tuple[int, str]:
     """The edited text the pair uses: the edit itself (accept) or a reviewer's fix (fix)."""
     if ev.outcome == "accept":
         return ev.edit_id, ev.edit_text
-    fixes = [r for r in ev.records if r.verdict == "fix" and r.fix_id is not None]
-    if not fixes:
-        raise Skip("fix_missing")
-    # an adjudicator's fix first, then the newest (records are in id order)
-    fix = max(fixes, key=lambda r: (r.source == Annotation.Source.ADJUDICATION, r.id))
-    assert fix.fix_id is not None and fix.fix_text is not None  # the FK is set: its text came with it
-    return fix.fix_id, fix.fix_text
+    # the fix that stands (the consensus names it: an adjudicator's, else the newest reviewer's) is
+    # the fix of one of the item's current records, whose text came with the records
+    for r in ev.records:
+        if r.fix_id is not None and r.fix_id == ev.fix_id and r.fix_text is not None:
+            return r.fix_id, r.fix_text
+    raise Skip("fix_missing")
 
 
 def edit_pair(ev: EditEvidence, options: ExportOptions) -> dict:
@@ -234,9 +240,10 @@ class EditStats:
                 "improve": "chosen = the accepted edit (or the reviewer's fix), rejected = the original",
                 "corrupt": "chosen = the original, rejected = the accepted edit (or the reviewer's fix)",
             },
-            "review": "the review consensus of each edit (annotation.selectors.edit_review_outcomes): accept and"
-                      " fix give a row; reject, no consensus and unreviewed edits give none. A fix row uses an"
-                      " adjudicator's fix, else the newest current fix",
+            "review": "the review consensus of each edit (annotation.selectors.edit_review_outcomes: a"
+                      " researcher's adjudication decides, else the verdict most reviewers gave, none on a tie):"
+                      " accept and fix give a row; reject, ties and unreviewed edits give none. A fix row uses the"
+                      " fix that stands (the adjudicator's, else the newest reviewer's)",
         }
         if options.format == "salt":
             out["salt"] = {
@@ -270,7 +277,7 @@ def add_edit_item_stats(stats, ev: EditEvidence, rows: list[dict]) -> None:
 def edit_evidence_line(ev: EditEvidence, split: str) -> dict:
     return {
         "item_id": ev.item_id, "review_item_id": ev.review_item_id, "external_id": ev.external_id, "split": split,
-        "edit": {"original_id": ev.original_id, "edit_id": ev.edit_id, "outcome": ev.outcome,
+        "edit": {"original_id": ev.original_id, "edit_id": ev.edit_id, "outcome": ev.outcome, "fix_id": ev.fix_id,
                  "direction": ev.meta.get("direction"), "editor": ev.meta.get("editor"),
                  "template": ev.meta.get("template"), "run": ev.meta.get("run"),
                  "word_distance": ev.meta.get("word_distance")},

@@ -174,6 +174,8 @@ def _pair_score(a: Annotation, b: Annotation) -> float | None:
             return 0 if ann.pair_choice == "tie" else (s if winner == min(ann.pair_a_id, ann.pair_b_id) else -s)
 
         parts.append(abs(signed(a) - signed(b)) / 6)
+    if a.edit_verdict and b.edit_verdict:  # an edit review: the verdicts agree or not (nominal)
+        parts.append(float(a.edit_verdict != b.edit_verdict))
     la = {rs.response_id: rs.label for rs in a.response_safety.all()}
     lb = {rs.response_id: rs.label for rs in b.response_safety.all()}
     if a.prompt_label and b.prompt_label:

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotation import services as annotation_services
+from annotation.judgments import Judgment
 from annotation.models import Annotation, Item, Response
 from exports import services
 from exports.models import Export
@@ -46,19 +47,13 @@ def _edit(parent: Response, text: str, direction: str, *, template_version: int 
     return edited, item
 
 
-def _review(review_item: Item, verdict: str, reviewer, *, fix_text: str | None = None, source: str = "human") -> Annotation:
-    """A review verdict on an edit. The fix is a human_edited Response (annotation service).
-    NOTE: the verdict row is written directly until helper E2's review service lands (E2-OUTCOMES);
-    it has exactly the fields that service writes (edit_verdict, edit_fix)."""
-    fix = None
-    if fix_text is not None:
-        assert review_item.review_of is not None  # an edit_review item always has its edit
-        edited = review_item.review_of
-        fix = annotation_services.edited_response_create(edited, fix_text, origin=Response.Origin.HUMAN_EDITED)
-    annotation = Annotation(project_id=review_item.project_id, item=review_item, source=source, annotator=reviewer,
-                            edit_verdict=verdict, edit_fix=fix)
-    annotation.save(force_insert=True)
-    return annotation
+def _review(review_item: Item, verdict: str, reviewer, *, fix_text: str = "", source: str = "human") -> Annotation:
+    """A review verdict on an edit through ``annotation.services.judgment_record`` (with a fix, it
+    stores the human_edited Response too)."""
+    return annotation_services.judgment_record(
+        project=review_item.project, item_id=review_item.pk, judgment=Judgment(edit_verdict=verdict, edit_fix=fix_text),
+        source=source, shown_order=[], annotator=reviewer,
+    )
 
 
 @pytest.fixture
