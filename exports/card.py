@@ -29,6 +29,19 @@ SOURCE_TEXT = {
     "adjudicated-only": "adjudication records only",
 }
 FORMAT_TEXT = {fmt: spec.card for fmt, spec in FORMAT_SPECS.items()}
+EVIDENCE_TEXT = (
+    "`evidence.jsonl` holds, for every exported item, the consensus (method, groups, scores, agreement)"
+    " and the raw per-rater records it was computed from. `manifest.json` repeats everything here as data."
+)
+EVIDENCE_TEXT_EDITS = (
+    "`evidence.jsonl` holds, for every exported edit, the edit (original, edited response, direction, editor, template,"
+    " run), its review outcome and the raw review verdicts. `manifest.json` repeats everything here as data."
+)
+TIE_TEXT = (
+    "Tie policy `skip` leaves an item out when a single best or worst response must be picked and several are tied;"
+    " `expand` emits every tied response; `position` takes the one that came first in the source. Pairs are never"
+    " made between tied responses."
+)
 
 
 def consensus_description(options: ExportOptions) -> dict:
@@ -138,8 +151,7 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         "|---|---|---|",
         *[f"| `{name}` | `{meta['sha256']}` | {meta['bytes']} |" for name, meta in sorted(files.items())],
         "",
-        "`evidence.jsonl` holds, for every exported item, the consensus (method, groups, scores, agreement)"
-        " and the raw per-rater records it was computed from. `manifest.json` repeats everything here as data.",
+        EVIDENCE_TEXT_EDITS if options.format in EDIT_FORMATS else EVIDENCE_TEXT,
         "",
         "## Counts",
         "",
@@ -164,9 +176,7 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         "",
         *[f"- **{k}**: {v}" for k, v in cons.items()],
         "",
-        "Tie policy `skip` leaves an item out when a single best or worst response must be picked and several are tied;"
-        " `expand` emits every tied response; `position` takes the one that came first in the source. Pairs are never"
-        " made between tied responses.",
+        "" if options.format in EDIT_FORMATS else TIE_TEXT,
         "",
         *_edits_section(base.get("edits")),
         "## Filters",
