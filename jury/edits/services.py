@@ -162,7 +162,7 @@ def options_clean(direction: str, options: dict[str, Any] | None) -> dict[str, A
     return merged
 
 
-def _sources(project: Project, direction: str, options: dict[str, Any]) -> list[int]:
+def sources_for(project: Project, direction: str, options: dict[str, Any]) -> list[int]:
     """The responses to edit: the judged (imported/generated) responses of the project's judge
     items, in item then position order. Improve edits need feedback: without an instruction only
     responses with annotator feedback are taken."""
@@ -185,21 +185,23 @@ def _sources(project: Project, direction: str, options: dict[str, Any]) -> list[
 @transaction.atomic
 def edit_run_start(
     *, project: Project, editor: ModelSpec, direction: str, template: EditTemplate | None = None,
-    options: dict[str, Any] | None = None, user=None,
+    options: dict[str, Any] | None = None, user=None, enqueue: bool = True,
 ) -> EditRun:
-    """Create a run over the chosen responses and enqueue it after commit."""
+    """Create a run over the chosen responses and enqueue it after commit (``enqueue=False``: the
+    caller processes it itself, e.g. ``synth_edits --inline``)."""
     from jury.edits.tasks import edit_run_task
 
     clean = options_clean(direction, options)
     template = template or default_template(direction)
     if template.direction != direction:
         raise ValueError(f"Template {template.label} is for {template.direction} edits, not {direction}.")
-    clean["response_ids"] = _sources(project, direction, clean)
+    clean["response_ids"] = sources_for(project, direction, clean)
     run = EditRun.objects.create(
         project=project, editor=editor, editor_spec={"name": editor.name, **editor.as_dict()}, direction=direction,
         template=template, options=clean, total=len(clean["response_ids"]), created_by=user,
     )
-    edit_run_task.delay_on_commit(run.pk)
+    if enqueue:
+        edit_run_task.delay_on_commit(run.pk)
     return run
 
 

@@ -311,3 +311,33 @@ def test_hashes_and_import_dedup_ignore_edits(edited, project, edit_items, tmp_p
     batch = import_file(project=project, path=path, source_name="again.jsonl", background=False)
     assert batch.status == "done" and batch.items_created == 0 and batch.items_skipped == 2
     assert Item.objects.filter(project=project, kind="judge").count() == 2
+
+
+# --- an OpenAI-compatible editor (a local HTTP server at the network edge) ---------------------------------
+
+
+def test_openai_compatible_editor_batches_and_passes_seeds(
+    eager, django_capture_on_commit_callbacks, project, edit_items,
+):
+    import re
+
+    from jury import services as jury_services
+    from tests.jury.openai_server import Server
+
+    def generator(prompt: str, body: dict) -> str:
+        source = re.search(r"\nResponse:\n(.*?)\n\n", prompt, re.DOTALL).group(1)
+        words = source.split()
+        return "Numbered List of edits made: {Omit x}\nHallucinated Response: " + " ".join(["Surely", *words[1:]])
+
+    with Server(None, generator=generator, fail_first=1) as server:
+        editor = jury_services.model_spec_create(name="endpoint-editor", backend="openai", model="served-model",
+                                                 endpoint=server.url, batch_size=3, max_retries=2)
+        run = start(django_capture_on_commit_callbacks, project=project, editor=editor, direction="corrupt",
+                    options={"seed": 11, "batch_size": 3, "max_new_tokens": 64, "max_ratio": 1.0})
+    assert run.status == "done", run.error
+    assert (run.total, run.kept_count) == (4, 4)
+    # one retried 503, then two batched requests (3 + 1 prompts), each with the run's seed
+    generation = [b for b in server.bodies if not b.get("echo")]
+    assert server.requests == 3 and [len(b["prompt"]) for b in generation] == [3, 1]
+    assert {(b["seed"], b["max_tokens"], b["temperature"], b["model"]) for b in generation} == {(11, 64, 0.0, "served-model")}
+    assert {e.edited_response.text.split()[0] for e in run.edits.all()} == {"Surely"}
