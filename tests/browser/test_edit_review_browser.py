@@ -93,3 +93,27 @@ def test_three_edits_reviewed_with_the_keyboard(tab, project, annotator, researc
         page.locator("[data-testid=decision] button[type=submit]").click()
     assert "reject" in page.inner_text("[data-testid=outcome]")
     assert not tab.errors and not tab.dialogs
+
+
+def test_metrics_page_shows_edit_review_agreement(tab, project, annotator, tmp_path):
+    from tests.annotation.edit_review_fixtures import review_by_plan
+    from tests.annotation.workbench_fixtures import make_annotators
+
+    project.overlap = 3
+    project.save(update_fields=["overlap"])
+    items = make_review_items(project, tmp_path, n=3)
+    review_by_plan(project, items, [annotator, *make_annotators(project, 2)],
+                   {0: ["accept", "accept", "reject"], 1: ["reject", "fix", None], 2: ["fix", "fix", "accept"]})
+    from django.core.cache import cache
+
+    cache.clear()  # the metrics are cached by project id and newest annotation id, which another test may share
+    tab.login("rita_researcher", "pw-rita_researcher")
+    tab.goto(f"/projects/{project.slug}/metrics/?bootstrap=50")
+    section = tab.page.locator("[data-testid=edit-review]")
+    assert "Accept/reject agreement: 3 reviewed edits, 8 verdicts" in section.inner_text()
+    section.scroll_into_view_if_needed()
+    for width in (1440, 800):
+        tab.page.set_viewport_size({"width": width, "height": 1000})
+        tab.page.locator("[data-testid=edit-review]").screenshot(path=str(tab.shot(f"edit-review-metrics-page-{width}")
+                                                                          .with_name(f"edit-review-metrics-{width}.png")))
+    assert not tab.errors
