@@ -205,7 +205,7 @@ def edit_verdict_rows(*, project: Project) -> list[tuple[int, int, int, str, int
     )
 
 
-def edit_review_outcomes(project: Project) -> dict[int, EditOutcome]:
+def edit_review_outcomes(project: Project, *, review_item_ids: list[int] | None = None) -> dict[int, EditOutcome]:
     """The review consensus of every edit under review in ``project``:
     ``{edited_response_id: EditOutcome}`` (``.verdict`` "accept" | "reject" | "fix" | None, and
     ``.fix_response_id``). Every edit that has a review item is a key, reviewed or not.
@@ -213,9 +213,10 @@ def edit_review_outcomes(project: Project) -> dict[int, EditOutcome]:
     The rule: a researcher's standing adjudication decides; otherwise the verdict most reviewers
     gave (current records only: an undone review does not count), None on a tie. With "fix", the
     fix that stands is the adjudicator's, else the newest reviewer's fix. Exports build pairs from
-    ``verdict == "accept"`` (the edit) and ``"fix"`` (the fix) only. Two queries."""
+    ``verdict == "accept"`` (the edit) and ``"fix"`` (the fix) only. Two queries.
+    ``review_item_ids``: only these review items (the adjudication page asks for one)."""
     outcomes: dict[int, EditOutcome] = {}
-    review_items = Item.objects.filter(project=project, kind=Item.Kind.EDIT_REVIEW).values_list("pk", "review_of_id")
+    review_items = Item.objects.filter(project=project, kind=Item.Kind.EDIT_REVIEW)
     records = (
         Annotation.objects.current()
         .filter(project=project, item__kind=Item.Kind.EDIT_REVIEW)
@@ -224,10 +225,13 @@ def edit_review_outcomes(project: Project) -> dict[int, EditOutcome]:
         .order_by("pk")
         .values_list("item_id", "source", "edit_verdict", "edit_fix_id")
     )
+    if review_item_ids is not None:
+        review_items = review_items.filter(pk__in=review_item_ids)
+        records = records.filter(item_id__in=review_item_ids)
     by_item: dict[int, list[tuple[str, str, int | None]]] = {}
     for item_id, source, verdict, fix_id in records:
         by_item.setdefault(item_id, []).append((source, verdict, fix_id))
-    for item_id, edited_id in review_items:
+    for item_id, edited_id in review_items.values_list("pk", "review_of_id"):
         rows = by_item.get(item_id, [])
         votes: dict[str, int] = {}
         for source, verdict, _fix in rows:

@@ -265,7 +265,7 @@ def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> Htt
             return redirect(reverse("adjudication-item", args=[project.slug, detail.item.pk]))
     if is_review:
         under = review.edit_under_review(detail.item)
-        outcome = edit_review_outcomes(project).get(under.edit.pk)
+        outcome = edit_review_outcomes(project, review_item_ids=[detail.item.pk]).get(under.edit.pk)
         return render(request, "annotation/workbench/adjudication_review.html", {
             "project": project, "item": detail.item, "detail": detail, "under": under, "outcome": outcome,
             "messages_": prompt_messages(detail.item.prompt), "rows": review.verdict_rows(detail.annotations),

@@ -56,6 +56,9 @@ def test_verdict_agreement_in_the_report(reviewed):
 
 
 def test_the_metrics_page_has_a_line_for_edit_reviews(reviewed, login):
+    from django.core.cache import cache
+
+    cache.clear()  # cached by project id and newest annotation id, which another test may share
     html = login("researcher").get(reverse("project-metrics", args=[reviewed.slug]) + "?bootstrap=50").content.decode()
     assert 'data-testid="edit-review"' in html
     assert "Accept/reject agreement: 3 reviewed edits, 8 verdicts (accept 3, reject 2, fix 3" in html

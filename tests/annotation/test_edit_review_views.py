@@ -102,3 +102,22 @@ def test_adjudication_shows_verdicts_per_rater_and_records_a_decision(login, pro
     assert "<strong>reject</strong> (decided by adjudication)" in html
     r = client.post(url, {"edit_verdict": ""})
     assert r.status_code == 422 and "Accept, reject or fix the edit." in r.content.decode()
+
+
+def test_the_api_serves_a_review_item_and_takes_a_verdict(project, reviews, annotator):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(annotator)
+    a = _to_first_review(None, project)
+    body = client.post(reverse("api-annotate-next", args=[project.slug])).json()
+    assert (body["item"], body["kind"], body["responses"]) == (a.item_id, "edit_review", [])
+    assert body["edit"]["edit"] == {"id": reviews[0].review_of_id, "text": reviews[0].review_of.text}
+    assert body["edit"]["direction"] == "improve"
+    url = reverse("api-annotate-submit", args=[project.slug])
+    r = client.post(url, {"item": a.item_id, "edit_verdict": "fix", "edit_fix": ""}, format="json")
+    assert r.status_code == 400 and "edit_fix" in r.json()["errors"]
+    r = client.post(url, {"item": a.item_id, "edit_verdict": "fix", "edit_fix": "Short fix."}, format="json")
+    assert r.status_code in (200, 201), r.content
+    ann = Annotation.objects.get(item_id=a.item_id)
+    assert (ann.edit_verdict, ann.edit_fix.text) == ("fix", "Short fix.")
