@@ -12,7 +12,7 @@ review consensus, ``annotation.selectors.edit_review_outcomes``:
 ``salt`` adds the token-level alignment of rejected (``S_generated``) to chosen (``S_edited``)
 under a named tokenizer (``exports.salt``). The rows' split is the original item's, so an item's
 ordinary rows and its edits' rows always share a split. Reads never build model instances; a chunk
-costs two queries.
+costs four queries (its items, the consensus's two, its verdict records).
 """
 from __future__ import annotations
 
@@ -85,7 +85,6 @@ def iter_edit_chunks(*, project, options: ExportOptions) -> Generator[list[EditE
     pagination: bounded queries and flat memory)."""
     from annotation.selectors import edit_review_outcomes
 
-    outcomes = edit_review_outcomes(project)
     base = edit_items_query(project=project, options=options).order_by("id")
     last = 0
     while True:
@@ -96,6 +95,8 @@ def iter_edit_chunks(*, project, options: ExportOptions) -> Generator[list[EditE
         if not rows:
             return
         last = rows[-1][0]
+        # the consensus of this chunk's edits only: memory stays flat however many edits there are
+        outcomes = edit_review_outcomes(project, review_item_ids=[r[0] for r in rows])
         chunk: dict[int, EditEvidence] = {}
         for rid, prompt, metadata, edit_id, edit_text, orig_id, orig_text, item_id, external_id, edit_meta in rows:
             meta = dict((metadata or {}).get("edit") or {})

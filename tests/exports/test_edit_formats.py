@@ -307,3 +307,11 @@ def test_page_offers_the_edit_formats_with_help(login, project, reviewed, export
     assert bad.status_code == 400 and b"neither a packaged model" in bad.content
     # an annotator never sees the page
     assert login("annotator").get(reverse("exports", args=[project.slug])).status_code == 404
+
+
+def test_edit_exports_are_the_same_in_any_chunk_size(project, reviewed, tmp_path):
+    _, big = _run(project, tmp_path, "big", format="edit-dpo")
+    _, small = _run(project, tmp_path, "small", format="edit-dpo", chunk_size=1)
+    assert (big / "train.jsonl").read_bytes() == (small / "train.jsonl").read_bytes()
+    assert (big / "evidence.jsonl").read_bytes() == (small / "evidence.jsonl").read_bytes()
+    assert len(_rows(big / "train.jsonl")) == 3
