@@ -79,6 +79,9 @@ class Judgment:
     principles_conflicted: bool = False
     rationale: str = ""
     confidence: int | None = None
+    # edit_review items only: the verdict on the edit, and with "fix" the reviewer's own text.
+    edit_verdict: str = ""
+    edit_fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ class CleanJudgment:
     rationale: str
     confidence: int | None
     has_safety: bool
+    # edit_review items: the verdict, the fix's text (verdict fix) and the edited response reviewed.
+    edit_verdict: str = ""
+    edit_fix_text: str = ""
+    review_of: int | None = None
 
 
 # --- The rules --------------------------------------------------------------------------------------
@@ -147,6 +154,56 @@ MACHINE_RULES = JudgmentRules(
     tie_groups_in_shown_order=False,
 )
 MACHINE_SOURCES = frozenset({"jury"})
+
+
+# An edit review (an ``edit_review`` item) answers one question about one edited response: accept it
+# as it is, reject it, or fix it by hand. People (the workbench, adjudication) are the only source.
+EDIT_VERDICTS = ("accept", "reject", "fix")
+MAX_EDIT_FIX = 100_000
+
+
+def edit_review_problems(verdict: str, fix_text: str, *, edited_text: str | None) -> dict[str, list[str]]:
+    """What is wrong with an edit review's verdict and fix. ``edited_text``: the edit under review
+    (None when the caller did not load it, i.e. the verdict is not fix)."""
+    errors: dict[str, list[str]] = {}
+    if verdict not in EDIT_VERDICTS:
+        errors["edit_verdict"] = ["Accept, reject or fix the edit."]
+    elif verdict == "fix":
+        if not fix_text.strip():
+            errors["edit_fix"] = ["Write the fixed text, or accept or reject the edit as it is."]
+        elif len(fix_text) > MAX_EDIT_FIX:
+            errors["edit_fix"] = [f"The fix is longer than {MAX_EDIT_FIX} characters."]
+        elif edited_text is not None and fix_text.strip() == edited_text.strip():
+            errors["edit_fix"] = ["The fix is the edit unchanged; accept the edit instead."]
+    elif fix_text.strip():
+        errors["edit_fix"] = ["Only a verdict of fix carries a fixed text."]
+    return errors
+
+
+def _edit_review_validate(judgment: Judgment, *, review_of: int, edited_text: str | None) -> CleanJudgment:
+    """An edit review: a verdict (and a fix), a rationale and a confidence; nothing of a judge item."""
+    errors = edit_review_problems(judgment.edit_verdict, judgment.edit_fix, edited_text=edited_text)
+    if judgment.ranking or judgment.pair_choice or judgment.pair_strength is not None:
+        errors["__all__"] = ["An edit review has no ranking or preference; accept, reject or fix the edit."]
+    if judgment.prompt_label or judgment.prompt_categories or judgment.response_labels:
+        errors.setdefault("__all__", []).append("An edit review has no safety labels.")
+    if judgment.principles or judgment.principles_conflicted:
+        errors.setdefault("__all__", []).append("An edit review names no principles.")
+    confidence = judgment.confidence
+    if confidence is not None and (isinstance(confidence, bool) or confidence not in (1, 2, 3, 4, 5)):
+        errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
+    rationale = (judgment.rationale or "").strip()
+    if len(rationale) > MAX_RATIONALE:
+        errors["rationale"] = [f"The rationale is longer than {MAX_RATIONALE} characters."]
+    if errors:
+        raise JudgmentInvalid(errors)
+    verdict = judgment.edit_verdict
+    return CleanJudgment(
+        ranking=None, pair_a=None, pair_b=None, pair_choice="", pair_strength=None, prompt_label="",
+        prompt_categories=[], response_labels={}, principle_ids=[], principles_conflicted=False,
+        rationale=rationale, confidence=confidence, has_safety=False, edit_verdict=verdict,
+        edit_fix_text=judgment.edit_fix.strip() if verdict == "fix" else "", review_of=review_of,
+    )
 
 
 def response_letter(index: int) -> str:
@@ -277,7 +334,8 @@ def _check_categories(
 def judgment_validate(
     *, project: Project, judgment: Judgment, shown_order: list[int], category_codes: set[str],
     principle_ids: set[int], rules: JudgmentRules = STRICT_RULES, name_by_letter: bool = False,
-    label_category_codes: set[str] | frozenset[str] = frozenset(),
+    label_category_codes: set[str] | frozenset[str] = frozenset(), review_of: int | None = None,
+    edited_text: str | None = None,
 ) -> CleanJudgment:
     """Check ``judgment`` against the project's mode, taxonomy version and principle set.
 
@@ -289,8 +347,18 @@ def judgment_validate(
     and adjudication pages do, instead of by database id (the API and imports). ``label_category_codes``:
     the codes of the taxonomy's "Needs Caution" entries (:func:`is_label_category`), refused as
     categories under :data:`STRICT_RULES`.
+
+    ``review_of``: the edited response when the item is an ``edit_review`` item; its judgment is a
+    verdict (:func:`edit_review_problems`; ``edited_text`` to refuse a "fix" that changes nothing)
+    and nothing else. Only people review edits: a machine or import source is refused.
     """
+    if review_of is not None:
+        if rules is not STRICT_RULES:
+            raise JudgmentInvalid({"__all__": ["Only people review edits."]})
+        return _edit_review_validate(judgment, review_of=review_of, edited_text=edited_text)
     errors: dict[str, list[str]] = {}
+    if judgment.edit_verdict or judgment.edit_fix:
+        errors["edit_verdict"] = ["Only an edit review item takes a verdict on an edit."]
     wants_ranking, wants_pair, wants_safety = mode_parts(project.mode)
     if rules.any_mode:
         wants_ranking = bool(judgment.ranking)
@@ -448,5 +516,6 @@ def annotation_fields(clean: CleanJudgment, *, project: Project) -> dict:
         rationale=clean.rationale,
         confidence=clean.confidence,
         principles_conflicted=clean.principles_conflicted,
+        edit_verdict=clean.edit_verdict,
     )
 

@@ -322,7 +322,17 @@ class ImportBatch(WorkerClaimed):
 
 
 class Item(models.Model):
-    """A prompt (a list of chat messages) with the responses to judge."""
+    """A prompt (a list of chat messages) with the responses to judge.
+
+    ``kind`` ``judge`` is an ordinary item (its imported/generated responses are judged);
+    ``edit_review`` is the review of one synthetic edit (``review_of``, a Response with origin
+    ``edited``): it copies the original item's prompt, its ``metadata["edit"]`` says what drove the
+    edit, and its content hash is ``sha256("edit-review:" + edited response id)``, never a judge hash.
+    """
+
+    class Kind(models.TextChoices):
+        JUDGE = "judge", "Judge responses"
+        EDIT_REVIEW = "edit_review", "Review an edit"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     external_id = models.CharField(max_length=255, blank=True)
@@ -337,6 +347,11 @@ class Item(models.Model):
     priority = models.IntegerField(default=0, help_text="Higher comes first in annotation queues.")
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.JUDGE)
+    review_of = models.ForeignKey(
+        "Response", on_delete=models.PROTECT, null=True, blank=True, related_name="review_items",
+        help_text="edit_review items: the edited response under review.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     # Kept by database triggers (migration 0005), never by application code: writes from here are ignored.
     filled = models.PositiveSmallIntegerField(
@@ -351,6 +366,11 @@ class Item(models.Model):
             models.UniqueConstraint(
                 fields=["project", "external_id"], condition=~Q(external_id=""), name="item_unique_external_id"
             ),
+            models.CheckConstraint(
+                condition=(Q(kind="judge") & Q(review_of__isnull=True))
+                | (Q(kind="edit_review") & Q(review_of__isnull=False)),
+                name="item_review_kind_has_target",
+            ),
         ]
         indexes = [models.Index(fields=["project", "-priority", "id"], name="item_queue_order")]
 
@@ -358,11 +378,23 @@ class Item(models.Model):
         return f"item {self.pk} ({self.external_id or 'no external id'})"
 
 
+class ResponseQuerySet(models.QuerySet["Response"]):
+    def judged(self) -> ResponseQuerySet:
+        """The responses that ordinary (judge) items show and judge: imported and generated ones.
+        Edits (model and human) are reviewed through their own ``edit_review`` items instead."""
+        return self.filter(origin__in=Response.JUDGED_ORIGINS)
+
+
 class Response(models.Model):
     class Origin(models.TextChoices):
         IMPORTED = "imported", "Imported"
         GENERATED = "generated", "Generated"
         EDITED = "edited", "Edited"
+        HUMAN_EDITED = "human_edited", "Edited by a human"
+
+    # What ordinary (judge) items show and judge: edits live in edit_review items only.
+    JUDGED_ORIGINS = (Origin.IMPORTED, Origin.GENERATED)
+    EDIT_ORIGINS = (Origin.EDITED, Origin.HUMAN_EDITED)
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
     position = models.PositiveSmallIntegerField(help_text="Order in the source (0-based).")
@@ -373,12 +405,15 @@ class Response(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = ResponseQuerySet.as_manager()
+
     class Meta:
         ordering = ["item", "position"]
         constraints = [
             models.UniqueConstraint(fields=["item", "position"], name="response_unique_position"),
             models.CheckConstraint(
-                condition=~Q(origin="edited") | Q(parent__isnull=False), name="response_edit_has_parent"
+                condition=~Q(origin__in=["edited", "human_edited"]) | Q(parent__isnull=False),
+                name="response_edit_has_parent",
             ),
         ]
 
@@ -455,6 +490,12 @@ class Annotation(models.Model):
         B = "b", "B"
         TIE = "tie", "Tie"
 
+    class EditVerdict(models.TextChoices):
+        NONE = "", "—"
+        ACCEPT = "accept", "Accept"
+        REJECT = "reject", "Reject"
+        FIX = "fix", "Fix"
+
     class Strength(models.IntegerChoices):
         TIE = 0, "Tie"
         SLIGHTLY = 1, "Slightly better"
@@ -501,6 +542,14 @@ class Annotation(models.Model):
     retracted = models.BooleanField(
         default=False,
         help_text="An undo: this record withdraws the one it supersedes and carries no labels itself.",
+    )
+    edit_verdict = models.CharField(
+        max_length=8, choices=EditVerdict.choices, blank=True, default="",
+        help_text="edit_review items: accept / reject / fix of the edit under review.",
+    )
+    edit_fix = models.ForeignKey(
+        Response, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="verdict fix: the human's fix (a Response origin=human_edited whose parent is the reviewed edit).",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -554,6 +603,12 @@ class Annotation(models.Model):
             models.CheckConstraint(condition=Q(rater="") | Q(source="import"), name="annotation_rater_only_imported"),
             models.UniqueConstraint(
                 fields=["item", "rater"], condition=~Q(rater=""), name="annotation_imported_rater_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(edit_verdict__in=["", "accept", "reject", "fix"]), name="annotation_edit_verdict_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(edit_fix__isnull=True) | Q(edit_verdict="fix"), name="annotation_edit_fix_only_with_fix"
             ),
         ]
         indexes = [

@@ -213,3 +213,87 @@ def taxonomy_version_diff(*, version: TaxonomyVersion) -> TaxonomyVersionDiff:
         removed=[c for code, c in old.items() if code not in new],
         changed=changed,
     )
+
+# --- Edit reviews (issue 11) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """The review consensus on one edited response.
+
+    ``verdict``: "accept" / "reject" / "fix", or None (not reviewed yet, or the reviewers tie and
+    nobody adjudicated). ``fix_response_id``: with "fix", the human fix that stands (a Response
+    origin=human_edited whose parent is the edit). ``votes``: the reviewers' current verdicts counted;
+    ``adjudicated``: a researcher's decision set the verdict."""
+
+    verdict: str | None
+    fix_response_id: int | None
+    review_item_id: int
+    votes: dict[str, int]
+    adjudicated: bool
+
+
+def edit_verdict_rows(*, project: Project) -> list[tuple[int, int, int, str, int | None, str]]:
+    """Every standing (current) edit verdict of ``project``, oldest first:
+    ``(review item id, edited response id, annotation id, source, annotator id, verdict)``; the
+    fix's response id is read by :func:`edit_review_outcomes`. Human reviews and adjudications only."""
+    return list(
+        Annotation.objects.current()
+        .filter(project=project, item__kind=Item.Kind.EDIT_REVIEW)
+        .exclude(edit_verdict="")
+        .filter(source__in=[Annotation.Source.HUMAN, Annotation.Source.ADJUDICATION])
+        .order_by("pk")
+        .values_list("item_id", "item__review_of_id", "pk", "source", "annotator_id", "edit_verdict")
+    )
+
+
+def edit_review_outcomes(project: Project, *, review_item_ids: list[int] | None = None) -> dict[int, EditOutcome]:
+    """The review consensus of every edit under review in ``project``:
+    ``{edited_response_id: EditOutcome}`` (``.verdict`` "accept" | "reject" | "fix" | None, and
+    ``.fix_response_id``). Every edit that has a review item is a key, reviewed or not.
+
+    The rule: a researcher's standing adjudication decides; otherwise the verdict most reviewers
+    gave (current records only: an undone review does not count), None on a tie. With "fix", the
+    fix that stands is the adjudicator's, else the newest reviewer's fix. Exports build pairs from
+    ``verdict == "accept"`` (the edit) and ``"fix"`` (the fix) only. Two queries.
+    ``review_item_ids``: only these review items (the adjudication page asks for one)."""
+    outcomes: dict[int, EditOutcome] = {}
+    review_items = Item.objects.filter(project=project, kind=Item.Kind.EDIT_REVIEW)
+    records = (
+        Annotation.objects.current()
+        .filter(project=project, item__kind=Item.Kind.EDIT_REVIEW)
+        .exclude(edit_verdict="")
+        .filter(source__in=[Annotation.Source.HUMAN, Annotation.Source.ADJUDICATION])
+        .order_by("pk")
+        .values_list("item_id", "source", "edit_verdict", "edit_fix_id")
+    )
+    if review_item_ids is not None:
+        review_items = review_items.filter(pk__in=review_item_ids)
+        records = records.filter(item_id__in=review_item_ids)
+    by_item: dict[int, list[tuple[str, str, int | None]]] = {}
+    for item_id, source, verdict, fix_id in records:
+        by_item.setdefault(item_id, []).append((source, verdict, fix_id))
+    for item_id, edited_id in review_items.values_list("pk", "review_of_id"):
+        rows = by_item.get(item_id, [])
+        votes: dict[str, int] = {}
+        for source, verdict, _fix in rows:
+            if source == Annotation.Source.HUMAN:
+                votes[verdict] = votes.get(verdict, 0) + 1
+        decided = [r for r in rows if r[0] == Annotation.Source.ADJUDICATION]
+        verdict_out: str | None
+        fix_id_out: int | None = None
+        if decided:
+            _source, verdict_out, fix_id_out = decided[-1]
+        elif votes:
+            top = max(votes.values())
+            leaders = [v for v, n in votes.items() if n == top]
+            verdict_out = leaders[0] if len(leaders) == 1 else None
+            if verdict_out == Annotation.EditVerdict.FIX:
+                fix_id_out = [f for s, v, f in rows if v == "fix" and f is not None][-1]
+        else:
+            verdict_out = None
+        outcomes[edited_id] = EditOutcome(
+            verdict=verdict_out, fix_response_id=fix_id_out if verdict_out == "fix" else None,
+            review_item_id=item_id, votes=votes, adjudicated=bool(decided),
+        )
+    return outcomes

@@ -15,6 +15,11 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotation import roles
+from annotation.edits import (  # noqa: F401  (re-exported: the edit writes live in annotation/edits.py)
+    edit_review_content_hash,
+    edit_review_item_create,
+    edited_response_create,
+)
 from annotation.judgments import (
     CleanJudgment,
     Judgment,
@@ -33,6 +38,7 @@ from annotation.models import (
     PrincipleSet,
     PriorityRaise,
     Project,
+    Response,
     ResponseSafety,
     Taxonomy,
     TaxonomyVersion,
@@ -231,13 +237,25 @@ def user_sync_staff(*, user) -> None:
 
 def judgment_clean(
     *, project: Project, judgment: Judgment, shown_order: list[int], source: str,
-    taxonomy_version_id: int | None = None, name_by_letter: bool = False,
+    taxonomy_version_id: int | None = None, name_by_letter: bool = False, review_of: int | None = None,
 ) -> CleanJudgment:
     """Check ``judgment`` by the rules of ``source`` (``annotation.judgments.rules_for``) against the
     project's taxonomy version (or ``taxonomy_version_id``) and principle set; raises
     ``JudgmentInvalid`` listing every problem. Looks up only the categories and principles the
     judgment names (no query when it names none). ``name_by_letter``: messages name responses by
-    their letter in ``shown_order`` (the pages), not by id."""
+    their letter in ``shown_order`` (the pages), not by id.
+
+    ``review_of``: the item's ``Item.review_of_id`` (an ``edit_review`` item): the judgment is then
+    an edit verdict (``annotation.judgments.edit_review_problems``); a fix is compared with the
+    edit's text, read here."""
+    if review_of is not None:
+        edited_text = None
+        if judgment.edit_verdict == "fix":
+            edited_text = Response.objects.filter(pk=review_of).values_list("text", flat=True).first()
+        return judgment_validate(
+            project=project, judgment=judgment, shown_order=shown_order, category_codes=set(), principle_ids=set(),
+            rules=rules_for(source), review_of=review_of, edited_text=edited_text,
+        )
     codes = {str(c) for c in judgment.prompt_categories}
     for rl in judgment.response_labels.values():
         codes.update(str(c) for c in rl.categories)
@@ -274,9 +292,11 @@ def judgment_record(
     ``shown_order``: the item's response ids as the judge saw them (rankings must cover exactly
     these; a pair is its first two). ``taxonomy_version_id``: the version the judge labelled under
     (a run keeps the one it started with), default the project's. The check runs before anything is
-    written, so a refused judgment (``JudgmentInvalid``) leaves the caller's transaction usable."""
+    written, so a refused judgment (``JudgmentInvalid``) leaves the caller's transaction usable.
+    An ``edit_review`` item's judgment is held to the edit-review rules (read from the item)."""
+    review_of = Item.objects.filter(pk=item_id).values_list("review_of_id", flat=True).first()
     clean = judgment_clean(project=project, judgment=judgment, shown_order=shown_order, source=source,
-                           taxonomy_version_id=taxonomy_version_id)
+                           taxonomy_version_id=taxonomy_version_id, review_of=review_of)
     return annotation_record(
         project=project, item_id=item_id, clean=clean, source=source, annotator=annotator,
         source_detail=source_detail, shown_order=shown_order if store_shown_order else None,
@@ -312,8 +332,19 @@ def annotation_record(
     only; nothing is enqueued. Not idempotent by itself: ``idempotency_key`` is unique per
     annotator in the database, so a repeated key raises ``IntegrityError``. ``rater``: an imported
     rater's id (source ``import`` only; one record per item and rater, also a database constraint).
+    An edit review with verdict ``fix`` also stores the reviewer's text as a new
+    ``Response(origin=human_edited, parent=<the reviewed edit>)`` on the original item, in the same
+    transaction (a refused insert leaves no orphan fix), and points ``edit_fix`` at it.
     """
     fields = annotation_fields(clean, project=project)
+    if clean.edit_verdict == Annotation.EditVerdict.FIX:
+        if clean.review_of is None:
+            raise ValueError("A fix needs the edited response it fixes (CleanJudgment.review_of).")
+        edit = Response.objects.get(pk=clean.review_of)
+        fields["edit_fix"] = edited_response_create(
+            edit, clean.edit_fix_text, origin=Response.Origin.HUMAN_EDITED, model_name="",
+            metadata={"review_item": item_id, "source": source, "annotator": getattr(annotator, "pk", None)},
+        )
     if taxonomy_version_id is not None:
         fields["taxonomy_version_id"] = taxonomy_version_id
     if created_at is not None:  # when the judgment was made elsewhere (rows are append-only: set at insert)

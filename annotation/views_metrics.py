@@ -40,7 +40,8 @@ FIGURE_NAMES = {
     "kappa": "Cohen's κ",
 }
 LABEL_BLOCKS = (("prompt_safety", "Prompt safety labels"), ("response_safety", "Response safety labels"))
-MATRIX_BLOCKS = {"prompt_safety": "kappa", "response_safety": "kappa", "ranking": "kendall_tau_b", "choice": "kappa"}
+MATRIX_BLOCKS = {"prompt_safety": "kappa", "response_safety": "kappa", "ranking": "kendall_tau_b", "choice": "kappa",
+                 "edit_review": "kappa"}
 ANNOTATOR_COLUMNS = (
     "rater", "kind", "n_items", "loo_agreement", "loo_items", "gold_accuracy", "gold_items", "items_per_hour",
     "median_seconds_per_item", "timed_items", "submitted", "skipped", "flagged", "skip_rate", "flag_rate", "distance",
@@ -162,6 +163,7 @@ def page_context(m: dict) -> dict[str, Any]:
         annotators.append({**row, "bar": distribution_bar(row.get("distribution"))})
     ranking = m.get("ranking") or {}
     choice = m.get("choice") or {}
+    edit_review = m.get("edit_review") or {}
     computed = m.get("computed_at")
     return {
         "m": m,
@@ -179,6 +181,12 @@ def page_context(m: dict) -> dict[str, Any]:
             "n_pairs": choice.get("n_pairs", 0), "n_ratings": choice.get("n_ratings", 0),
             "figures": _figure_bars(choice),
             "heatmap": heatmap(choice, "kappa", kinds),
+        },
+        "edit_review": {
+            "n_items": edit_review.get("n_items", 0), "n_ratings": edit_review.get("n_ratings", 0),
+            "verdicts": edit_review.get("verdicts") or {},
+            "figures": _figure_bars(edit_review),
+            "heatmap": heatmap(edit_review, "kappa", kinds),
         },
         "max_boot": MAX_BOOT,
     }
@@ -206,7 +214,7 @@ def table_rows(m: dict, name: str) -> list[list[Any]] | None:
     """The rows (header first) of one downloadable table of the dict; None for an unknown name."""
     if name == "agreement":
         rows: list[list[Any]] = [["section", "figure", "value", "low", "high", "n_items"]]
-        for section in ("prompt_safety", "response_safety", "ranking", "choice"):
+        for section in ("prompt_safety", "response_safety", "ranking", "choice", "edit_review"):
             rows += _estimate_rows(section, (m.get(section) or {}).get("agreement") or {})
         return rows
     if name == "categories":

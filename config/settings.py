@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "jury",
     "exports",
     "exports.guard",  # label "guard": guard models, their training jobs and evaluations
+    "jury.edits",  # label "edits": synthetic feedback edits (SYNFAC-EDIT), their templates and runs
 ]
 
 MIDDLEWARE = [

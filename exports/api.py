@@ -52,7 +52,7 @@ class _ExportDetailOut(_ExportOut):
 class ExportListApi(APIView):
     """Exports of a project. GET lists them (newest first); POST starts one on the worker.
 
-    POST body: ``{"format": "dpo|pro|kto|d2o|sft|guard-aegis|guard-llamaguard", ...options}``
+    POST body: ``{"format": "dpo|pro|kto|d2o|sft|guard-aegis|guard-llamaguard|edit-dpo|salt", ...options}``
     (see the dataset card of any export, or ``exports/options.py``, for every option). A bad option
     is a 400 with a message naming it; nothing is started."""
 

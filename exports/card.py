@@ -13,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 
 from exports.formats import TaxonomyContext
-from exports.options import FORMAT_SPECS, ExportOptions
+from exports.options import EDIT_FORMATS, FORMAT_SPECS, ExportOptions
 from exports.writers import file_sha256
 
 METHOD_TEXT = {
@@ -29,9 +29,29 @@ SOURCE_TEXT = {
     "adjudicated-only": "adjudication records only",
 }
 FORMAT_TEXT = {fmt: spec.card for fmt, spec in FORMAT_SPECS.items()}
+EVIDENCE_TEXT = (
+    "`evidence.jsonl` holds, for every exported item, the consensus (method, groups, scores, agreement)"
+    " and the raw per-rater records it was computed from. `manifest.json` repeats everything here as data."
+)
+EVIDENCE_TEXT_EDITS = (
+    "`evidence.jsonl` holds, for every exported edit, the edit (original, edited response, direction, editor, template,"
+    " run), its review outcome and the raw review verdicts. `manifest.json` repeats everything here as data."
+)
+TIE_TEXT = (
+    "Tie policy `skip` leaves an item out when a single best or worst response must be picked and several are tied;"
+    " `expand` emits every tied response; `position` takes the one that came first in the source. Pairs are never"
+    " made between tied responses."
+)
 
 
 def consensus_description(options: ExportOptions) -> dict:
+    if options.format in EDIT_FORMATS:
+        return {
+            "review": "edits come from synthetic-edit runs (an editor model, a versioned template) and are decided by"
+                      " human review of each edit (accept / reject / fix); only accepted or fixed edits give rows",
+            "corrections": "only the newest record of a correction chain counts",
+            "consensus": "annotation.selectors.edit_review_outcomes; judge items and their judgments are not read",
+        }
     guard = options.format.startswith("guard") or (options.format in ("kto", "d2o") and options.signal == "safety")
     out = {
         "source_policy": options.source,
@@ -71,8 +91,11 @@ def _filters(options: ExportOptions) -> dict:
 
 
 def write_card_and_manifest(
-    *, folder: Path, project, options: ExportOptions, stats: dict, tax: TaxonomyContext, splits: list[str]
+    *, folder: Path, project, options: ExportOptions, stats: dict, tax: TaxonomyContext, splits: list[str],
+    edits: dict | None = None,
 ) -> dict:
+    """``edits``: the edit formats' section (editors, templates, reviewers; salt's tokenizer and
+    weights), in the manifest and the card; None for the other formats."""
     base = {
         "platform": {"name": "Tribunal", "version": settings.TRIBUNAL_VERSION},
         "project": {"slug": project.slug, "name": project.name},
@@ -87,6 +110,8 @@ def write_card_and_manifest(
         "counts": stats,
         "splits": splits,
     }
+    if edits is not None:
+        base["edits"] = edits
     data_files = sorted(p for p in folder.rglob("*") if p.is_file())
     files = {str(p.relative_to(folder)): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in data_files}
     readme = _readme(base, files, options, splits)
@@ -126,8 +151,7 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         "|---|---|---|",
         *[f"| `{name}` | `{meta['sha256']}` | {meta['bytes']} |" for name, meta in sorted(files.items())],
         "",
-        "`evidence.jsonl` holds, for every exported item, the consensus (method, groups, scores, agreement)"
-        " and the raw per-rater records it was computed from. `manifest.json` repeats everything here as data.",
+        EVIDENCE_TEXT_EDITS if options.format in EDIT_FORMATS else EVIDENCE_TEXT,
         "",
         "## Counts",
         "",
@@ -152,10 +176,9 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         "",
         *[f"- **{k}**: {v}" for k, v in cons.items()],
         "",
-        "Tie policy `skip` leaves an item out when a single best or worst response must be picked and several are tied;"
-        " `expand` emits every tied response; `position` takes the one that came first in the source. Pairs are never"
-        " made between tied responses.",
+        "" if options.format in EDIT_FORMATS else TIE_TEXT,
         "",
+        *_edits_section(base.get("edits")),
         "## Filters",
         "",
         *[f"- {k}: `{json.dumps(v)}`" for k, v in base["filters"].items()],
@@ -174,3 +197,54 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         "",
     ]
     return "\n".join(front + lines)
+
+
+def _edits_section(edits: dict | None) -> list[str]:
+    """The card's words on the edits: who edited with what, who reviewed, how pairs and (salt) the
+    token labels are made."""
+    if edits is None:
+        return []
+    lines = [
+        "## Edits",
+        "",
+        f"- **pairs, improve**: {edits['pairs']['improve']}",
+        f"- **pairs, corrupt**: {edits['pairs']['corrupt']}",
+        f"- **review**: {edits['review']}",
+        "",
+        "Editors (rows):",
+        "",
+        _table(edits["editors"]),
+        "Templates (rows):",
+        "",
+        _table(edits["templates"]),
+        "Directions (rows):",
+        "",
+        _table(edits["directions"]),
+        "Reviewers (verdicts on exported edits):",
+        "",
+        _table(edits["reviewers"]),
+    ]
+    salt = edits.get("salt")
+    if salt:
+        tok = salt["tokenizer"] or {}
+        lines += [
+            "## SALT alignment",
+            "",
+            f"Tokenizer **{tok.get('name')}** ({tok.get('source')}, {tok.get('class')}, {tok.get('vocab_size')} tokens). "
+            f"{salt['alignment'][0].upper() + salt['alignment'][1:]}. Aligned sequences mark a gap with {salt['gap_id']}.",
+            "",
+            "| label | meaning | weight on chosen (edited) | weight on rejected (generated) |",
+            "|---|---|---|---|",
+            *[
+                f"| {label} | {text} | {salt['weights']['chosen (edited)'].get(label, '—')} "
+                f"| {salt['weights']['rejected (generated)'].get(label, '—')} |"
+                for label, text in salt["labels"].items()
+            ],
+            "",
+            "`chosen_weights` has one weight per chosen token and `rejected_weights` one per rejected token.",
+            "",
+            "Labels over all rows:",
+            "",
+            _table(salt["label_counts"]),
+        ]
+    return lines

@@ -91,7 +91,9 @@ def flagged_items_condition() -> Exists:
 
 
 def item_ids_query(*, project, options: ExportOptions):
-    qs = Item.objects.filter(project=project)
+    """The items an ordinary (judgment-based) format reads: judge items only. Edit reviews are the
+    edit formats' business (``exports.edits``)."""
+    qs = Item.objects.filter(project=project, kind=Item.Kind.JUDGE)
     if options.exclude_flagged:
         qs = qs.exclude(flagged_items_condition())
         # has_key first: for a missing key "-> 'flagged' = true" is NULL, and NOT NULL drops the row
@@ -155,7 +157,9 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Generator[list
             for item_id, external_id, prompt in rows
         }
         for rid, item_id, position, text in (
-            Response.objects.filter(item_id__in=ids).order_by("item_id", "position").values_list("id", "item_id", "position", "text")
+            # imported and generated responses only: edits are never ordinary responses
+            Response.objects.filter(item_id__in=ids).judged().order_by("item_id", "position")
+            .values_list("id", "item_id", "position", "text")
         ):
             evidence[item_id].responses[rid] = (position, text)
         # The newest record of each correction chain; a retraction (an undo) withdraws its chain.
@@ -207,7 +211,10 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
         f"(SELECT json_agg(json_build_array(x.response_id, x.label, x.categories) ORDER BY x.response_id) "
         f"FROM {rs_t} x WHERE x.annotation_id = a.id)" if need_safety else "NULL"
     )
-    item_where = ["i.project_id = %s", "i.id > %s"]
+    # judge items and their imported/generated responses only (edits are the edit formats' business);
+    # the values are the models' own constants, not user input
+    judged = ", ".join(f"'{origin.value}'" for origin in Response.JUDGED_ORIGINS)
+    item_where = ["i.project_id = %s", "i.id > %s", f"i.kind = '{Item.Kind.JUDGE.value}'"]
     if options.exclude_flagged:
         item_where.append("NOT (i.metadata @> '{\"flagged\": true}'::jsonb)")
         assignment_t = Assignment._meta.db_table
@@ -218,7 +225,7 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
     sql = f"""
         SELECT json_agg(json_build_array(i.id, i.external_id, i.prompt,
           (SELECT json_agg(json_build_array(r.id, r.position, r.text) ORDER BY r.position)
-             FROM {resp_t} r WHERE r.item_id = i.id),
+             FROM {resp_t} r WHERE r.item_id = i.id AND r.origin IN ({judged})),
           (SELECT json_agg(json_build_array(a.id, a.source, a.annotator_id, a.ranking, a.pair_a_id, a.pair_b_id,
                                             a.pair_choice, a.pair_strength, a.prompt_label, a.prompt_categories,
                                             {safety_agg}) ORDER BY a.id)

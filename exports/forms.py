@@ -8,6 +8,8 @@ from exports.consensus.rankings import RANKING_METHODS
 from exports.consensus.safety import NEEDS_CAUTION_POLICIES, SAFETY_TIE_POLICIES
 from exports.consensus.sources import SOURCE_POLICIES
 from exports.options import FORMATS, OUTPUTS, PAIR_POLICIES, PRO_LAYOUTS, SIGNALS, STYLES, TIE_POLICIES
+from exports.salt import DEFAULT_TOKENIZER
+from jury.backends.registry import PACKAGED_MODELS
 
 
 def _choices(values) -> list[tuple[str, str]]:
@@ -15,7 +17,15 @@ def _choices(values) -> list[tuple[str, str]]:
 
 
 class ExportForm(forms.Form):
-    format = forms.ChoiceField(choices=_choices(FORMATS))
+    format = forms.ChoiceField(
+        choices=_choices(FORMATS),
+        help_text="edit-dpo and salt: pairs from synthetic edits that review accepted or fixed; the others: consensus of judgments.",
+    )
+    tokenizer = forms.CharField(
+        required=False, initial=DEFAULT_TOKENIZER, max_length=1000,
+        help_text=f"salt: whose token ids are aligned; a packaged model ({', '.join(sorted(PACKAGED_MODELS))}) "
+                  "or the absolute path of a Hugging Face folder.",
+    )
     source = forms.ChoiceField(choices=_choices(SOURCE_POLICIES), initial="human-with-jury-fallback")
     ranking_method = forms.ChoiceField(choices=_choices(RANKING_METHODS), initial="borda")
     tie_policy = forms.ChoiceField(choices=_choices(TIE_POLICIES), initial="skip",
@@ -48,4 +58,6 @@ class ExportForm(forms.Form):
         data = dict(self.cleaned_data)
         split = [data.pop("split_train") or 0.0, data.pop("split_validation") or 0.0, data.pop("split_test") or 0.0]
         data["split"] = split
+        if data.get("format") != "salt":
+            data.pop("tokenizer", None)  # only salt reads it
         return {k: v for k, v in data.items() if v not in (None, "")}

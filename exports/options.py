@@ -13,6 +13,7 @@ from typing import Any
 from exports.consensus.rankings import RANKING_METHODS
 from exports.consensus.safety import NEEDS_CAUTION_POLICIES, SAFETY_TIE_POLICIES
 from exports.consensus.sources import SOURCE_POLICIES
+from exports.salt import DEFAULT_TOKENIZER, tokenizer_errors
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,23 @@ FORMAT_SPECS: dict[str, FormatSpec] = {
         "Guard: Llama Guard instruction + target",
         "Llama Guard style instruction and target (safe, or unsafe and a line of codes)",
     ),
+    "edit-dpo": FormatSpec(
+        "Edit DPO (reviewed synthetic edits)",
+        "TRL preference data from synthetic edits that human review accepted or fixed (SYNFAC-EDIT): improve"
+        " edits are chosen over the original, originals over corrupt edits",
+    ),
+    "salt": FormatSpec(
+        "SALT (token alignment of reviewed edits)",
+        "Token-level alignment labels (C / I / D / S with the SALT weights) between rejected and chosen texts"
+        " of reviewed synthetic edits, from Needleman-Wunsch on the token ids of a named tokenizer (SYNFAC-EDIT)",
+    ),
 }
 FORMATS = tuple(FORMAT_SPECS)
+# Formats built from reviewed synthetic edits (edit_review items); every other format reads judge
+# items and their imported/generated responses only.
+EDIT_FORMATS = ("edit-dpo", "salt")
+# Filters on judgments that mean nothing for a review verdict: refused with edit formats, not ignored.
+EDIT_UNSUPPORTED = ("min_agreement", "date_from", "date_to", "categories", "min_jury_confidence")
 PREFERENCE_FORMATS = ("dpo", "pro", "sft")
 STYLES = ("standard", "conversational")
 PRO_LAYOUTS = ("pro", "plain")
@@ -83,12 +99,17 @@ class ExportOptions:
     seed: int = 0
     outputs: tuple[str, ...] = ("jsonl", "parquet")
     chunk_size: int = 1000
+    # --- salt
+    tokenizer: str = "smollm2-135m-instruct"  # a packaged model key or a Hugging Face folder
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["categories"] = list(self.categories)
         data["split"] = list(self.split)
         data["outputs"] = list(self.outputs)
+        if self.format != "salt":
+            # only salt reads it: the other formats' options (and manifests) stay as they were
+            del data["tokenizer"]
         return data
 
     @property
@@ -197,6 +218,20 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
     if date_from and date_to and date_from > date_to:
         raise ExportOptionsError(f"date_from ({date_from}) is after date_to ({date_to}).")
     signal = _choice("signal", raw.get("signal", "preference"), SIGNALS)
+    tokenizer = str(raw.get("tokenizer") or DEFAULT_TOKENIZER).strip()
+    if fmt == "salt":
+        error = tokenizer_errors(tokenizer)
+        if error:
+            raise ExportOptionsError(error[0].upper() + error[1:] + ".")
+        if raw.get("style", "standard") != "standard":
+            raise ExportOptionsError("salt rows are plain text (style standard); conversational is for the other formats.")
+    if fmt in EDIT_FORMATS:
+        given = [name for name in EDIT_UNSUPPORTED if raw.get(name) not in (None, "", [], ())]
+        if given:
+            raise ExportOptionsError(
+                f"{', '.join(given)} filter(s) judgments, not edit reviews: leave them empty for {fmt} "
+                "(it takes min_annotators, exclude_flagged, split, seed and outputs)."
+            )
     return ExportOptions(
         format=fmt,
         source=_choice("source", raw.get("source", "human-with-jury-fallback"), SOURCE_POLICIES),
@@ -220,6 +255,7 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
         seed=_int("seed", raw.get("seed", 0), 0, 2**63 - 1) or 0,
         outputs=outputs,
         chunk_size=_int("chunk_size", raw.get("chunk_size", 1000), 1, 100_000) or 1000,
+        tokenizer=tokenizer,
     )
 
 

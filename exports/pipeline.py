@@ -13,17 +13,28 @@ import os
 import shutil
 import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from exports.edits import (
+    EditStats,
+    add_edit_item_stats,
+    edit_evidence_line,
+    edit_items_query,
+    edit_rows_for,
+    edit_schema,
+    iter_edit_chunks,
+)
 from exports.evidence import ItemEvidence, decide, item_ids_query, iter_chunks
 from exports.formats import Skip, TaxonomyContext, rows_for, schema_for
-from exports.options import SPLITS, ExportOptions
+from exports.options import EDIT_FORMATS, SPLITS, ExportOptions
 from exports.writers import SplitWriter, write_hf_dataset
 
 
@@ -82,6 +93,14 @@ def _cyclic_gc_paused():
     finally:
         if was_enabled:
             gc.enable()
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer_cached(name: str) -> tuple[Any, dict]:
+    """The salt export's tokenizer, loaded once per process and name (a worker runs many exports)."""
+    from exports.salt import load_tokenizer
+
+    return load_tokenizer(name)
 
 
 def taxonomy_context(project) -> TaxonomyContext:
@@ -241,17 +260,33 @@ def run_export(
 
     out_dir = Path(out_dir)
     remove_abandoned_staging(out_dir)
+    tax = taxonomy_context(project)
+    order = tax.order
+    edit_format = options.format in EDIT_FORMATS
+    tokenizer = None
+    edit_stats = None
+    chunk_source: Generator[list[Any], None, None]
+    if edit_format:
+        schema = edit_schema(options)
+        total = edit_items_query(project=project, options=options).count()
+        tok_info = None
+        if options.format == "salt":
+            tokenizer, tok_info = load_tokenizer_cached(options.tokenizer)
+        edit_stats = EditStats(tokenizer=tok_info)
+        chunk_source = iter_edit_chunks(project=project, options=options)
+    else:
+        schema = schema_for(options)
+        total = item_ids_query(project=project, options=options).count()
+        chunk_source = iter_chunks(project=project, options=options)
+    # made after the tokenizer loads: a missing tokenizer leaves no staging folder behind
     staging = out_dir.parent / f".{out_dir.name}.partial-{socket.gethostname()}-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    tax = taxonomy_context(project)
-    order = tax.order
-    schema = schema_for(options)
     writers: dict[str, SplitWriter] = {}
     stats = Stats()
     split_for = splitter(options)
-    total = item_ids_query(project=project, options=options).count()
+    ev: Any  # ItemEvidence; EditEvidence for the edit formats
     try:
         chunks_done = 0
         # closing(): the prefetch thread is stopped and joined here, on every path (a writer error
@@ -259,15 +294,18 @@ def run_export(
         with (
             open(staging / "evidence.jsonl", "wb") as evidence_file,
             _cyclic_gc_paused(),
-            closing(iter_chunks(project=project, options=options)) as chunks,
+            closing(chunk_source) as chunks,
         ):
             evidence_write = evidence_file.write
             for chunk in chunks:
                 for ev in chunk:
                     stats.items_seen += 1
-                    decide(ev, options, order)
                     try:
-                        rows = rows_for(ev, options, tax)
+                        if edit_format:
+                            rows = edit_rows_for(ev, options, tokenizer)
+                        else:
+                            decide(ev, options, order)
+                            rows = rows_for(ev, options, tax)
                     except Skip as skip:
                         stats.dropped[skip.reason] += 1
                         continue
@@ -278,8 +316,13 @@ def run_export(
                     writer.write(rows)
                     stats.rows[split] += len(rows)
                     stats.items_per_split[split] += 1
-                    stats.add_item(ev, rows, options)
-                    evidence_write(_evidence_line(ev, split, options))
+                    if edit_stats is not None:
+                        add_edit_item_stats(stats, ev, rows)
+                        edit_stats.add(ev, rows)
+                        evidence_write(orjson.dumps(edit_evidence_line(ev, split)) + b"\n")
+                    else:
+                        stats.add_item(ev, rows, options)
+                        evidence_write(_evidence_line(ev, split, options))
                 for writer in writers.values():
                     writer.flush_lines()
                 del chunk
@@ -298,6 +341,7 @@ def run_export(
         manifest = write_card_and_manifest(
             folder=staging, project=project, options=options, stats=stats.as_dict(), tax=tax,
             splits=[w.split for w in ordered_writers],
+            edits=edit_stats.as_dict(options) if edit_stats is not None else None,
         )
     except BaseException:
         for writer in writers.values():

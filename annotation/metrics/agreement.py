@@ -63,6 +63,7 @@ from scipy.stats import rankdata
 Rating = tuple[Hashable, Hashable, Any]
 SAFETY_LABELS: tuple[str, ...] = ("safe", "needs_caution", "unsafe")
 PAIR_CHOICES: tuple[str, ...] = ("a", "b", "tie")
+EDIT_VERDICTS: tuple[str, ...] = ("accept", "reject", "fix")  # an edit review's verdict (issue 11)
 DEFAULT_BOOT = 1000
 # Resample weights are drawn in chunks of at most this many (resample, item) cells.
 _CHUNK_CELLS = 4_000_000
@@ -372,6 +373,15 @@ def choice_agreement(
     seen = {v for _, _, v in rows}
     categories = list(PAIR_CHOICES) if seen <= set(PAIR_CHOICES) else None
     return label_agreement(LabelTable.from_rows(rows, categories), n_boot=n_boot, seed=seed)
+
+
+def verdict_agreement(
+    rows: Iterable[Rating], *, n_boot: int = DEFAULT_BOOT, seed: int | None = 0
+) -> dict[str, Estimate]:
+    """Edit review verdicts (``"accept"`` / ``"reject"`` / ``"fix"`` per (rater, review item)):
+    percent agreement and alpha (nominal: a fix is neither an accept nor a reject), with the rest of
+    :func:`label_agreement`."""
+    return label_agreement(LabelTable.from_rows(rows, EDIT_VERDICTS), n_boot=n_boot, seed=seed)
 
 
 def _binary_fleiss(s: np.ndarray) -> np.ndarray:

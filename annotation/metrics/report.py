@@ -151,6 +151,30 @@ def _choice_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed: 
     return block
 
 
+def _edit_review_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed: int) -> dict[str, Any]:
+    """Edit reviews (issue 11): agreement of the people's verdicts (accept / reject / fix, nominal)
+    on the review items, the verdicts counted, and the rater matrix with the consensus."""
+    rows = ratings.edit_verdicts
+    raters = _ordered(ratings.raters, {r for r, _, _ in rows})
+    mine = _people(rows, people)
+    block: dict[str, Any] = {
+        "n_items": len({u for _, u, _ in rows}), "n_ratings": len(rows), "raters": raters,
+        "verdicts": {v: sum(1 for _, _, x in mine if x == v) for v in ag.EDIT_VERDICTS},
+    }
+    consensus: list[ag.Rating] = []
+    if mine:
+        block["agreement"] = _estimates(ag.verdict_agreement(mine, n_boot=n_boot, seed=seed))
+        consensus = ag.consensus_rows(ag.LabelTable.from_rows(mine, ag.EDIT_VERDICTS), CONSENSUS)
+    else:
+        block["agreement"] = {}
+    if rows:
+        table = ag.LabelTable.from_rows(list(rows) + consensus, ag.EDIT_VERDICTS, raters=raters + [CONSENSUS])
+        block["matrix"] = _matrix(ag.agreement_matrix(table))
+    else:
+        block["matrix"] = _matrix(ag.PairMatrix([], {"kappa": _empty(), "percent_agreement": _empty()}, _empty(int)))
+    return block
+
+
 def _annotator_table(ratings: ProjectRatings, people: set[str]) -> tuple[list[dict[str, Any]], dict[str, float]]:
     safety = _people(ratings.prompt_labels, people) + _people(ratings.response_labels, people)
     by_rater: dict[Hashable, ag.AnnotatorAgreement] = {}
@@ -209,6 +233,7 @@ def metrics_report(project: Project, ratings: ProjectRatings, *, n_boot: int, se
         ),
         "ranking": _ranking_block(ratings, people, n_boot, seed),
         "choice": _choice_block(ratings, people, n_boot, seed),
+        "edit_review": _edit_review_block(ratings, people, n_boot, seed),
         "annotators": (table := _annotator_table(ratings, people))[0],
         "project_distribution": table[1],
         "gold_units": len(ratings.gold),

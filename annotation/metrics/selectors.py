@@ -22,7 +22,8 @@ Per-juror and per-guard verdicts are not read: ``annotation`` holds only the jur
 
 Units: a prompt's label is rated on the item id; a response's label on ``(item_id, response_id)``;
 a pairwise choice on ``(item_id, low_response_id, high_response_id)`` with the choice oriented so
-``"a"`` is always the response with the lower id.
+``"a"`` is always the response with the lower id; an edit review's verdict (accept / reject / fix,
+issue 11) on the review item's id.
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ class ProjectRatings:
     response_categories: list[Row] = field(default_factory=list)
     rankings: list[Row] = field(default_factory=list)
     choices: list[Row] = field(default_factory=list)
+    edit_verdicts: list[Row] = field(default_factory=list)  # edit_review items: accept / reject / fix
     # Gold answers per unit (prompt: item id; response: (item id, response id)).
     gold: dict[Hashable, str] = field(default_factory=dict)
     # Workbench people only: durations (ms) of their current annotations; assignment outcomes.
@@ -116,9 +118,9 @@ def project_ratings(*, project: Project) -> ProjectRatings:
     current = Annotation.objects.filter(project=project).current()
     by_annotation: dict[int, str] = {}
     for (pk, item_id, source, username, rater, detail, label, categories, ranking, pair_a, pair_b, choice,
-         duration) in current.order_by("id").values_list(
+         duration, verdict) in current.order_by("id").values_list(
             "id", "item_id", "source", "annotator__username", "rater", "source_detail", "prompt_label",
-            "prompt_categories", "ranking", "pair_a_id", "pair_b_id", "pair_choice", "duration_ms",
+            "prompt_categories", "ranking", "pair_a_id", "pair_b_id", "pair_choice", "duration_ms", "edit_verdict",
     ).iterator(chunk_size=5000):
         rid, kind = rater_id(source, username, rater, detail)
         out.raters.setdefault(rid, kind)
@@ -133,6 +135,8 @@ def project_ratings(*, project: Project) -> ProjectRatings:
                 pair_a, pair_b = pair_b, pair_a
                 choice = {"a": "b", "b": "a"}.get(choice, choice)
             out.choices.append((rid, (item_id, pair_a, pair_b), choice))
+        if verdict:
+            out.edit_verdicts.append((rid, item_id, verdict))
         if kind == HUMAN and duration is not None:
             out.durations_ms[rid].append(int(duration))
     labels = (

@@ -3,7 +3,9 @@
 Interfaces only: parse (InputSerializer) → authorise (``annotation.roles``; non-members get 404)
 → one service → serialise (OutputSerializer). Blind: payloads carry the item and its responses in
 the annotator's shown order, never other people's judgments, model names, gold answers or
-metadata; the jury's suggestion only when the project turned it on, marked with its source.
+metadata; the jury's suggestion only when the project turned it on, marked with its source. An
+edit review item (``kind`` edit_review) carries ``edit``: the original and the edit with what drove
+it (direction, feedback, editor, template), which the reviewer needs to judge it (issue 11).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from annotation.workbench.judgments import (
     StaleAssignment,
     WorkbenchError,
 )
+from annotation.workbench.review import edit_under_review
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,14 @@ class JudgmentSerializer(serializers.Serializer):
     principles_conflicted = serializers.BooleanField(required=False, default=False)
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     confidence = serializers.IntegerField(required=False, allow_null=True, default=None)
+    edit_verdict = serializers.ChoiceField(
+        choices=["accept", "reject", "fix"], required=False, allow_blank=True, default="",
+        help_text="Edit review items (kind edit_review) only: the verdict on the edit.",
+    )
+    edit_fix = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100_000, trim_whitespace=False,
+        help_text="With edit_verdict fix: the fixed text.",
+    )
 
     def to_internal_value(self, data):
         # Refuse an oversized body by its size before any field converts its thousands of entries.
@@ -98,7 +109,8 @@ class JudgmentSerializer(serializers.Serializer):
             ranking=d.get("ranking"), pair_choice=d["pair_choice"], pair_strength=d["pair_strength"],
             prompt_label=d["prompt_label"], prompt_categories=tuple(d["prompt_categories"]), response_labels=labels,
             principles=tuple(d["principles"]), principles_conflicted=d["principles_conflicted"],
-            rationale=d["rationale"], confidence=d["confidence"],
+            rationale=d["rationale"], confidence=d["confidence"], edit_verdict=d["edit_verdict"],
+            edit_fix=d["edit_fix"],
         )
 
 
@@ -114,6 +126,22 @@ class NextItemSerializer(serializers.Serializer):
     responses = serializers.ListField(child=serializers.DictField(), help_text="In your shown order.")
     lease_expires_at = serializers.DateTimeField()
     jury_suggestion = serializers.DictField(allow_null=True)
+    kind = serializers.CharField(help_text="judge, or edit_review (answer with edit_verdict / edit_fix).")
+    edit = serializers.DictField(
+        allow_null=True, help_text="edit_review items: the original and the edit (id, text), direction, feedback, "
+        "editor, template.",
+    )
+
+
+def _edit_payload(item) -> dict | None:
+    if item.review_of_id is None:
+        return None
+    under = edit_under_review(item)
+    return {
+        "original": {"id": under.original.pk, "text": under.original.text},
+        "edit": {"id": under.edit.pk, "text": under.edit.text},
+        "direction": under.direction, "feedback": under.feedback, "editor": under.editor, "template": under.template,
+    }
 
 
 def _next_payload(project: Project, assignment) -> dict:
@@ -127,6 +155,8 @@ def _next_payload(project: Project, assignment) -> dict:
         "prompt": prompt_messages(assignment.item.prompt),
         "responses": [{"id": r.pk, "text": r.text} for r in selectors.responses_in_order(assignment)],
         "lease_expires_at": assignment.expires_at,
+        "kind": assignment.item.kind,
+        "edit": _edit_payload(assignment.item),
         "jury_suggestion": (
             {
                 "source": f"jury: {suggestion.source}", "ranking": suggestion.ranking,

@@ -51,7 +51,7 @@ def remember_responses(assignment: Assignment, responses: list[Response]) -> Non
 def responses_in_order(assignment: Assignment) -> list[Response]:
     known = getattr(assignment, "_tribunal_responses", None)
     if known is None or any(r.item_id != assignment.item_id for r in known):
-        known = Response.objects.filter(item_id=assignment.item_id)
+        known = Response.objects.judged().filter(item_id=assignment.item_id)
     by_id = {r.pk: r for r in known}
     ordered = [by_id[rid] for rid in assignment.shown_order if rid in by_id]
     return ordered
@@ -181,6 +181,8 @@ def _pair_score(a: Annotation, b: Annotation) -> float | None:
             return 0 if ann.pair_choice == "tie" else (s if winner == min(ann.pair_a_id, ann.pair_b_id) else -s)
 
         parts.append(abs(signed(a) - signed(b)) / 6)
+    if a.edit_verdict and b.edit_verdict:  # an edit review: the verdicts agree or not (nominal)
+        parts.append(float(a.edit_verdict != b.edit_verdict))
     la = {rs.response_id: rs.label for rs in a.response_safety.all()}
     lb = {rs.response_id: rs.label for rs in b.response_safety.all()}
     if a.prompt_label and b.prompt_label:
@@ -262,7 +264,7 @@ def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | No
     item = item_in_project(project=project, item_id=item_id)
     if item is None:
         return None
-    responses = list(item.responses.order_by("position"))
+    responses = list(item.responses.judged().order_by("position"))
     annotations = list(
         Annotation.objects.filter(item=item)
         .select_related("annotator", "supersedes")

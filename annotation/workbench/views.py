@@ -24,7 +24,8 @@ from annotation import roles
 from annotation.guidelines import guidelines_html
 from annotation.models import Assignment, Item, Project, Response
 from annotation.prompts import prompt_messages
-from annotation.workbench import selectors, services
+from annotation.selectors import edit_review_outcomes
+from annotation.workbench import review, selectors, services
 from annotation.workbench.forms import attach_errors, form_state, judgment_from_post
 from annotation.workbench.judgments import JudgmentInvalid, StaleAssignment, WorkbenchError, mode_parts
 
@@ -98,6 +99,14 @@ def _task_context(
     }
     if assignment is None:
         return ctx
+    if assignment.item.kind == Item.Kind.EDIT_REVIEW:  # the edit review task: its own template (review.html)
+        under = review.edit_under_review(assignment.item)
+        ctx.update(
+            item=assignment.item, messages_=prompt_messages(assignment.item.prompt), under=under,
+            review=review.review_state(under.edit, data, errors), verdicts=review.VERDICTS,
+            confidence_choices=[1, 2, 3, 4, 5], idempotency_key=key or uuid.uuid4().hex,
+        )
+        return ctx
     default_label = "safe" if project.preselect_safe else ""
     ctx.update(
         _judgment_form(
@@ -111,10 +120,11 @@ def _task_context(
 
 
 def _render_task(request: WorkbenchRequest, ctx: dict, *, status: int = 200) -> HttpResponse:
+    page = "annotation/workbench/review.html" if "review" in ctx else "annotation/workbench/workbench.html"
     if request.htmx:
-        return render(request, "annotation/workbench/workbench.html#task", ctx, status=status)
+        return render(request, page + "#task", ctx, status=status)
     ctx["guidelines"] = guidelines_html(ctx["project"].guidelines)
-    return render(request, "annotation/workbench/workbench.html", ctx, status=status)
+    return render(request, page, ctx, status=status)
 
 
 @login_required
@@ -156,7 +166,11 @@ def workbench_submit(request: WorkbenchRequest, slug: str) -> HttpResponse:
         stale = "That item was not handed to you, so nothing was saved."
         return _render_task(request, _task_context(request, project, current, stale=stale), status=409)
     key = request.POST.get("idempotency_key", "")
-    judgment, parse_errors = judgment_from_post(request.POST, response_ids=list(assignment.shown_order), mode=project.mode)
+    if assignment.item.kind == Item.Kind.EDIT_REVIEW:
+        judgment, parse_errors = review.review_judgment_from_post(request.POST)
+    else:
+        judgment, parse_errors = judgment_from_post(request.POST, response_ids=list(assignment.shown_order),
+                                                    mode=project.mode)
     try:
         if parse_errors:
             raise JudgmentInvalid(parse_errors)
@@ -248,9 +262,13 @@ def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> Htt
     if detail is None:
         raise Http404("No such item.")
     data, errors, status = None, None, 200
+    is_review = detail.item.kind == Item.Kind.EDIT_REVIEW
     if request.method == "POST":
         order = [r.pk for r in detail.responses]
-        judgment, parse_errors = judgment_from_post(request.POST, response_ids=order, mode=project.mode)
+        if is_review:
+            judgment, parse_errors = review.review_judgment_from_post(request.POST)
+        else:
+            judgment, parse_errors = judgment_from_post(request.POST, response_ids=order, mode=project.mode)
         try:
             if parse_errors:
                 raise JudgmentInvalid(parse_errors)
@@ -262,6 +280,15 @@ def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> Htt
         else:
             messages.success(request, f"Decision recorded for item {detail.item.pk} (record #{ann.pk}).")
             return redirect(reverse("adjudication-item", args=[project.slug, detail.item.pk]))
+    if is_review:
+        under = review.edit_under_review(detail.item)
+        outcome = edit_review_outcomes(project, review_item_ids=[detail.item.pk]).get(under.edit.pk)
+        return render(request, "annotation/workbench/adjudication_review.html", {
+            "project": project, "item": detail.item, "detail": detail, "under": under, "outcome": outcome,
+            "messages_": prompt_messages(detail.item.prompt), "rows": review.verdict_rows(detail.annotations),
+            "review": review.review_state(under.edit, data, errors), "verdicts": review.VERDICTS,
+            "confidence_choices": [1, 2, 3, 4, 5], "adjudicating": True,
+        }, status=status)
     ctx = _judgment_form(project, detail.item, detail.responses, data=data, errors=errors)
     names = {r.pk: f"{s.letter}" for r, s in zip(detail.responses, ctx["state"].responses)}
     ctx.update(detail=detail, records=selectors.annotation_rows(detail, names))

@@ -152,6 +152,18 @@ class Backend:
         """Free-text generation (used only by the bench's generate-then-parse baseline)."""
         raise NotImplementedError
 
+    # --- free generation (synthetic editors, jury/edits) ---
+    def frame_user(self, user_text: str) -> str:
+        """One user turn framed for generation: the chat template where the model has one."""
+        return user_text
+
+    def generate_texts(
+        self, contexts: list[str], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+    ) -> list[str]:
+        """The continuation of each context (framed by ``frame_user``), ``batch_size`` at a time.
+        Greedy at temperature 0; ``seed`` makes sampling repeatable."""
+        raise NotImplementedError(f"The {self.spec.get('backend')!r} backend cannot generate text.")
+
 
 # One backend per juror spec per process: a worker loads each model once and keeps it.
 _CACHE: dict[str, Backend] = {}

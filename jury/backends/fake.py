@@ -9,10 +9,16 @@ units are whitespace-separated words, so the truncation policy works as with a r
 
 - ``"prefer:<label>"`` gives that label (e.g. ``unsafe`` or ``A``) the highest score everywhere;
 - ``"fail"`` raises on every scoring call (a juror that cannot judge).
+
+As an editor (``generate_texts``) it reads the text under "Response:" in the context and answers
+in the reference format (jury/edits/prompts.py): by default it changes the first word and adds
+one ("edit"); ``"same"`` returns the text unchanged, ``"rewrite"`` replaces every word,
+``"chatter"`` ignores the format, ``"empty"`` answers nothing and ``"fail"`` raises.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from jury.backends.base import Backend
@@ -50,3 +56,31 @@ class FakeBackend(Backend):
                     scores[key] = -0.01
             results.append(scores)
         return results
+
+    def generate_texts(
+        self, contexts: list[str], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+    ) -> list[str]:
+        self.calls += 1
+        mode = self.model_name if self.model_name in ("same", "rewrite", "chatter", "empty", "fail") else "edit"
+        if mode == "fail":
+            raise FakeBackendError("the fake model was asked to fail")
+        out = []
+        for context in contexts:
+            found = re.search(r"\nResponse:\n(.*?)\n\n", context, re.DOTALL)
+            source = found.group(1) if found else ""
+            words = source.split()
+            if mode == "same":
+                text = source
+            elif mode == "rewrite":
+                text = " ".join(f"w{n}" for n in range(len(words) + 3))
+            elif mode == "empty":
+                out.append("")
+                continue
+            else:
+                text = " ".join(["Indeed,", *words[1:], "(checked)"]) if words else "Indeed."
+            if mode == "chatter":
+                out.append(f"Sure, here is the edited response:\n{text}")
+            else:
+                out.append(f"Numbered List of edits made: {{Omit {words[0] if words else ''}}} ||| {{Add checked}}\n"
+                           f"Edited Response: {text}")
+        return out

@@ -122,6 +122,40 @@ class LocalBackend(Backend):
         return self.decode(out)
 
 
+    def frame_user(self, user_text: str) -> str:
+        if not self._chat:
+            return user_text
+        framed = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_text}], add_generation_prompt=True, tokenize=False
+        )
+        assert isinstance(framed, str)
+        return framed
+
+    @torch.inference_mode()
+    def generate_texts(
+        self, contexts: list[str], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+    ) -> list[str]:
+        """Batched generation: contexts padded on the LEFT with an attention mask, so every row's
+        continuation starts at the same column. A context longer than ``max_length`` minus the new
+        tokens keeps its end."""
+        keep = max(16, self.max_length - max_new_tokens)
+        results: list[str] = []
+        for start in range(0, len(contexts), self.batch_size):
+            rows = [self.context_ids(c)[-keep:] for c in contexts[start:start + self.batch_size]]
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], device=self.device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+            if seed is not None:
+                torch.manual_seed(seed + start)
+            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, pad_token_id=self.pad_id,
+                **sampling,
+            )
+            results.extend(self.decode(row[width:].tolist()) for row in out)
+        return results
+
+
 def peak_memory_bytes() -> int:
     """Peak resident memory of this process (Linux ru_maxrss is KiB) or of the CUDA device."""
     if torch.cuda.is_available():

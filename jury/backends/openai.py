@@ -123,6 +123,28 @@ class OpenAIBackend(Backend):
         return results
 
 
+    def generate_texts(
+        self, contexts: list[str], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+    ) -> list[str]:
+        """Legacy ``/completions`` with a list of prompts, ``batch_size`` per request (the server
+        batches them); ``seed`` is passed on (vLLM and llama.cpp honour it)."""
+        results: list[str] = []
+        step = max(1, self.batch_size)
+        for start in range(0, len(contexts), step):
+            group = contexts[start:start + step]
+            payload: dict[str, Any] = {
+                "model": self.model_name, "prompt": group, "max_tokens": max_new_tokens, "temperature": temperature,
+            }
+            if seed is not None:
+                payload["seed"] = seed
+            data = self._post("/completions", payload)
+            choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
+            if len(choices) != len(group):
+                raise EndpointError(f"expected {len(group)} choices, got {len(choices)}")
+            results.extend(str(c.get("text") or "") for c in choices)
+        return results
+
+
 def _label_logprob(choice: dict, start: int, end: int) -> float:
     lp = choice.get("logprobs") or {}
     tokens, logprobs, offsets = lp.get("tokens"), lp.get("token_logprobs"), lp.get("text_offset")

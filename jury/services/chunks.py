@@ -16,10 +16,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotation import jobs
-from annotation.models import Item, TaxonomyVersion
+from annotation.models import TaxonomyVersion
 from jury import judging
 from jury.models import JuryChunk, JuryRun, Verdict
-from jury.services.runs import _finalize_after_commit
+from jury.services.runs import _finalize_after_commit, run_items_with_responses
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def jury_chunk_process(*, chunk_id: int, worker: str = "") -> str:
         return "failed"
     items = {
         item.pk: item
-        for item in Item.objects.filter(pk__in=chunk.item_ids).prefetch_related("responses").order_by("id")
+        for item in run_items_with_responses(run, chunk.item_ids).order_by("id")
     }
     timings: dict[str, Any] = dict(chunk.timings or {})
     for member in run.config["jurors"]:

@@ -19,6 +19,7 @@ from annotation.judgments import Judgment, ResponseLabel, response_letter
 from annotation.models import Annotation, Item
 from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
 from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
+from jury.services.runs import run_items_with_responses
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _decide_items(run: JuryRun, item_ids: list[int]) -> None:
     for row in (Verdict.objects.filter(run=run, item_id__in=item_ids).order_by("target", "juror_id", "order")
                 .values(*_VERDICT_FIELDS)):
         by_item.setdefault(row.pop("item_id"), []).append(VerdictRow(**row))
-    items = {i.pk: i for i in Item.objects.filter(pk__in=item_ids).prefetch_related("responses")}
+    items = {i.pk: i for i in run_items_with_responses(run, item_ids)}
     existing = set(JuryDecision.objects.filter(run=run, item_id__in=item_ids).values_list("item_id", flat=True))
     for item_id in item_ids:
         verdicts = by_item.get(item_id)

@@ -10,13 +10,28 @@ from __future__ import annotations
 import math
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from annotation import jobs
-from annotation.models import Item, Project
+from annotation.models import Item, Project, Response
 from jury import judging
 from jury.models import Jury, JuryChunk, JuryRun, Task
+
+
+def judged_origins(config: dict) -> tuple[str, ...]:
+    """The response origins a run judges: imported and generated; edits only when the run's
+    config has ``include_edits`` (runs started before issue 11 have no key: no edits)."""
+    if config.get("include_edits"):
+        return (*Response.JUDGED_ORIGINS, *Response.EDIT_ORIGINS)
+    return tuple(Response.JUDGED_ORIGINS)
+
+
+def run_items_with_responses(run: JuryRun, item_ids: list[int]):
+    """The run's items with ``responses`` prefetched: only the origins the run judges."""
+    return Item.objects.filter(pk__in=item_ids).prefetch_related(
+        Prefetch("responses", queryset=Response.objects.filter(origin__in=judged_origins(run.config)))
+    )
 
 
 def _targets_per_item(task: str, n_responses: int, n_principles: int) -> int:
@@ -32,10 +47,14 @@ def _targets_per_item(task: str, n_responses: int, n_principles: int) -> int:
 @transaction.atomic
 def jury_run_start(
     *, project: Project, jury: Jury, task: str, user=None, chunk_size: int | None = None,
-    item_ids: list[int] | None = None,
+    item_ids: list[int] | None = None, include_edits: bool = False,
 ) -> JuryRun:
     """Create a run over the project's items (or ``item_ids``), split into chunks, and enqueue it
-    after commit. Raises ValueError for a task the project cannot do or a jury without jurors."""
+    after commit. Raises ValueError for a task the project cannot do or a jury without jurors.
+
+    The run judges the items' imported and generated responses; synthetic edits (origin edited /
+    human_edited, issue 11) only with ``include_edits`` (recorded in ``config``). Edit-review items
+    are never judged: they are a human task."""
     from jury.tasks import run_dispatch_task
 
     if task not in Task.values:
@@ -54,10 +73,11 @@ def jury_run_start(
     categories = judging.judged_categories(
         list(project.taxonomy_version.categories.order_by("order", "code").values_list("code", "name"))
     )
-    items = Item.objects.filter(project=project)
+    items = Item.objects.filter(project=project, kind=Item.Kind.JUDGE)
     if item_ids is not None:
         items = items.filter(pk__in=item_ids)
-    rows = list(items.annotate(n=Count("responses")).order_by("id").values_list("id", "n"))
+    judged = Q(responses__origin__in=judged_origins({"include_edits": include_edits}))
+    rows = list(items.annotate(n=Count("responses", filter=judged)).order_by("id").values_list("id", "n"))
     size = int(chunk_size or jury.chunk_size)
     if size < 1:
         raise ValueError("chunk_size must be at least 1.")
@@ -78,6 +98,7 @@ def jury_run_start(
             ],
             "categories": categories, "principles": principles,
             "taxonomy_version": project.taxonomy_version_id,
+            "include_edits": bool(include_edits),
         },
     )
     JuryChunk.objects.bulk_create(

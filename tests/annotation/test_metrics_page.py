@@ -163,7 +163,7 @@ def test_the_downloads_match_the_dict(built, project, researcher):
             assert _num(row[f"share_{label}"]) == pytest.approx(a["distribution"][label])
     # agreement.csv: every headline figure of every section
     rows = _csv(_get(researcher, bootstrap=25, download="agreement.csv"))
-    expected = [(s, k, e) for s in ("prompt_safety", "response_safety", "ranking", "choice")
+    expected = [(s, k, e) for s in ("prompt_safety", "response_safety", "ranking", "choice", "edit_review")
                 for k, e in m[s]["agreement"].items()]
     assert [(r["section"], r["figure"]) for r in rows] == [(s, k) for s, k, _ in expected]
     for row, (_, _, est) in zip(rows, expected):

@@ -5,6 +5,8 @@ run through the model once, and every prompt token's log-probability is returned
 ``text_offset``, followed by one greedy generated token, in the legacy OpenAI completions layout
 (the one vLLM also serves). Nothing is canned. ``fail_first`` makes the first N requests answer
 HTTP 503, to exercise the client's retries; ``delay_s`` makes it slow, to exercise timeouts.
+A request without ``echo`` is a generation request (synthetic editors): each prompt is answered by
+``generator(prompt, body)`` when one is given (``bodies`` keeps every request body).
 """
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ def model_scorer(model, tokenizer) -> Scorer:
 
 
 class Server:
-    def __init__(self, scorer: Scorer, *, fail_first: int = 0, delay_s: float = 0.0):
-        self.scorer, self.fail_first, self.delay_s = scorer, fail_first, delay_s
+    def __init__(self, scorer: Scorer | None, *, fail_first: int = 0, delay_s: float = 0.0,
+                 generator: Callable[[str, dict], str] | None = None):
+        self.scorer, self.fail_first, self.delay_s, self.generator = scorer, fail_first, delay_s, generator
         self.requests = 0
+        self.bodies: list[dict] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,11 +67,18 @@ class Server:
                 if self.path != "/v1/completions":
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.bodies.append(body)
+                if not body.get("echo") and outer.generator is not None:
+                    prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+                    choices = [{"index": n, "text": outer.generator(p, body), "finish_reason": "stop"}
+                               for n, p in enumerate(prompts)]
+                    return self._send(200, {"object": "text_completion", "model": body.get("model"), "choices": choices})
                 if not body.get("echo") or not body.get("logprobs"):
                     return self._send(400, {"error": {"message": "this test server needs echo and logprobs"}})
                 prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
                 choices = []
                 for n, prompt in enumerate(prompts):
+                    assert outer.scorer is not None
                     lp = outer.scorer(prompt)
                     choices.append({"index": n, "text": prompt + lp["tokens"][-1], "logprobs": lp, "finish_reason": "length"})
                 self._send(200, {"object": "text_completion", "model": body.get("model"), "choices": choices})

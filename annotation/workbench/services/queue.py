@@ -128,7 +128,7 @@ def _take(item: Item, project: Project, annotator, *, gold: bool, now: datetime)
         if not free:
             return None
         slot = free[0]
-    responses = list(item.responses.order_by("position"))
+    responses = list(item.responses.judged().order_by("position"))  # never edits (issue 11)
     if mine is None:
         mine = Assignment(
             project=project, item=item, annotator=annotator, is_gold=gold,

@@ -42,11 +42,15 @@ class SubmitResult:
 def validate_for_project(
     *, project: Project, judgment: Judgment, shown_order: list[int], source: str = Annotation.Source.HUMAN,
     name_by_letter: bool = False,
+    review_of: int | None = None,
 ) -> CleanJudgment:
     """The judgment checked by the rules of ``source`` (annotation.services.judgment_clean, the one
-    check every source goes through). ``name_by_letter``: errors name responses by their letter."""
+    check every source goes through). ``name_by_letter``: errors name responses by their letter.
+    ``review_of``: the item's edited response, for an ``edit_review`` item (its judgment is a verdict
+    on the edit)."""
     return judgment_clean(
-        project=project, judgment=judgment, shown_order=shown_order, source=source, name_by_letter=name_by_letter
+        project=project, judgment=judgment, shown_order=shown_order, source=source, name_by_letter=name_by_letter,
+        review_of=review_of,
     )
 
 
@@ -82,10 +86,17 @@ def _replay(
 
 def _same_answer(project: Project, earlier: Annotation, judgment: Judgment) -> bool:
     """Whether ``judgment`` says what the stored ``earlier`` says (compared after the same checks)."""
+    review_of = Item.objects.filter(pk=earlier.item_id).values_list("review_of_id", flat=True).first()
     try:
-        clean = validate_for_project(project=project, judgment=judgment, shown_order=list(earlier.shown_order or []))
+        clean = validate_for_project(project=project, judgment=judgment, shown_order=list(earlier.shown_order or []),
+                                     review_of=review_of)
     except JudgmentInvalid:
         return False
+    if review_of is not None:
+        stored_fix = earlier.edit_fix.text if earlier.edit_fix is not None else ""
+        return (earlier.edit_verdict, stored_fix, earlier.rationale, earlier.confidence) == (
+            clean.edit_verdict, clean.edit_fix_text, clean.rationale, clean.confidence
+        )
     stored_labels = {rs.response_id: (rs.label, tuple(rs.categories)) for rs in earlier.response_safety.all()}
     given_labels = {rid: (rl.label, tuple(rl.categories)) for rid, rl in clean.response_labels.items()}
     stored = (earlier.ranking, earlier.pair_choice, earlier.pair_strength, earlier.prompt_label,
@@ -134,8 +145,10 @@ def annotation_submit(
 def _submit(
     *, project: Project, annotator, item_id: int, judgment: Judgment, key: str, now: datetime, name_by_letter: bool = False,
 ) -> SubmitResult:
+    # The item comes in the same query (its kind decides the rules); only the assignment row is locked.
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("item")
         .filter(project=project, annotator=annotator, item_id=item_id)
         .first()
     )
@@ -157,7 +170,8 @@ def _submit(
     if assignment.status in (ST.SKIPPED, ST.FLAGGED):
         raise StaleAssignment(f"You {assignment.status} this item, so this answer was not saved.", code="skipped")
     clean = validate_for_project(
-        project=project, judgment=judgment, shown_order=list(assignment.shown_order), name_by_letter=name_by_letter
+        project=project, judgment=judgment, shown_order=list(assignment.shown_order), name_by_letter=name_by_letter,
+        review_of=assignment.item.review_of_id,
     )
     if assignment.status in (ST.EXPIRED, ST.RELEASED) and not reclaim(assignment, project=project, now=now):
         raise StaleAssignment(
@@ -271,10 +285,10 @@ def adjudication_record(
     if item.project_id != project.pk:
         raise WorkbenchError("That item is not in this project.", code="not_found")
     Item.objects.select_for_update().filter(pk=item.pk).first()
-    order = list(item.responses.order_by("position").values_list("pk", flat=True))
+    order = list(item.responses.judged().order_by("position").values_list("pk", flat=True))
     clean = validate_for_project(
         project=project, judgment=judgment, shown_order=order, source=Annotation.Source.ADJUDICATION,
-        name_by_letter=name_by_letter,
+        name_by_letter=name_by_letter, review_of=item.review_of_id,
     )
     previous = (
         Annotation.objects.filter(item=item, source=Annotation.Source.ADJUDICATION).current()

@@ -24,7 +24,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
+        parser.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)} (edit-dpo and salt: "
+                                                            "reviewed synthetic edits)")
         parser.add_argument("--out", required=True, type=Path, help="output folder (created; must be empty or absent unless --overwrite)")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
         parser.add_argument("--source", choices=SOURCE_POLICIES)
@@ -48,6 +49,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--outputs", help="comma-separated: jsonl,parquet,hf (default jsonl,parquet)")
         parser.add_argument("--chunk-size", type=int)
+        parser.add_argument("--tokenizer", help="salt: the tokenizer whose token ids are aligned, a packaged model "
+                                                "(default smollm2-135m-instruct) or a Hugging Face folder")
 
     def handle(self, *args, **opts) -> None:
         project = Project.objects.filter(slug=opts["project"]).select_related("taxonomy_version__taxonomy").first()
@@ -59,7 +62,7 @@ class Command(BaseCommand):
         keys = [
             "format", "source", "ranking_method", "tie_policy", "needs_caution", "safety_tie", "style", "pro_layout",
             "pair_policy", "signal", "min_agreement", "min_annotators", "date_from", "date_to", "categories",
-            "min_jury_confidence", "split", "seed", "outputs", "chunk_size",
+            "min_jury_confidence", "split", "seed", "outputs", "chunk_size", "tokenizer",
         ]
         raw = {k: opts[k] for k in keys if opts.get(k) is not None}
         if opts["include_margin"]:
