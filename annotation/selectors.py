@@ -233,20 +233,6 @@ class EditOutcome:
     adjudicated: bool
 
 
-def edit_verdict_rows(*, project: Project) -> list[tuple[int, int, int, str, int | None, str]]:
-    """Every standing (current) edit verdict of ``project``, oldest first:
-    ``(review item id, edited response id, annotation id, source, annotator id, verdict)``; the
-    fix's response id is read by :func:`edit_review_outcomes`. Human reviews and adjudications only."""
-    return list(
-        Annotation.objects.current()
-        .filter(project=project, item__kind=Item.Kind.EDIT_REVIEW)
-        .exclude(edit_verdict="")
-        .filter(source__in=[Annotation.Source.HUMAN, Annotation.Source.ADJUDICATION])
-        .order_by("pk")
-        .values_list("item_id", "item__review_of_id", "pk", "source", "annotator_id", "edit_verdict")
-    )
-
-
 def edit_review_outcomes(project: Project, *, review_item_ids: list[int] | None = None) -> dict[int, EditOutcome]:
     """The review consensus of every edit under review in ``project``:
     ``{edited_response_id: EditOutcome}`` (``.verdict`` "accept" | "reject" | "fix" | None, and
