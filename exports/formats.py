@@ -6,6 +6,14 @@ vocabulary). Field names follow the consumers exactly:
 
 - dpo: TRL preference, ``prompt`` / ``chosen`` / ``rejected`` (strings, or message lists in the
   conversational style), optional ``margin`` (OpenRLHF's margin loss reads it);
+
+The standard (string) style has one prompt form for every row, single- and multi-turn alike: the
+HH-RLHF transcript ``\\n\\nHuman: …\\n\\nAssistant:`` (``annotation.prompts.prompt_hh_transcript``),
+and every completion (``chosen``, ``rejected``, ``completion``, PRO plain ``responses``) starts with
+the joining space (``hh_completion``), so prompt + completion is the transcript
+``…\\n\\nAssistant: reply`` and the prompt ends on a token boundary (TRL then finds the tokenized
+prompt as a prefix of prompt + completion). The conversational style writes message lists instead.
+
 - pro: the PRO reference code's ``prefix`` / ``suffix`` / ``reward`` / ``sft_index`` (+ ``meta``),
   or a plain ``prompt`` / ``responses`` (best first) / ``scores``;
 - kto: TRL unpaired preference ``prompt`` / ``completion`` / ``label``;
@@ -28,7 +36,7 @@ from itertools import product
 
 import pyarrow as pa
 
-from annotation.prompts import prompt_hh_transcript
+from annotation.prompts import hh_completion, prompt_hh_transcript
 from exports.evidence import ItemEvidence
 from exports.options import ExportOptions
 
@@ -74,7 +82,7 @@ def _prompt(ev: ItemEvidence, options: ExportOptions):
 
 
 def _completion(text: str, options: ExportOptions):
-    return [{"role": "assistant", "content": text}] if options.style == "conversational" else text
+    return [{"role": "assistant", "content": text}] if options.style == "conversational" else hh_completion(text)
 
 
 def _pro_prefix(messages: list[dict]) -> list[str]:
@@ -207,7 +215,7 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     else:
         prompt = prompt_hh_transcript(ev.prompt)
         def completion(rid):
-            return responses[rid][1]
+            return hh_completion(responses[rid][1])
     include_margin = options.include_margin
     for chosen, rejected in pairs:
         # key order is the file's column order
@@ -248,7 +256,7 @@ def _pro(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     return [{
         "item_id": ev.item_id,
         "prompt": _prompt(ev, options),
-        "responses": texts if options.style == "standard" else [_completion(t, options) for t in texts],
+        "responses": [_completion(t, options) for t in texts],
         "scores": rewards,
         "ranks": [i for i, g in enumerate(groups) for _ in g],
         "response_ids": order,
