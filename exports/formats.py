@@ -1,6 +1,6 @@
 """Dataset rows per format, from one item's consensus.
 
-Every row carries ``item_id`` (guard-aegis: ``id``, the Aegis field) and where its label came from
+Every row carries ``item_id`` (Tribunal's item id) and where its label came from
 (``label_source``; guard-aegis: ``prompt_label_source`` / ``response_label_source`` in the Aegis
 vocabulary). Field names follow the consumers exactly:
 
@@ -19,7 +19,10 @@ prompt as a prefix of prompt + completion). The conversational style writes mess
 - kto: TRL unpaired preference ``prompt`` / ``completion`` / ``label``;
 - d2o: ``prompt`` / ``rejected`` (human-judged negatives);
 - sft: TRL prompt-completion ``prompt`` / ``completion`` (the consensus best);
-- guard-aegis: exactly the Aegis 2.0 columns;
+- guard-aegis: the Aegis 2.0 columns as the Aegis data writes them (``id`` is the upstream Aegis id
+  when the item came from Aegis, Tribunal's id is in ``item_id``; category names in the data's
+  spelling and the row's own order; label sources kept from the row, ``assumed`` where the importer
+  assumed a label; a conversation keeps all its turns; an empty response keeps its label);
 - guard-llamaguard: ``prompt`` (instruction with the project's taxonomy) / ``completion``
   (``safe`` or ``unsafe\\n<codes>``).
 
@@ -36,6 +39,7 @@ from itertools import product
 
 import pyarrow as pa
 
+from annotation.presets import AEGIS_2
 from annotation.prompts import hh_completion, prompt_hh_transcript
 from exports.evidence import ItemEvidence
 from exports.options import ExportOptions
@@ -300,20 +304,48 @@ def _d2o(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     ]
 
 
-_AEGIS_SOURCE = {"human": "human", "import": "human", "adjudication": "human", "jury": "llm_jury"}
+# Aegis 2.0 *data* spellings where they differ from the card's display names (the preset's
+# canonical names); the preset lists the data spelling as the first alias of those four categories.
+AEGIS_DATA_SPELLING = {c.name: c.aliases[0] for c in AEGIS_2.categories if c.aliases}
+AEGIS_ASSUMED = "assumed"  # a label the importer assumed (the row had none), not a human's
+
+_AEGIS_SOURCE = {"human": "human", "adjudication": "human", "jury": "llm_jury"}
 
 
-def _aegis_source(label_source: str) -> str:
-    """Aegis 2.0 vocabulary: ``human`` (human, imported human labels, adjudication) or ``llm_jury``."""
-    kinds = {_AEGIS_SOURCE.get(s, s) for s in label_source.split("+") if s}
+def _aegis_sources(ev: ItemEvidence, *, response_id: int | None) -> str:
+    """``prompt_label_source`` (``response_id`` None) or ``response_label_source`` of one row, in the
+    Aegis 2.0 vocabulary: ``human`` (Tribunal's humans and adjudications), ``llm_jury`` (the jury);
+    an imported label keeps what its Aegis row said (``human``, ``llm_jury``,
+    ``refusal_data_augmentation``); a label the importer assumed (the shared subset has no response
+    label) is ``assumed``; other imported labels are ``human``. Several kinds are joined with ``+``."""
+    upstream = ev.metadata.get("aegis") if isinstance(ev.metadata.get("aegis"), dict) else None
+    kinds = set()
+    for r in ev.safety_records:
+        if response_id is None and not r.prompt_label:
+            continue
+        if response_id is not None and response_id not in r.response_labels:
+            continue
+        if r.source != "import":
+            kinds.add(_AEGIS_SOURCE.get(r.source, r.source))
+        elif upstream is None:
+            kinds.add("human")
+        elif response_id is None:
+            # the card: prompt labels are always human (the majority of the annotators' votes)
+            kinds.add(str(upstream.get("prompt_label_source") or "human"))
+        elif upstream.get("response_label") in (None, ""):
+            kinds.add(AEGIS_ASSUMED)
+        else:
+            kinds.add(str(upstream.get("response_label_source") or "human"))
     return "+".join(sorted(kinds))
 
 
-def _first_user_turn(messages: list[dict]) -> str:
-    for m in messages:
-        if m["role"] == "user":
-            return m["content"]
-    return messages[0]["content"] if messages else ""
+def aegis_prompt(messages: list[dict]) -> str:
+    """The Aegis ``prompt`` text: a single message is its text (as in Aegis 2.0); a conversation
+    keeps every turn, one ``role: text`` block per message separated by a blank line (the role
+    words of the Aegis guard prompt's conversation, ``user: ...``)."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
 def _aegis(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
@@ -322,27 +354,33 @@ def _aegis(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
         raise Skip("no_prompt_label")
     if p.label is None:
         raise Skip("tie")
-    source = _aegis_source(ev.safety_source)
+    upstream_id = ev.metadata.get("aegis_id")
+    prompt_source = _aegis_sources(ev, response_id=None)
 
-    def row(response: str | None, r_label: str | None, r_cats: tuple[str, ...]) -> dict:
+    def spelled(code: str) -> str:
+        name = tax.names.get(code, code)
+        return AEGIS_DATA_SPELLING.get(name, name)
+
+    def row(rid: int | None, r_label: str | None, r_cats: tuple[str, ...]) -> dict:
         codes = list(dict.fromkeys([*p.categories, *r_cats]))
         return {
-            "id": str(ev.item_id),
+            "id": str(upstream_id) if upstream_id not in (None, "") else str(ev.item_id),
             "reconstruction_id_if_redacted": None,
-            "prompt": _first_user_turn(ev.prompt),
-            "response": response,
+            "prompt": aegis_prompt(ev.prompt),
+            "response": ev.responses[rid][1] if rid is not None else None,
             "prompt_label": p.label,
             "response_label": r_label,
-            "violated_categories": ", ".join(tax.names.get(c, c) for c in codes),
-            "prompt_label_source": source,
-            "response_label_source": source if r_label else None,
+            "violated_categories": ", ".join(spelled(c) for c in codes),
+            "prompt_label_source": prompt_source,
+            "response_label_source": _aegis_sources(ev, response_id=rid) if rid is not None and r_label else None,
+            "item_id": ev.item_id,
         }
 
     labelled = [(rid, c) for rid, c in ev.response_safety.items() if c.label is not None]
     if not labelled:
         return [row(None, None, ())]
     labelled.sort(key=lambda rc: ev.responses[rc[0]][0])
-    return [row(ev.responses[rid][1], c.label, c.categories) for rid, c in labelled]
+    return [row(rid, c.label, c.categories) for rid, c in labelled]
 
 
 LLAMAGUARD_HEAD = (
@@ -443,7 +481,7 @@ def schema_for(options: ExportOptions) -> pa.Schema:
         cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("prompt", prompt_t),
                 ("rejected", completion_t), ("label_source", pa.string())]
     elif fmt == "guard-aegis":
-        cols = [(name, pa.string()) for name in AEGIS_COLUMNS]
+        cols = [(name, pa.string()) for name in AEGIS_COLUMNS] + [("item_id", pa.int64())]
     else:
         cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("role", pa.string()),
                 ("prompt", pa.string()), ("completion", pa.string()), ("label_source", pa.string())]

@@ -168,7 +168,8 @@ def test_guard_aegis_has_exactly_the_aegis_fields_and_needs_caution_policy(proje
     manifest, out = _run(project, tmp_path, "aegis", format="guard-aegis")
     rows = _rows(out / "train.jsonl")
     assert all(list(r) == ["id", "reconstruction_id_if_redacted", "prompt", "response", "prompt_label", "response_label",
-                           "violated_categories", "prompt_label_source", "response_label_source"] for r in rows)
+                           "violated_categories", "prompt_label_source", "response_label_source", "item_id"]
+               for r in rows)
     first = rows[0]
     assert first["id"] == str(item.pk) and first["prompt_label"] == "unsafe" and first["response_label"] == "unsafe"
     # S3 by all three unsafe voters, S22 by two of three: both kept, by votes; canonical names

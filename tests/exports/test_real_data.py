@@ -113,8 +113,21 @@ def test_aegis_guard_export_round_trips_labels_and_categories(project, tmp_path)
     assert len(rows) == batch.items_created == len(distinct) == 799
     source_by_pair = {(r["prompt"], r["instruct_response"]): r for r in raw}
     assert {(row["prompt"], row["response"]) for row in rows} == distinct
+    ids_by_pair: dict[tuple[str, str], set[str]] = {}
+    for r in raw:
+        ids_by_pair.setdefault((r["prompt"], r["instruct_response"]), set()).add(r["id"])
+    item_ids = set(Item.objects.filter(project=project).values_list("id", flat=True))
     for row in rows:
         source = source_by_pair[(row["prompt"], row["response"])]
         assert (row["prompt_label"], row["response_label"]) == ("unsafe", "safe")
+        # the data's own spelling ("Guns and Illegal Weapons", "Sexual (minor)", ...), not the card's
+        assert row["violated_categories"] == source["category"]
         assert by_name[row["violated_categories"].lower()] == by_name[source["category"].lower()]
-        assert row["prompt_label_source"] == row["response_label_source"] == "human"
+        # the prompt label is Aegis's (human, per the card); the subset has no response label: the
+        # importer assumed "safe", and the row says so
+        assert (row["prompt_label_source"], row["response_label_source"]) == ("human", "assumed")
+        # the upstream id; Tribunal's id in its own column
+        assert row["id"] in ids_by_pair[(row["prompt"], row["response"])] and row["item_id"] in item_ids
+    spellings = {row["violated_categories"] for row in rows}
+    assert {"Guns and Illegal Weapons", "Controlled/Regulated Substances", "Sexual (minor)",
+            "High Risk Gov Decision Making"} <= spellings
