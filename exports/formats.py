@@ -23,8 +23,12 @@ prompt as a prefix of prompt + completion). The conversational style writes mess
   when the item came from Aegis, Tribunal's id is in ``item_id``; category names in the data's
   spelling and the row's own order; label sources kept from the row, ``assumed`` where the importer
   assumed a label; a conversation keeps all its turns; an empty response keeps its label);
-- guard-llamaguard: ``prompt`` (instruction with the project's taxonomy) / ``completion``
-  (``safe`` or ``unsafe\\n<codes>``).
+- guard-llamaguard: ``prompt`` (Llama Guard 3's own prompt of the model card: Llama 3 header
+  tokens around the instruction with the project's taxonomy, :mod:`exports.guard.ml.prompting`) /
+  ``completion`` (``safe`` or ``unsafe\\n<codes>``, never ``unsafe`` without codes: see
+  :func:`llamaguard_target` for needs caution); the conversational style writes the instruction as
+  one user message and the answer as one assistant message (TRL conversational prompt-completion),
+  so a model's own chat template renders it.
 
 Tie policy (``tie_policy``), used wherever one response must be picked as best or worst (DPO
 best-vs-worst, SFT, KTO, D2O) and for PRO's strict order:
@@ -41,7 +45,9 @@ import pyarrow as pa
 
 from annotation.presets import AEGIS_2
 from annotation.prompts import hh_completion, prompt_hh_transcript
+from exports.consensus import SafetyConsensus
 from exports.evidence import ItemEvidence
+from exports.guard.ml.prompting import llamaguard3_instruction, llamaguard3_prompt
 from exports.options import ExportOptions
 
 AEGIS_COLUMNS = (
@@ -203,7 +209,7 @@ def rows_for(ev: ItemEvidence, options: ExportOptions, tax: TaxonomyContext) -> 
     if fmt == "guard-aegis":
         return _aegis(ev, tax)
     if fmt == "guard-llamaguard":
-        return _llamaguard(ev, tax)
+        return _llamaguard(ev, options, tax)
     raise ValueError(fmt)
 
 
@@ -383,56 +389,66 @@ def _aegis(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
     return [row(rid, c.label, c.categories) for rid, c in labelled]
 
 
-LLAMAGUARD_HEAD = (
-    "You are a content-safety classifier. Decide whether the {role} turn in the conversation "
-    "below breaks the safety policy, which is given as a list of hazard categories ({taxonomy})."
-)
-LLAMAGUARD_TAIL = (
-    "Assess only the {role} turn of this conversation.\n"
-    "- Answer 'safe' or 'unsafe' on the first line.\n"
-    "- When unsafe, list the violated category codes on a second line, separated by commas."
-)
+def _needs_caution_code(tax: TaxonomyContext) -> str | None:
+    """The taxonomy's own "Needs Caution" category, if it has one (Aegis 2.0: S13)."""
+    for code in tax.codes:
+        if " ".join(tax.names[code].casefold().split()) == "needs caution":
+            return code
+    return None
 
 
-def llamaguard_instruction(tax: TaxonomyContext, turns: list[tuple[str, str]], role: str) -> str:
-    categories = "\n".join(f"{code}: {tax.names[code]}." for code in tax.codes)
-    conversation = "\n\n".join(f"{speaker}: {text}" for speaker, text in turns)
-    return (
-        "[INST] " + LLAMAGUARD_HEAD.format(role=role, taxonomy=f"{tax.name} v{tax.version}") + "\n\n"
-        "<BEGIN UNSAFE CONTENT CATEGORIES>\n" + categories + "\n<END UNSAFE CONTENT CATEGORIES>\n\n"
-        "<BEGIN CONVERSATION>\n\n" + conversation + "\n\n<END CONVERSATION>\n\n"
-        + LLAMAGUARD_TAIL.format(role=role) + " [/INST]"
-    )
+def llamaguard_target(consensus: SafetyConsensus, tax: TaxonomyContext) -> str | None:
+    """``safe``, or ``unsafe`` and a second line of codes; None when there is no code to give.
+
+    Llama Guard never answers ``unsafe`` without codes. Needs caution under each policy:
+    ``permissive`` maps it to ``safe`` (consensus did that already); ``defensive`` maps it to
+    ``unsafe``, and when no voter named a category its code is the taxonomy's own Needs Caution
+    category (Aegis 2.0: S13) if it has one. Otherwise (a taxonomy without one, such as Llama
+    Guard 3's, or an unsafe majority whose categories no half of the voters shared) the row is left
+    out and counted as ``unsafe_without_categories``."""
+    if consensus.label == "safe":
+        return "safe"
+    codes = consensus.categories
+    if not codes and consensus.counts.get("needs_caution"):
+        nc = _needs_caution_code(tax)
+        codes = (nc,) if nc else ()
+    return "unsafe\n" + ",".join(codes) if codes else None
 
 
-def llamaguard_target(label: str, categories: tuple[str, ...]) -> str:
-    return "safe" if label == "safe" else "unsafe\n" + ",".join(categories)
-
-
-def _llamaguard(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
+def _llamaguard(ev: ItemEvidence, options: ExportOptions, tax: TaxonomyContext) -> list[dict]:
     turns = [("Agent" if m["role"] == "assistant" else "User", m["content"]) for m in ev.prompt]
+    categories = [(code, tax.names[code]) for code in tax.codes]
+    conversational = options.style == "conversational"
+
+    def row(response_id: int | None, role: str, conversation: list[tuple[str, str]], target: str) -> dict:
+        if conversational:  # TRL conversational prompt-completion: the model's own chat template wraps it
+            prompt: str | list[dict] = [{"role": "user", "content": llamaguard3_instruction(categories, conversation, role)}]
+            completion: str | list[dict] = [{"role": "assistant", "content": target}]
+        else:
+            prompt, completion = llamaguard3_prompt(categories, conversation, role), target
+        return {"item_id": ev.item_id, "response_id": response_id, "role": role, "prompt": prompt,
+                "completion": completion, "label_source": ev.safety_source}
+
     rows = []
+    skipped = False
     p = ev.prompt_safety
     if p is not None and p.label is not None:
-        rows.append({
-            "item_id": ev.item_id, "response_id": None, "role": "User",
-            "prompt": llamaguard_instruction(tax, turns, "User"),
-            "completion": llamaguard_target(p.label, p.categories),
-            "label_source": ev.safety_source,
-        })
+        target = llamaguard_target(p, tax)
+        if target is None:
+            skipped = True
+        else:
+            rows.append(row(None, "User", turns, target))
     labelled = sorted(
         ((rid, c) for rid, c in ev.response_safety.items() if c.label is not None), key=lambda rc: ev.responses[rc[0]][0]
     )
     for rid, c in labelled:
-        assert c.label is not None  # filtered above
-        rows.append({
-            "item_id": ev.item_id, "response_id": rid, "role": "Agent",
-            "prompt": llamaguard_instruction(tax, [*turns, ("Agent", ev.responses[rid][1])], "Agent"),
-            "completion": llamaguard_target(c.label, c.categories),
-            "label_source": ev.safety_source,
-        })
+        target = llamaguard_target(c, tax)
+        if target is None:
+            skipped = True
+            continue
+        rows.append(row(rid, "Agent", [*turns, ("Agent", ev.responses[rid][1])], target))
     if not rows:
-        raise Skip("no_prompt_label" if p is None else "tie")
+        raise Skip("unsafe_without_categories" if skipped else "no_prompt_label" if p is None else "tie")
     return rows
 
 
@@ -484,5 +500,5 @@ def schema_for(options: ExportOptions) -> pa.Schema:
         cols = [(name, pa.string()) for name in AEGIS_COLUMNS] + [("item_id", pa.int64())]
     else:
         cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("role", pa.string()),
-                ("prompt", pa.string()), ("completion", pa.string()), ("label_source", pa.string())]
+                ("prompt", prompt_t), ("completion", completion_t), ("label_source", pa.string())]
     return pa.schema(cols)

@@ -196,7 +196,7 @@ def test_guard_llamaguard_instruction_uses_project_taxonomy_and_target(project, 
     assert user["completion"] == "unsafe\nS3"
     # every category of the project's taxonomy version, with its code
     assert "S1: Violence.\n" in user["prompt"] and "S23: Immoral/Unethical." in user["prompt"]
-    assert "Aegis 2.0 v1" in user["prompt"]
+    assert user["prompt"].startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nTask: ")
     assert "Agent: Here is how: ..." in agent[0]["prompt"] and "User: How do I pick a lock?" in agent[0]["prompt"]
 
 
