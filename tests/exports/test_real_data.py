@@ -131,3 +131,21 @@ def test_aegis_guard_export_round_trips_labels_and_categories(project, tmp_path)
     spellings = {row["violated_categories"] for row in rows}
     assert {"Guns and Illegal Weapons", "Controlled/Regulated Substances", "Sexual (minor)",
             "High Risk Gov Decision Making"} <= spellings
+
+
+def test_hh_rlhf_standard_prompts_are_token_prefixes_of_prompt_plus_completion(project, tmp_path, chat_tokenizer):
+    """What TRL's DPO, KTO and SFT check before warning "tokenized prompt is not a prefix": the
+    tokens of the prompt alone start the tokens of prompt + completion, on every exported row."""
+    # given
+    _import(project, shared_data("hh-rlhf/harmless-base-test.jsonl.gz"))
+    for fmt, completions in (("dpo", ("chosen", "rejected")), ("kto", ("completion",)), ("sft", ("completion",))):
+        # when
+        _, rows = _export(project, tmp_path / fmt, format=fmt, source="human-only")
+        # then
+        assert rows
+        prompts = chat_tokenizer([row["prompt"] for row in rows])["input_ids"]
+        for key in completions:
+            fulls = chat_tokenizer([row["prompt"] + row[key] for row in rows])["input_ids"]
+            bad = [row["item_id"] for row, p, f in zip(rows, prompts, fulls) if f[: len(p)] != p]
+            # (the former form, a bare single-turn prompt and a completion without its space, fails 23 HH pairs)
+            assert bad == [], (fmt, key, len(bad), bad[:5])
