@@ -5,9 +5,10 @@ importer writes that shape); older rows or hand-made ones may hold a bare string
 
 - :func:`prompt_messages`: the stored value → a clean message list (every page, API and export
   reads it through this);
-- :func:`prompt_hh_transcript`: messages → the one string an export's "standard" style writes (a
-  single user turn is its text; a conversation is an HH-RLHF transcript ending in the
-  ``Assistant:`` cue);
+- :func:`prompt_hh_transcript`: messages → the one string an export's "standard" style writes for
+  every row, single- and multi-turn alike: an HH-RLHF transcript ending in the ``Assistant:`` cue
+  (:func:`hh_completion` writes the reply that follows it, joining space first, so that
+  prompt + completion is the whole transcript);
 - :func:`prompt_role_lines`: the stored value → the plain text a juror reads (a single message is
   its text; a conversation is one ``Role: content`` line per message).
 
@@ -40,20 +41,33 @@ def prompt_messages(prompt: Any) -> list[dict[str, str]]:
     ]
 
 
+HH_JOIN = " "  # what separates the ``Assistant:`` cue from the reply in an HH-RLHF transcript
+
+
 def prompt_hh_transcript(messages: list[dict[str, str]]) -> str:
-    """The standard (string) prompt of an export: a single user turn is its text; a conversation
-    is written in the HH-RLHF transcript style (``\\n\\nHuman: ...\\n\\nAssistant: ...``) ending
-    with the ``\\n\\nAssistant:`` cue.
+    """The standard (string) prompt of an export, one form for every row: the HH-RLHF transcript
+    (``\\n\\nHuman: ...\\n\\nAssistant: ...``) of the messages, ending with the ``\\n\\nAssistant:``
+    cue and no space (the joining space belongs to the completion, :func:`hh_completion`, so the
+    prompt ends on a token boundary and prompt + completion rebuilds the transcript).
 
     >>> prompt_hh_transcript([{"role": "user", "content": "Hi"}])
-    'Hi'
+    '\\n\\nHuman: Hi\\n\\nAssistant:'
     >>> prompt_hh_transcript([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
     '\\n\\nSystem: Be brief.\\n\\nHuman: Hi\\n\\nAssistant:'
     """
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        return messages[0]["content"]
     turns = "".join(f"\n\n{_HH_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
     return turns + "\n\nAssistant:"
+
+
+def hh_completion(text: str) -> str:
+    """The standard (string) completion of an export: the reply with the transcript's joining space
+    in front, so that ``prompt_hh_transcript(messages) + hh_completion(reply)`` is the HH-RLHF
+    transcript ``...\\n\\nAssistant: reply`` (an empty reply gives ``...Assistant: ``, as HH-RLHF writes it).
+
+    >>> prompt_hh_transcript([{"role": "user", "content": "Hi"}]) + hh_completion("Hello")
+    '\\n\\nHuman: Hi\\n\\nAssistant: Hello'
+    """
+    return HH_JOIN + text
 
 
 def prompt_role_lines(prompt: Any) -> str:

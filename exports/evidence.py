@@ -73,6 +73,7 @@ class ItemEvidence:
     prompt: list[dict]
     responses: dict[int, tuple[int, str]]  # response id -> (position, text)
     records: list[Record]
+    metadata: dict = field(default_factory=dict)  # Item.metadata (guard-aegis reads the upstream Aegis row's id and sources)
     # consensus, filled by ``decide``
     preference: Preference | None = None
     pair_margin: float | None = None
@@ -147,14 +148,14 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Generator[list
     base = item_ids_query(project=project, options=options).order_by("id")
     last = 0
     while True:
-        rows = list(base.filter(id__gt=last).values_list("id", "external_id", "prompt")[:size])
+        rows = list(base.filter(id__gt=last).values_list("id", "external_id", "prompt", "metadata")[:size])
         if not rows:
             return
         last = rows[-1][0]
         ids = [r[0] for r in rows]
         evidence = {
-            item_id: ItemEvidence(item_id, external_id, prompt_messages(prompt), {}, [])
-            for item_id, external_id, prompt in rows
+            item_id: ItemEvidence(item_id, external_id, prompt_messages(prompt), {}, [], metadata or {})
+            for item_id, external_id, prompt, metadata in rows
         }
         for rid, item_id, position, text in (
             # imported and generated responses only: edits are never ordinary responses
@@ -221,7 +222,7 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
         item_where.append(
             f"NOT EXISTS (SELECT 1 FROM {assignment_t} f WHERE f.item_id = i.id AND f.status = '{Assignment.Status.FLAGGED.value}')"
         )
-    # The whole chunk is one JSON document: [[id, external_id, prompt, responses, records], ...]
+    # The whole chunk is one JSON document: [[id, external_id, prompt, responses, records, metadata], ...]
     sql = f"""
         SELECT json_agg(json_build_array(i.id, i.external_id, i.prompt,
           (SELECT json_agg(json_build_array(r.id, r.position, r.text) ORDER BY r.position)
@@ -229,7 +230,7 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
           (SELECT json_agg(json_build_array(a.id, a.source, a.annotator_id, a.ranking, a.pair_a_id, a.pair_b_id,
                                             a.pair_choice, a.pair_strength, a.prompt_label, a.prompt_categories,
                                             {safety_agg}) ORDER BY a.id)
-             FROM {ann_t} a WHERE {' AND '.join(ann_where)})) ORDER BY i.id)::text
+             FROM {ann_t} a WHERE {' AND '.join(ann_where)}), i.metadata) ORDER BY i.id)::text
         FROM (SELECT * FROM {item_t} i WHERE {' AND '.join(item_where)} ORDER BY i.id LIMIT %s) i
     """
     loads = orjson.loads
@@ -245,10 +246,11 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
             last = rows[-1][0]
             chunk: list[ItemEvidence] = []
             append = chunk.append
-            for item_id, external_id, prompt, responses, annotations in rows:
+            for item_id, external_id, prompt, responses, annotations, metadata in rows:
                 ev = ItemEvidence(
                     item_id, external_id, prompt_messages(prompt),
                     {rid: (position, text) for rid, position, text in responses} if responses else {}, [],
+                    metadata or {},
                 )
                 if annotations:
                     records = ev.records

@@ -1,19 +1,34 @@
 """Dataset rows per format, from one item's consensus.
 
-Every row carries ``item_id`` (guard-aegis: ``id``, the Aegis field) and where its label came from
+Every row carries ``item_id`` (Tribunal's item id) and where its label came from
 (``label_source``; guard-aegis: ``prompt_label_source`` / ``response_label_source`` in the Aegis
 vocabulary). Field names follow the consumers exactly:
 
 - dpo: TRL preference, ``prompt`` / ``chosen`` / ``rejected`` (strings, or message lists in the
   conversational style), optional ``margin`` (OpenRLHF's margin loss reads it);
+
+The standard (string) style has one prompt form for every row, single- and multi-turn alike: the
+HH-RLHF transcript ``\\n\\nHuman: …\\n\\nAssistant:`` (``annotation.prompts.prompt_hh_transcript``),
+and every completion (``chosen``, ``rejected``, ``completion``, PRO plain ``responses``) starts with
+the joining space (``hh_completion``), so prompt + completion is the transcript
+``…\\n\\nAssistant: reply`` and the prompt ends on a token boundary (TRL then finds the tokenized
+prompt as a prefix of prompt + completion). The conversational style writes message lists instead.
+
 - pro: the PRO reference code's ``prefix`` / ``suffix`` / ``reward`` / ``sft_index`` (+ ``meta``),
   or a plain ``prompt`` / ``responses`` (best first) / ``scores``;
 - kto: TRL unpaired preference ``prompt`` / ``completion`` / ``label``;
 - d2o: ``prompt`` / ``rejected`` (human-judged negatives);
 - sft: TRL prompt-completion ``prompt`` / ``completion`` (the consensus best);
-- guard-aegis: exactly the Aegis 2.0 columns;
-- guard-llamaguard: ``prompt`` (instruction with the project's taxonomy) / ``completion``
-  (``safe`` or ``unsafe\\n<codes>``).
+- guard-aegis: the Aegis 2.0 columns as the Aegis data writes them (``id`` is the upstream Aegis id
+  when the item came from Aegis, Tribunal's id is in ``item_id``; category names in the data's
+  spelling and the row's own order; label sources kept from the row, ``assumed`` where the importer
+  assumed a label; a conversation keeps all its turns; an empty response keeps its label);
+- guard-llamaguard: ``prompt`` (Llama Guard 3's own prompt of the model card: Llama 3 header
+  tokens around the instruction with the project's taxonomy, :mod:`exports.guard.ml.prompting`) /
+  ``completion`` (``safe`` or ``unsafe\\n<codes>``, never ``unsafe`` without codes: see
+  :func:`llamaguard_target` for needs caution); the conversational style writes the instruction as
+  one user message and the answer as one assistant message (TRL conversational prompt-completion),
+  so a model's own chat template renders it.
 
 Tie policy (``tie_policy``), used wherever one response must be picked as best or worst (DPO
 best-vs-worst, SFT, KTO, D2O) and for PRO's strict order:
@@ -28,8 +43,11 @@ from itertools import product
 
 import pyarrow as pa
 
-from annotation.prompts import prompt_hh_transcript
+from annotation.presets import AEGIS_2
+from annotation.prompts import hh_completion, prompt_hh_transcript
+from exports.consensus import SafetyConsensus
 from exports.evidence import ItemEvidence
+from exports.guard.ml.prompting import llamaguard3_instruction, llamaguard3_prompt
 from exports.options import ExportOptions
 
 AEGIS_COLUMNS = (
@@ -74,7 +92,7 @@ def _prompt(ev: ItemEvidence, options: ExportOptions):
 
 
 def _completion(text: str, options: ExportOptions):
-    return [{"role": "assistant", "content": text}] if options.style == "conversational" else text
+    return [{"role": "assistant", "content": text}] if options.style == "conversational" else hh_completion(text)
 
 
 def _pro_prefix(messages: list[dict]) -> list[str]:
@@ -191,7 +209,7 @@ def rows_for(ev: ItemEvidence, options: ExportOptions, tax: TaxonomyContext) -> 
     if fmt == "guard-aegis":
         return _aegis(ev, tax)
     if fmt == "guard-llamaguard":
-        return _llamaguard(ev, tax)
+        return _llamaguard(ev, options, tax)
     raise ValueError(fmt)
 
 
@@ -207,7 +225,7 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     else:
         prompt = prompt_hh_transcript(ev.prompt)
         def completion(rid):
-            return responses[rid][1]
+            return hh_completion(responses[rid][1])
     include_margin = options.include_margin
     for chosen, rejected in pairs:
         # key order is the file's column order
@@ -248,7 +266,7 @@ def _pro(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     return [{
         "item_id": ev.item_id,
         "prompt": _prompt(ev, options),
-        "responses": texts if options.style == "standard" else [_completion(t, options) for t in texts],
+        "responses": [_completion(t, options) for t in texts],
         "scores": rewards,
         "ranks": [i for i, g in enumerate(groups) for _ in g],
         "response_ids": order,
@@ -292,20 +310,48 @@ def _d2o(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     ]
 
 
-_AEGIS_SOURCE = {"human": "human", "import": "human", "adjudication": "human", "jury": "llm_jury"}
+# Aegis 2.0 *data* spellings where they differ from the card's display names (the preset's
+# canonical names); the preset lists the data spelling as the first alias of those four categories.
+AEGIS_DATA_SPELLING = {c.name: c.aliases[0] for c in AEGIS_2.categories if c.aliases}
+AEGIS_ASSUMED = "assumed"  # a label the importer assumed (the row had none), not a human's
+
+_AEGIS_SOURCE = {"human": "human", "adjudication": "human", "jury": "llm_jury"}
 
 
-def _aegis_source(label_source: str) -> str:
-    """Aegis 2.0 vocabulary: ``human`` (human, imported human labels, adjudication) or ``llm_jury``."""
-    kinds = {_AEGIS_SOURCE.get(s, s) for s in label_source.split("+") if s}
+def _aegis_sources(ev: ItemEvidence, *, response_id: int | None) -> str:
+    """``prompt_label_source`` (``response_id`` None) or ``response_label_source`` of one row, in the
+    Aegis 2.0 vocabulary: ``human`` (Tribunal's humans and adjudications), ``llm_jury`` (the jury);
+    an imported label keeps what its Aegis row said (``human``, ``llm_jury``,
+    ``refusal_data_augmentation``); a label the importer assumed (the shared subset has no response
+    label) is ``assumed``; other imported labels are ``human``. Several kinds are joined with ``+``."""
+    upstream = ev.metadata.get("aegis") if isinstance(ev.metadata.get("aegis"), dict) else None
+    kinds = set()
+    for r in ev.safety_records:
+        if response_id is None and not r.prompt_label:
+            continue
+        if response_id is not None and response_id not in r.response_labels:
+            continue
+        if r.source != "import":
+            kinds.add(_AEGIS_SOURCE.get(r.source, r.source))
+        elif upstream is None:
+            kinds.add("human")
+        elif response_id is None:
+            # the card: prompt labels are always human (the majority of the annotators' votes)
+            kinds.add(str(upstream.get("prompt_label_source") or "human"))
+        elif upstream.get("response_label") in (None, ""):
+            kinds.add(AEGIS_ASSUMED)
+        else:
+            kinds.add(str(upstream.get("response_label_source") or "human"))
     return "+".join(sorted(kinds))
 
 
-def _first_user_turn(messages: list[dict]) -> str:
-    for m in messages:
-        if m["role"] == "user":
-            return m["content"]
-    return messages[0]["content"] if messages else ""
+def aegis_prompt(messages: list[dict]) -> str:
+    """The Aegis ``prompt`` text: a single message is its text (as in Aegis 2.0); a conversation
+    keeps every turn, one ``role: text`` block per message separated by a blank line (the role
+    words of the Aegis guard prompt's conversation, ``user: ...``)."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
 def _aegis(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
@@ -314,79 +360,95 @@ def _aegis(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
         raise Skip("no_prompt_label")
     if p.label is None:
         raise Skip("tie")
-    source = _aegis_source(ev.safety_source)
+    upstream_id = ev.metadata.get("aegis_id")
+    prompt_source = _aegis_sources(ev, response_id=None)
 
-    def row(response: str | None, r_label: str | None, r_cats: tuple[str, ...]) -> dict:
+    def spelled(code: str) -> str:
+        name = tax.names.get(code, code)
+        return AEGIS_DATA_SPELLING.get(name, name)
+
+    def row(rid: int | None, r_label: str | None, r_cats: tuple[str, ...]) -> dict:
         codes = list(dict.fromkeys([*p.categories, *r_cats]))
         return {
-            "id": str(ev.item_id),
+            "id": str(upstream_id) if upstream_id not in (None, "") else str(ev.item_id),
             "reconstruction_id_if_redacted": None,
-            "prompt": _first_user_turn(ev.prompt),
-            "response": response,
+            "prompt": aegis_prompt(ev.prompt),
+            "response": ev.responses[rid][1] if rid is not None else None,
             "prompt_label": p.label,
             "response_label": r_label,
-            "violated_categories": ", ".join(tax.names.get(c, c) for c in codes),
-            "prompt_label_source": source,
-            "response_label_source": source if r_label else None,
+            "violated_categories": ", ".join(spelled(c) for c in codes),
+            "prompt_label_source": prompt_source,
+            "response_label_source": _aegis_sources(ev, response_id=rid) if rid is not None and r_label else None,
+            "item_id": ev.item_id,
         }
 
     labelled = [(rid, c) for rid, c in ev.response_safety.items() if c.label is not None]
     if not labelled:
         return [row(None, None, ())]
     labelled.sort(key=lambda rc: ev.responses[rc[0]][0])
-    return [row(ev.responses[rid][1], c.label, c.categories) for rid, c in labelled]
+    return [row(rid, c.label, c.categories) for rid, c in labelled]
 
 
-LLAMAGUARD_HEAD = (
-    "You are a content-safety classifier. Decide whether the {role} turn in the conversation "
-    "below breaks the safety policy, which is given as a list of hazard categories ({taxonomy})."
-)
-LLAMAGUARD_TAIL = (
-    "Assess only the {role} turn of this conversation.\n"
-    "- Answer 'safe' or 'unsafe' on the first line.\n"
-    "- When unsafe, list the violated category codes on a second line, separated by commas."
-)
+def _needs_caution_code(tax: TaxonomyContext) -> str | None:
+    """The taxonomy's own "Needs Caution" category, if it has one (Aegis 2.0: S13)."""
+    for code in tax.codes:
+        if " ".join(tax.names[code].casefold().split()) == "needs caution":
+            return code
+    return None
 
 
-def llamaguard_instruction(tax: TaxonomyContext, turns: list[tuple[str, str]], role: str) -> str:
-    categories = "\n".join(f"{code}: {tax.names[code]}." for code in tax.codes)
-    conversation = "\n\n".join(f"{speaker}: {text}" for speaker, text in turns)
-    return (
-        "[INST] " + LLAMAGUARD_HEAD.format(role=role, taxonomy=f"{tax.name} v{tax.version}") + "\n\n"
-        "<BEGIN UNSAFE CONTENT CATEGORIES>\n" + categories + "\n<END UNSAFE CONTENT CATEGORIES>\n\n"
-        "<BEGIN CONVERSATION>\n\n" + conversation + "\n\n<END CONVERSATION>\n\n"
-        + LLAMAGUARD_TAIL.format(role=role) + " [/INST]"
-    )
+def llamaguard_target(consensus: SafetyConsensus, tax: TaxonomyContext) -> str | None:
+    """``safe``, or ``unsafe`` and a second line of codes; None when there is no code to give.
+
+    Llama Guard never answers ``unsafe`` without codes. Needs caution under each policy:
+    ``permissive`` maps it to ``safe`` (consensus did that already); ``defensive`` maps it to
+    ``unsafe``, and when no voter named a category its code is the taxonomy's own Needs Caution
+    category (Aegis 2.0: S13) if it has one. Otherwise (a taxonomy without one, such as Llama
+    Guard 3's, or an unsafe majority whose categories no half of the voters shared) the row is left
+    out and counted as ``unsafe_without_categories``."""
+    if consensus.label == "safe":
+        return "safe"
+    codes = consensus.categories
+    if not codes and consensus.counts.get("needs_caution"):
+        nc = _needs_caution_code(tax)
+        codes = (nc,) if nc else ()
+    return "unsafe\n" + ",".join(codes) if codes else None
 
 
-def llamaguard_target(label: str, categories: tuple[str, ...]) -> str:
-    return "safe" if label == "safe" else "unsafe\n" + ",".join(categories)
-
-
-def _llamaguard(ev: ItemEvidence, tax: TaxonomyContext) -> list[dict]:
+def _llamaguard(ev: ItemEvidence, options: ExportOptions, tax: TaxonomyContext) -> list[dict]:
     turns = [("Agent" if m["role"] == "assistant" else "User", m["content"]) for m in ev.prompt]
+    categories = [(code, tax.names[code]) for code in tax.codes]
+    conversational = options.style == "conversational"
+
+    def row(response_id: int | None, role: str, conversation: list[tuple[str, str]], target: str) -> dict:
+        if conversational:  # TRL conversational prompt-completion: the model's own chat template wraps it
+            prompt: str | list[dict] = [{"role": "user", "content": llamaguard3_instruction(categories, conversation, role)}]
+            completion: str | list[dict] = [{"role": "assistant", "content": target}]
+        else:
+            prompt, completion = llamaguard3_prompt(categories, conversation, role), target
+        return {"item_id": ev.item_id, "response_id": response_id, "role": role, "prompt": prompt,
+                "completion": completion, "label_source": ev.safety_source}
+
     rows = []
+    skipped = False
     p = ev.prompt_safety
     if p is not None and p.label is not None:
-        rows.append({
-            "item_id": ev.item_id, "response_id": None, "role": "User",
-            "prompt": llamaguard_instruction(tax, turns, "User"),
-            "completion": llamaguard_target(p.label, p.categories),
-            "label_source": ev.safety_source,
-        })
+        target = llamaguard_target(p, tax)
+        if target is None:
+            skipped = True
+        else:
+            rows.append(row(None, "User", turns, target))
     labelled = sorted(
         ((rid, c) for rid, c in ev.response_safety.items() if c.label is not None), key=lambda rc: ev.responses[rc[0]][0]
     )
     for rid, c in labelled:
-        assert c.label is not None  # filtered above
-        rows.append({
-            "item_id": ev.item_id, "response_id": rid, "role": "Agent",
-            "prompt": llamaguard_instruction(tax, [*turns, ("Agent", ev.responses[rid][1])], "Agent"),
-            "completion": llamaguard_target(c.label, c.categories),
-            "label_source": ev.safety_source,
-        })
+        target = llamaguard_target(c, tax)
+        if target is None:
+            skipped = True
+            continue
+        rows.append(row(rid, "Agent", [*turns, ("Agent", ev.responses[rid][1])], target))
     if not rows:
-        raise Skip("no_prompt_label" if p is None else "tie")
+        raise Skip("unsafe_without_categories" if skipped else "no_prompt_label" if p is None else "tie")
     return rows
 
 
@@ -435,8 +497,8 @@ def schema_for(options: ExportOptions) -> pa.Schema:
         cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("prompt", prompt_t),
                 ("rejected", completion_t), ("label_source", pa.string())]
     elif fmt == "guard-aegis":
-        cols = [(name, pa.string()) for name in AEGIS_COLUMNS]
+        cols = [(name, pa.string()) for name in AEGIS_COLUMNS] + [("item_id", pa.int64())]
     else:
         cols = [("item_id", pa.int64()), ("response_id", pa.int64()), ("role", pa.string()),
-                ("prompt", pa.string()), ("completion", pa.string()), ("label_source", pa.string())]
+                ("prompt", prompt_t), ("completion", completion_t), ("label_source", pa.string())]
     return pa.schema(cols)

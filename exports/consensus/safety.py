@@ -12,7 +12,8 @@ Then the majority of the mapped votes decides. An equal split is handled by the 
 
 Categories are voted on by the raters whose mapped label is unsafe: a category is kept when at
 least half of them chose it, and the kept ones are ordered by number of votes, then by taxonomy
-order (Aegis 2.0 lists ``violated_categories`` "in order of frequency of annotations"). Categories
+order (Aegis 2.0 lists ``violated_categories`` "in order of frequency of annotations"); a lone
+unsafe voter's categories keep that voter's own order (an imported Aegis row's upstream order). Categories
 are only reported when the consensus is unsafe.
 """
 from __future__ import annotations
@@ -71,7 +72,8 @@ def safety_majority(
         cat_votes = Counter(code for v in unsafe_voters for code in dict.fromkeys(v.categories))
         order = category_order or {}
         kept = [code for code, n in cat_votes.items() if 2 * n >= len(unsafe_voters)]
-        kept.sort(key=lambda code: (-cat_votes[code], order.get(code, len(order)), code))
+        if len(unsafe_voters) > 1:  # one voter: all counts are 1, keep the voter's own order
+            kept.sort(key=lambda code: (-cat_votes[code], order.get(code, len(order)), code))
         categories = tuple(kept)
     agree = sum(1 for m in mapped if m == label) / len(mapped) if label else max(n_safe, n_unsafe) / len(mapped)
     return SafetyConsensus(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.prompts import prompt_hh_transcript, prompt_messages, prompt_role_lines
+from annotation.prompts import hh_completion, prompt_hh_transcript, prompt_messages, prompt_role_lines
 from jury.judging import prompt_text as jury_prompt_text
 
 CONVERSATION = [
@@ -30,8 +30,17 @@ def test_no_prompt_is_no_messages():
     assert prompt_messages(None) == [] and prompt_messages([]) == []
 
 
-def test_hh_transcript_of_one_user_turn_is_its_text():
-    assert prompt_hh_transcript([{"role": "user", "content": "Hi"}]) == "Hi"
+def test_hh_transcript_of_one_user_turn_is_a_transcript_too():
+    # one prompt form for every row: a single turn is not bare text
+    assert prompt_hh_transcript([{"role": "user", "content": "Hi"}]) == "\n\nHuman: Hi\n\nAssistant:"
+
+
+def test_the_completion_carries_the_joining_space_so_prompt_plus_completion_is_the_transcript():
+    messages = [{"role": "user", "content": " two spaces"}, {"role": "assistant", "content": "ok "}]
+    assert prompt_hh_transcript(messages) + hh_completion("Sure.") == (
+        "\n\nHuman:  two spaces\n\nAssistant: ok \n\nAssistant: Sure."
+    )
+    assert hh_completion("") == " "
 
 
 def test_hh_transcript_of_a_conversation_ends_with_the_assistant_cue():

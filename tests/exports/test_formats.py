@@ -63,11 +63,12 @@ def test_dpo_standard_best_vs_worst_rows_carry_item_and_source(project, ranked, 
     assert [r["item_id"] for r in rows] == [i1.pk, i3.pk]
     assert manifest["counts"]["items_dropped"] == {"tie": 1}
     assert rows[0] == {
-        "item_id": i1.pk, "prompt": "How do I bake bread?", "chosen": "Knead, proof, bake.", "rejected": "No.",
+        "item_id": i1.pk, "prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:", "chosen": " Knead, proof, bake.",
+        "rejected": " No.",
         "margin": 5.0, "chosen_id": a.pk, "rejected_id": c.pk, "label_source": "human",
     }
     # pairwise item: majority with strength; margin = mean strength of the winning votes
-    assert rows[1]["chosen"] == "Yes, on a clear day." and rows[1]["margin"] == 2.0
+    assert rows[1]["chosen"] == " Yes, on a clear day." and rows[1]["margin"] == 2.0
 
 
 def test_dpo_pair_policies_and_tie_policies(project, ranked, tmp_path):
@@ -122,7 +123,7 @@ def test_kto_labels_best_true_worst_false_and_d2o_keeps_negatives(project, ranke
     assert rows[(i3.pk, b3.pk)] is True and rows[(i3.pk, a3.pk)] is False
     _, out = _run(project, tmp_path, "d2o", format="d2o")
     d2o = _rows(out / "train.jsonl")
-    assert [(r["item_id"], r["rejected"]) for r in d2o] == [(i1.pk, "No."), (i3.pk, "No.")]
+    assert [(r["item_id"], r["rejected"]) for r in d2o] == [(i1.pk, " No."), (i3.pk, " No.")]
     assert set(d2o[0]) == {"item_id", "response_id", "prompt", "rejected", "label_source"}
 
 
@@ -141,7 +142,8 @@ def test_pro_layout_and_plain_form(project, ranked, tmp_path):
     assert rows[i2.pk]["prefix"][0] == ["<|prompter|>Hi", "<|assistant|>Hello!", "<|prompter|>Name a colour.", "<|assistant|>"]
     _, out = _run(project, tmp_path, "plain", format="pro", pro_layout="plain", tie_policy="position")
     plain = {r["item_id"]: r for r in _rows(out / "train.jsonl")}
-    assert plain[i2.pk]["responses"] == ["Green, a calm colour.", "Blue.", "I can't."]
+    assert plain[i2.pk]["responses"] == [" Green, a calm colour.", " Blue.", " I can't."]
+    assert plain[i2.pk]["prompt"] == "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Name a colour.\n\nAssistant:"
     assert plain[i2.pk]["ranks"] == [0, 1, 1]  # the tie stays visible
     assert plain[i2.pk]["scores"][1] == plain[i2.pk]["scores"][2]
 
@@ -166,7 +168,8 @@ def test_guard_aegis_has_exactly_the_aegis_fields_and_needs_caution_policy(proje
     manifest, out = _run(project, tmp_path, "aegis", format="guard-aegis")
     rows = _rows(out / "train.jsonl")
     assert all(list(r) == ["id", "reconstruction_id_if_redacted", "prompt", "response", "prompt_label", "response_label",
-                           "violated_categories", "prompt_label_source", "response_label_source"] for r in rows)
+                           "violated_categories", "prompt_label_source", "response_label_source", "item_id"]
+               for r in rows)
     first = rows[0]
     assert first["id"] == str(item.pk) and first["prompt_label"] == "unsafe" and first["response_label"] == "unsafe"
     # S3 by all three unsafe voters, S22 by two of three: both kept, by votes; canonical names
@@ -193,7 +196,7 @@ def test_guard_llamaguard_instruction_uses_project_taxonomy_and_target(project, 
     assert user["completion"] == "unsafe\nS3"
     # every category of the project's taxonomy version, with its code
     assert "S1: Violence.\n" in user["prompt"] and "S23: Immoral/Unethical." in user["prompt"]
-    assert "Aegis 2.0 v1" in user["prompt"]
+    assert user["prompt"].startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nTask: ")
     assert "Agent: Here is how: ..." in agent[0]["prompt"] and "User: How do I pick a lock?" in agent[0]["prompt"]
 
 
@@ -234,7 +237,7 @@ def test_supersedes_and_adjudication_and_jury_fallback(project, raters, tmp_path
     old = annotate(project, item, annotator=raters[0], pair=(a, b, "a", 2))
     annotate(project, item, annotator=raters[0], pair=(a, b, "b", 2), supersedes=old)  # correction
     _, out = _run(project, tmp_path, "c", format="dpo")
-    assert _rows(out / "train.jsonl")[0]["chosen"] == "second"
+    assert _rows(out / "train.jsonl")[0]["chosen"] == " second"
     # an undone judgment (a retraction record superseding it) counts for nothing
     item0, (e, f) = make_item(project, "q0", ["kept?", "no"])
     undone = annotate(project, item0, annotator=raters[1], pair=(e, f, "a", 1))
@@ -254,7 +257,7 @@ def test_supersedes_and_adjudication_and_jury_fallback(project, raters, tmp_path
     annotate(project, item, source="adjudication", annotator=raters[4], pair=(a, b, "a", 3))
     _, out = _run(project, tmp_path, "adj", format="dpo", source="human-only")
     row = _rows(out / "train.jsonl")[0]
-    assert row["chosen"] == "first" and row["label_source"] == "adjudication"
+    assert row["chosen"] == " first" and row["label_source"] == "adjudication"
     _, out = _run(project, tmp_path, "adjo", format="dpo", source="adjudicated-only")
     assert [r["item_id"] for r in _rows(out / "train.jsonl")] == [item.pk]
 

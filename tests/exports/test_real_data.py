@@ -31,17 +31,13 @@ def _export(project, out: Path, **options) -> tuple[dict, list[dict]]:
     return manifest, rows
 
 
-def _final_turn(chosen: str, rejected: str) -> tuple[str, str]:
-    """The last Assistant turn of each transcript: what follows the last ``\\n\\nAssistant:`` that
-    both transcripts share (a few replies contain another ``Assistant:`` themselves)."""
-    shared = 0
-    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
-        shared += 1
-    cut = chosen.rfind("\n\nAssistant:", 0, shared) + len("\n\nAssistant:")
-    return chosen[cut:].strip(), rejected[cut:].strip()
+# The four pairs of the harmless-base test split whose chosen transcript ends in an empty
+# Assistant turn (``...\n\nAssistant: ``): their completion is the joining space alone, and they
+# rebuild exactly like every other row (checked by name below so a change there shows).
+HH_EMPTY_FINAL_TURN_LINES = (87, 517, 926, 1104)
 
 
-def test_hh_rlhf_dpo_rows_are_the_source_final_turns(project, tmp_path):
+def test_hh_rlhf_standard_dpo_rebuilds_every_source_transcript_exactly(project, tmp_path):
     # given
     path = shared_data("hh-rlhf/harmless-base-test.jsonl.gz")
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -49,16 +45,20 @@ def test_hh_rlhf_dpo_rows_are_the_source_final_turns(project, tmp_path):
     _import(project, path)
     # when
     manifest, rows = _export(project, tmp_path / "hh", format="dpo", source="human-only")
-    # then
+    # then: one prompt form for every row, and prompt + completion is the source transcript
     assert len(raw) == 2312
     assert len(rows) == 2312 and manifest["counts"]["rows_total"] == 2312
     line_of = dict(Item.objects.filter(project=project).values_list("id", "source_line"))
     assert sorted(line_of[r["item_id"]] for r in rows) == list(range(1, 2313))
-    for row in rows:
-        source = raw[line_of[row["item_id"]] - 1]
-        chosen, rejected = _final_turn(source["chosen"], source["rejected"])
-        assert (row["chosen"], row["rejected"]) == (chosen, rejected)
+    by_line = {line_of[r["item_id"]]: r for r in rows}
+    for line, row in by_line.items():
+        source = raw[line - 1]
+        assert row["prompt"].startswith("\n\nHuman: ") and row["prompt"].endswith("\n\nAssistant:")
+        assert row["chosen"].startswith(" ") and row["rejected"].startswith(" ")
+        assert row["prompt"] + row["chosen"] == source["chosen"], line
+        assert row["prompt"] + row["rejected"] == source["rejected"], line
         assert row["label_source"] == "import"
+    assert [line for line, row in sorted(by_line.items()) if row["chosen"] == " "] == list(HH_EMPTY_FINAL_TURN_LINES)
     assert manifest["counts"]["label_sources"] == {"import": 2312}
 
 
@@ -113,8 +113,39 @@ def test_aegis_guard_export_round_trips_labels_and_categories(project, tmp_path)
     assert len(rows) == batch.items_created == len(distinct) == 799
     source_by_pair = {(r["prompt"], r["instruct_response"]): r for r in raw}
     assert {(row["prompt"], row["response"]) for row in rows} == distinct
+    ids_by_pair: dict[tuple[str, str], set[str]] = {}
+    for r in raw:
+        ids_by_pair.setdefault((r["prompt"], r["instruct_response"]), set()).add(r["id"])
+    item_ids = set(Item.objects.filter(project=project).values_list("id", flat=True))
     for row in rows:
         source = source_by_pair[(row["prompt"], row["response"])]
         assert (row["prompt_label"], row["response_label"]) == ("unsafe", "safe")
+        # the data's own spelling ("Guns and Illegal Weapons", "Sexual (minor)", ...), not the card's
+        assert row["violated_categories"] == source["category"]
         assert by_name[row["violated_categories"].lower()] == by_name[source["category"].lower()]
-        assert row["prompt_label_source"] == row["response_label_source"] == "human"
+        # the prompt label is Aegis's (human, per the card); the subset has no response label: the
+        # importer assumed "safe", and the row says so
+        assert (row["prompt_label_source"], row["response_label_source"]) == ("human", "assumed")
+        # the upstream id; Tribunal's id in its own column
+        assert row["id"] in ids_by_pair[(row["prompt"], row["response"])] and row["item_id"] in item_ids
+    spellings = {row["violated_categories"] for row in rows}
+    assert {"Guns and Illegal Weapons", "Controlled/Regulated Substances", "Sexual (minor)",
+            "High Risk Gov Decision Making"} <= spellings
+
+
+def test_hh_rlhf_standard_prompts_are_token_prefixes_of_prompt_plus_completion(project, tmp_path, chat_tokenizer):
+    """What TRL's DPO, KTO and SFT check before warning "tokenized prompt is not a prefix": the
+    tokens of the prompt alone start the tokens of prompt + completion, on every exported row."""
+    # given
+    _import(project, shared_data("hh-rlhf/harmless-base-test.jsonl.gz"))
+    for fmt, completions in (("dpo", ("chosen", "rejected")), ("kto", ("completion",)), ("sft", ("completion",))):
+        # when
+        _, rows = _export(project, tmp_path / fmt, format=fmt, source="human-only")
+        # then
+        assert rows
+        prompts = chat_tokenizer([row["prompt"] for row in rows])["input_ids"]
+        for key in completions:
+            fulls = chat_tokenizer([row["prompt"] + row[key] for row in rows])["input_ids"]
+            bad = [row["item_id"] for row, p, f in zip(rows, prompts, fulls) if f[: len(p)] != p]
+            # (the former form, a bare single-turn prompt and a completion without its space, fails 23 HH pairs)
+            assert bad == [], (fmt, key, len(bad), bad[:5])

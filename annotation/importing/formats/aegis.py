@@ -85,7 +85,9 @@ def _aegis_record(row: dict, line: int, ctx: ParseContext) -> Record | None:
         codes = codes_all if prompt_label == "unsafe" else []
         reply = _text_cell(row, "response")
         response_label = row.get("response_label")
-        if reply is not None and reply.strip():
+        # An empty response ("") that carries a response label is kept: Aegis labels it (the card
+        # says so), and the label would be lost with it. A null or blank unlabelled one is no response.
+        if reply is not None and (reply.strip() or (reply == "" and response_label not in (None, ""))):
             responses.append(ResponseIn(text=check_text(reply, "response")))
             if response_label not in (None, ""):
                 label = safety_label(response_label, "response_label")

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from annotation.importing.formats.lines import guarded, json_objects
 from annotation.importing.formats.records import ParseContext, Record, RecordError, ResponseIn, check_text
 
+# The role marker and the one joining space after it; the turn's text is kept as written (leading or
+# trailing spaces included), so the standard export rebuilds the source transcript exactly.
 _HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
 _HH_ASSISTANT = "\n\nAssistant:"
 
@@ -16,7 +18,9 @@ def hh_split(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
 
     The prompt is the longest shared prefix of the two transcripts cut back to its last
     ``"\\n\\nAssistant:"`` (a few transcripts have an extra ``Assistant:`` inside one reply, so the
-    last marker of ``chosen`` alone is not always shared); the replies are what follows.
+    last marker of ``chosen`` alone is not always shared); the replies are what follows. Texts are
+    kept verbatim but for the one joining space after each ``Human:`` / ``Assistant:`` marker, so
+    ``annotation.prompts.prompt_hh_transcript(messages) + hh_completion(reply)`` is the source transcript.
     """
     limit = min(len(chosen), len(rejected))
     k = 0
@@ -38,10 +42,15 @@ def hh_split(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
         raise RecordError('transcript must start with "\\n\\nHuman: "')
     messages = []
     for role, text in zip(parts[1::2], parts[2::2]):
-        messages.append({"role": "user" if role == "Human" else "assistant", "content": text.strip()})
+        messages.append({"role": "user" if role == "Human" else "assistant", "content": text})
     if not messages or not any(m["role"] == "user" for m in messages):
         raise RecordError("the conversation has no Human turn before the last Assistant turn")
-    return messages, chosen[end:].strip(), rejected[end:].strip()
+    return messages, _reply(chosen[end:]), _reply(rejected[end:])
+
+
+def _reply(tail: str) -> str:
+    """The final turn after its ``Assistant:`` marker, less the one joining space."""
+    return tail[1:] if tail.startswith(" ") else tail
 
 
 def _hh_record(obj: dict, line: int, ctx: ParseContext) -> Record:

@@ -6,7 +6,9 @@ Two formats, chosen by ``GuardTrainConfig.prompt_format``:
   (task line, ``<BEGIN UNSAFE CONTENT CATEGORIES>`` with ``code: name.`` lines of the taxonomy
   version, the conversation as ``User:`` / ``Agent:`` turns, the "ONLY THE LAST ... message"
   instruction). Answer: ``safe``, or ``unsafe`` and a second line of comma-separated codes. The
-  Llama 3 header tokens are not part of it: the base's own chat template (if any) wraps it.
+  Llama 3 header tokens are not part of it: the base's own chat template (if any) wraps it, or
+  :func:`llamaguard3_prompt` adds Llama 3's (the ``guard-llamaguard`` export writes that whole
+  prompt). This module is the one copy of the template: training and the export both read it.
 - ``aegis``: the Aegis 2.0 instruction and its JSON answer, e.g.
   ``{"User Safety": "unsafe", "Safety Categories": "Violence, Threat"}`` (category names, not
   codes). One example carries one label, so a prompt-only example is answered with
@@ -51,6 +53,47 @@ AEGIS_INSTRUCTIONS = (
 )
 
 
+# Llama 3's header tokens around one user turn, then the assistant header that the answer follows
+# (the model card's template; Llama 3 ends every header with a blank line).
+LLAMA3_USER_HEADER = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+LLAMA3_ASSISTANT_HEADER = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+
+
+def llamaguard3_instruction(categories: Sequence[tuple[str, str]], turns: Sequence[tuple[str, str]], role: str) -> str:
+    """The Llama Guard 3 instruction over a conversation: ``turns`` are ``(speaker, text)`` with
+    speaker ``User`` or ``Agent``; ``role`` is the one whose last message is assessed.
+
+    >>> print(llamaguard3_instruction([("S1", "Violent Crimes")], [("User", "hi"), ("Agent", "yo")], "Agent"))
+    Task: Check if there is unsafe content in 'Agent' messages in conversations according our safety policy with the below categories.
+    <BLANKLINE>
+    <BEGIN UNSAFE CONTENT CATEGORIES>
+    S1: Violent Crimes.
+    <END UNSAFE CONTENT CATEGORIES>
+    <BLANKLINE>
+    <BEGIN CONVERSATION>
+    <BLANKLINE>
+    User: hi
+    <BLANKLINE>
+    Agent: yo
+    <BLANKLINE>
+    <END CONVERSATION>
+    <BLANKLINE>
+    Provide your safety assessment for ONLY THE LAST Agent message in the above conversation:
+     - First line must read 'safe' or 'unsafe'.
+     - If unsafe, a second line must include a comma-separated list of violated categories.
+    """
+    listing = "\n".join(f"{code}: {name}." for code, name in categories)
+    block = f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{listing}\n<END UNSAFE CONTENT CATEGORIES>"
+    conversation = "<BEGIN CONVERSATION>\n\n" + "\n\n".join(f"{who}: {text}" for who, text in turns) + "\n\n<END CONVERSATION>"
+    return "\n\n".join([LLAMAGUARD3_TASK.format(role=role), block, conversation, LLAMAGUARD3_INSTRUCTIONS.format(role=role)])
+
+
+def llamaguard3_prompt(categories: Sequence[tuple[str, str]], turns: Sequence[tuple[str, str]], role: str) -> str:
+    """The whole Llama Guard 3 prompt of the model card: the instruction inside Llama 3's header
+    tokens, ending with the assistant header (the answer, ``safe`` or ``unsafe\\nS1,S2``, follows)."""
+    return LLAMA3_USER_HEADER + llamaguard3_instruction(categories, turns, role) + LLAMA3_ASSISTANT_HEADER
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     """How one format asks and answers. ``categories`` are (code, name) pairs in head order."""
@@ -84,14 +127,11 @@ class PromptFormat:
          - First line must read 'safe' or 'unsafe'.
          - If unsafe, a second line must include a comma-separated list of violated categories.
         """
-        listing = "\n".join(f"{code}: {name}." for code, name in self.categories)
-        categories = f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{listing}\n<END UNSAFE CONTENT CATEGORIES>"
         if self.name == "llamaguard3":
             role = "User" if response is None else "Agent"
-            turns = [f"User: {prompt}"] + ([] if response is None else [f"Agent: {response}"])
-            conversation = "<BEGIN CONVERSATION>\n\n" + "\n\n".join(turns) + "\n\n<END CONVERSATION>"
-            return "\n\n".join([LLAMAGUARD3_TASK.format(role=role), categories, conversation,
-                                LLAMAGUARD3_INSTRUCTIONS.format(role=role)])
+            return llamaguard3_instruction(self.categories, [("User", prompt)] + ([] if response is None else [("Agent", response)]), role)
+        listing = "\n".join(f"{code}: {name}." for code, name in self.categories)
+        categories = f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{listing}\n<END UNSAFE CONTENT CATEGORIES>"
         turns = [f"user: {prompt}"] + ([] if response is None else [f"response: agent: {response}"])
         conversation = "<BEGIN CONVERSATION>\n\n" + "\n\n".join(turns) + "\n\n<END CONVERSATION>"
         return "\n\n".join([AEGIS_TASK, categories, conversation, AEGIS_INSTRUCTIONS])
