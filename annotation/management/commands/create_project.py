@@ -1,4 +1,4 @@
-"""``python manage.py create_project SLUG --name NAME --taxonomy TAXONOMY [--version N] [--mode MODE]
+"""``python manage.py create_project SLUG --name NAME --taxonomy TAXONOMY [--taxonomy-version N] [--mode MODE]
 [--overlap N] [--principles SLUG] [--user USERNAME] [--description TEXT]``.
 
 Creates a project the way the admin page does (``annotation.services.project_create``), so a
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="the project's slug (letters, digits, - and _), used by import_items and export_dataset")
         parser.add_argument("--name", required=True, help="the project's display name")
         parser.add_argument("--taxonomy", required=True, help="taxonomy slug (see load_presets), e.g. aegis-2")
-        parser.add_argument("--version", type=int, help="taxonomy version number (default: the newest published one)")
+        parser.add_argument("--taxonomy-version", type=int, dest="version", help="taxonomy version number (default: the newest published one)")
         parser.add_argument("--mode", choices=Project.Mode.values, default=Project.Mode.RANKING_SAFETY,
                             help="what annotators do (default ranking_safety)")
         parser.add_argument("--overlap", type=int, default=1, help="how many annotators judge each item (default 1)")
