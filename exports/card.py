@@ -33,7 +33,7 @@ FORMAT_TEXT = {fmt: spec.card for fmt, spec in FORMAT_SPECS.items()}
 
 # Upstream data sets by import format: what the card credits. A format not listed (Tribunal's own
 # JSONL / CSV, csv-raters) says "unknown": Tribunal cannot know where such a file came from.
-UPSTREAM = {
+UPSTREAM: dict[str, dict[str, str | None]] = {
     "hh-rlhf": {
         "dataset": "Anthropic HH-RLHF",
         "url": "https://github.com/anthropics/hh-rlhf",
@@ -56,7 +56,7 @@ UPSTREAM = {
         "Alignment of LLM Guardrails. NVIDIA, CC BY 4.0: credit the source, link the licence, say what changed.",
     },
 }
-UNKNOWN_UPSTREAM = {"dataset": "unknown", "url": None, "licence": "unknown", "attribution": "unknown"}
+UNKNOWN_UPSTREAM: dict[str, str | None] = {"dataset": "unknown", "url": None, "licence": "unknown", "attribution": "unknown"}
 PRO_READER_NOTE = (
     "The PRO reference code (DAMO-ConvAI PRO, train/utils) reads every file in its data folder: give it a folder "
     "holding only the split's .jsonl file (not README.md, manifest.json or evidence.jsonl), and one ranking length "
@@ -69,6 +69,7 @@ def upstream(sources: list[dict]) -> list[dict]:
     out: dict[str, dict] = {}
     for src in sources:
         fmt = src["format"]
+        entry: dict[str, str | None]
         if fmt is None:
             key, entry = "tribunal", {"dataset": "labelled in Tribunal", "url": None, "licence": "the project's own",
                                       "attribution": "none"}
