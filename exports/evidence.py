@@ -97,7 +97,9 @@ def _provenance(source_file: str, source_line: int | None, external_id: str, aeg
     has none (file and line say which pair it was)."""
     if not source_file:
         return None
-    return {"file": source_file, "line": source_line, "upstream_id": aegis_id or external_id or None}
+    # str(): SQLite's JSON key lookup turns a numeric-looking string ("12") into a number
+    upstream = str(aegis_id) if aegis_id not in (None, "") else external_id or None
+    return {"file": source_file, "line": source_line, "upstream_id": upstream}
 
 
 def flagged_items_condition() -> Exists:
