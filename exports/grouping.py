@@ -14,8 +14,8 @@ by its smallest item id, and the split of a group is the seeded hash of that id 
 an item with no link is a group of its own and keeps the split it had when splitting by item.
 
 Groups are computed over all of the project's items, not only the exported ones, so a filter does
-not change which split an item lands in. Memory: a few small integers per item (keys are 64-bit
-hashes of the texts, never the texts).
+not change which split an item lands in. Memory: a few small integers per item that shares a link
+(keys are 64-bit hashes of the texts, never the texts); PostgreSQL returns only those items.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Iterable
 
 import orjson
+from django.db import connection
 
 from annotation.models import Item
 from annotation.prompts import prompt_messages
@@ -79,18 +80,57 @@ def components(rows: Iterable[tuple[int, list[int]]]) -> dict[int, int]:
 
 
 def split_groups(project) -> dict[int, int]:
-    """item id -> group id (the smallest item id of its group) for every item of the project."""
+    """item id -> group id (the smallest item id of its group) for the project's items that share a
+    link with another item; an item not in the result is a group of its own.
+
+    PostgreSQL finds the shared keys in the database (md5 of the canonical jsonb; only items with a
+    key held by two or more items come back), so an export of a million unrelated items keeps its
+    memory flat; other databases hash in Python (the same groups: a test compares the two).
+    """
+    if connection.vendor == "postgresql":
+        return _split_groups_postgres(project)
     rows = (
         Item.objects.filter(project=project).order_by("id")
         .values_list("id", "prompt", "metadata__oasst__message_tree_id").iterator(chunk_size=2000)
     )
-    return components((item_id, link_keys(prompt, tree_id)) for item_id, prompt, tree_id in rows)
+    return groups_in_python(rows)
 
 
-def group_sizes(groups: dict[int, int], item_ids: Iterable[int]) -> dict[int, int]:
-    """Exported items per group, for the manifest."""
+def groups_in_python(rows: Iterable[tuple[int, object, str | None]]) -> dict[int, int]:
+    """``split_groups`` from ``(item id, stored prompt, oasst tree id)`` rows, hashed here."""
+    return _shared_only(components((item_id, link_keys(prompt, tree_id)) for item_id, prompt, tree_id in rows))
+
+
+def _shared_only(groups: dict[int, int]) -> dict[int, int]:
     sizes: dict[int, int] = {}
-    for item_id in item_ids:
-        g = groups.get(item_id, item_id)
-        sizes[g] = sizes.get(g, 0) + 1
-    return sizes
+    for root in groups.values():
+        sizes[root] = sizes.get(root, 0) + 1
+    return {item_id: root for item_id, root in groups.items() if sizes[root] > 1}
+
+
+def _split_groups_postgres(project) -> dict[int, int]:
+    table = Item._meta.db_table
+    sql = f"""
+        WITH k AS (
+          SELECT id,
+                 md5(prompt::text) AS p,
+                 md5(CASE WHEN jsonb_typeof(prompt) = 'array' THEN (prompt->0)::text ELSE prompt::text END) AS f,
+                 metadata->'oasst'->>'message_tree_id' AS t
+            FROM {table} WHERE project_id = %s
+        )
+        SELECT id, p, f, t FROM k
+         WHERE p IN (SELECT p FROM k GROUP BY p HAVING count(*) > 1)
+            OR f IN (SELECT f FROM k GROUP BY f HAVING count(*) > 1)
+            OR t IN (SELECT t FROM k WHERE t IS NOT NULL AND t <> '' GROUP BY t HAVING count(*) > 1)
+         ORDER BY id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk])
+        rows = cursor.fetchall()
+    return _shared_only(components(
+        (item_id, [_key(b"prompt\0", p.encode()), *([_key(b"first\0", f.encode())] if f else []),
+                   *([_key(b"tree\0", t.encode())] if t else [])])
+        for item_id, p, f, t in rows
+    ))
+
+

@@ -18,6 +18,7 @@ from django.core.management.base import CommandError
 from annotation.importing import import_file
 from annotation.models import ImportBatch, Item, Project
 from exports import services
+from exports.grouping import groups_in_python, split_groups
 from exports.pipeline import ExportEmptyError, run_export, split_of
 from tests.conftest import shared_data
 
@@ -155,6 +156,9 @@ def test_oasst_trees_stay_in_one_split_and_pro_lengths(project, tmp_path):
             tree_splits.setdefault(tree_of[external[r["item_id"]]], set()).add(split)
     assert len(tree_splits) > 50 and all(len(s) == 1 for s in tree_splits.values())
     assert len(rows) == 3
+    # the database's grouping (PostgreSQL) is the same as the portable one
+    stored = Item.objects.filter(project=project).values_list("id", "prompt", "metadata__oasst__message_tree_id")
+    assert split_groups(project) == groups_in_python(stored) and len(set(split_groups(project).values())) > 50
     # 6. the length distribution, as the raw file gives it
     expected_lengths = Counter(length_of.values())
     assert manifest["counts"]["ranking_lengths"] == {str(k): v for k, v in sorted(expected_lengths.items())}
