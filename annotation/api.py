@@ -489,6 +489,7 @@ class _BatchOut(serializers.Serializer):
     records_read = serializers.IntegerField()
     items_created = serializers.IntegerField()
     items_skipped = serializers.IntegerField()
+    skipped_detail = serializers.JSONField(help_text="duplicates_in_file, already_in_project, ignored")
     responses_created = serializers.IntegerField()
     annotations_created = serializers.IntegerField()
     error_count = serializers.IntegerField()

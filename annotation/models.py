@@ -292,7 +292,14 @@ class ImportBatch(WorkerClaimed):
     bytes_read = models.BigIntegerField(default=0)
     records_read = models.PositiveIntegerField(default=0)
     items_created = models.PositiveIntegerField(default=0)
-    items_skipped = models.PositiveIntegerField(default=0, help_text="Already present (same content).")
+    items_skipped = models.PositiveIntegerField(
+        default=0, help_text="Not stored: the sum of skipped_detail (duplicates, already present, ignored)."
+    )
+    skipped_detail = models.JSONField(
+        default=dict, blank=True,
+        help_text='Why records were not stored: {"duplicates_in_file", "already_in_project", "ignored"} '
+        "(ignored: rows the format leaves out on purpose, e.g. Aegis REDACTED prompts).",
+    )
     responses_created = models.PositiveIntegerField(default=0)
     annotations_created = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text='[{"line": N, "error": "..."}]')
@@ -580,6 +587,11 @@ class Annotation(models.Model):
                 )
                 | (
                     Q(pair_choice__in=["a", "b"]) & Q(pair_strength__isnull=False) & Q(pair_strength__in=[1, 2, 3])
+                    & Q(pair_a__isnull=False) & Q(pair_b__isnull=False)
+                )
+                # An imported preference whose source states no strength (HH-RLHF) keeps none.
+                | (
+                    Q(pair_choice__in=["a", "b"]) & Q(pair_strength__isnull=True) & Q(source="import")
                     & Q(pair_a__isnull=False) & Q(pair_b__isnull=False)
                 ),
                 name="annotation_pairwise_complete",

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from exports.formats import TaxonomyContext
+from exports.formats import MARGIN_SCALE, TaxonomyContext
+from exports.grouping import GROUPING_TEXT
 from exports.options import EDIT_FORMATS, FORMAT_SPECS, ExportOptions
 from exports.writers import file_sha256
 
@@ -43,6 +44,56 @@ TIE_TEXT = (
     " made between tied responses."
 )
 
+# Upstream data sets by import format: what the card credits. A format not listed (Tribunal's own
+# JSONL / CSV, csv-raters) says "unknown": Tribunal cannot know where such a file came from.
+UPSTREAM: dict[str, dict[str, str | None]] = {
+    "hh-rlhf": {
+        "dataset": "Anthropic HH-RLHF",
+        "url": "https://github.com/anthropics/hh-rlhf",
+        "licence": "MIT",
+        "attribution": "Bai et al. (2022), Training a Helpful and Harmless Assistant with Reinforcement Learning "
+        "from Human Feedback. Copyright Anthropic; MIT licence (keep the copyright and licence notice).",
+    },
+    "oasst": {
+        "dataset": "OpenAssistant Conversations (oasst1)",
+        "url": "https://huggingface.co/datasets/OpenAssistant/oasst1",
+        "licence": "Apache-2.0",
+        "attribution": "Köpf et al. (2023), OpenAssistant Conversations: Democratizing Large Language Model "
+        "Alignment. Apache License 2.0 (keep the licence and a notice of changes).",
+    },
+    "aegis": {
+        "dataset": "NVIDIA Aegis 2.0 (Aegis-AI-Content-Safety-Dataset-2.0)",
+        "url": "https://huggingface.co/datasets/nvidia/Aegis-AI-Content-Safety-Dataset-2.0",
+        "licence": "CC-BY-4.0",
+        "attribution": "Ghosh et al. (2025), AEGIS2.0: A Diverse AI Safety Dataset and Risks Taxonomy for "
+        "Alignment of LLM Guardrails. NVIDIA, CC BY 4.0: credit the source, link the licence, say what changed.",
+    },
+}
+UNKNOWN_UPSTREAM: dict[str, str | None] = {"dataset": "unknown", "url": None, "licence": "unknown", "attribution": "unknown"}
+PRO_READER_NOTE = (
+    "The PRO reference code (DAMO-ConvAI PRO, train/utils) reads every file in its data folder: give it a folder "
+    "holding only the split's .jsonl file (not README.md, manifest.json or evidence.jsonl), and one ranking length "
+    "(its training_stage); pro_length sets that length"
+)
+
+
+def upstream(sources: list[dict]) -> list[dict]:
+    """The data sets the exported items came from, with licence and attribution (manifest and card)."""
+    out: dict[str, dict] = {}
+    for src in sources:
+        fmt = src["format"]
+        entry: dict[str, str | None]
+        if fmt is None:
+            key, entry = "tribunal", {"dataset": "labelled in Tribunal", "url": None, "licence": "the project's own",
+                                      "attribution": "none"}
+        else:
+            key, entry = fmt, UPSTREAM.get(fmt, UNKNOWN_UPSTREAM)
+        row = out.setdefault(key, {"import_format": fmt, **entry, "files": [], "items": 0})
+        if src["file"] and src["file"] not in row["files"]:
+            row["files"].append(src["file"])
+        row["items"] += src["items"]
+    return [out[k] for k in sorted(out)]
+
 
 def consensus_description(options: ExportOptions) -> dict:
     if options.format in EDIT_FORMATS:
@@ -54,6 +105,8 @@ def consensus_description(options: ExportOptions) -> dict:
         }
     guard = options.format.startswith("guard") or (options.format in ("kto", "d2o") and options.signal == "safety")
     out = {
+        "agreement": "share of the raters' judgments that agree with the consensus; null for an item with a single "
+        "rater (one rater's agreement is not a figure); such items are counted apart, min_agreement leaves them out",
         "source_policy": options.source,
         "source_policy_text": SOURCE_TEXT[options.source],
         "imported_labels": "records imported from other data sets (e.g. HH-RLHF preferences, OpenAssistant rankings, Aegis labels) are human labels and count as human evidence",
@@ -73,7 +126,8 @@ def consensus_description(options: ExportOptions) -> dict:
         out.update({
             "ranking_method": options.ranking_method,
             "ranking_method_text": METHOD_TEXT[options.ranking_method],
-            "pairwise": "items judged on a single pair: majority by count, summed strength breaks an equal count, else a tie; margin = mean strength of the winning votes",
+            "pairwise": "items judged on a single pair: majority by count, summed stated strength breaks an equal count, else a tie",
+            "margin": MARGIN_SCALE,
         })
     return out
 
@@ -105,7 +159,8 @@ def write_card_and_manifest(
         "consensus": consensus_description(options),
         "filters": _filters(options),
         "split": {"shares": dict(zip(("train", "validation", "test"), options.split)), "seed": options.seed,
-                  "by": "item (sha256 of seed and item id); no item is in two splits"},
+                  "by": "group", "grouping": GROUPING_TEXT},
+        "upstream": upstream(stats["sources"]),
         "taxonomy": {"slug": tax.slug, "name": tax.name, "version": tax.version, "codes": list(tax.codes)},
         "counts": stats,
         "splits": splits,
@@ -158,7 +213,12 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         f"- items read: {counts['items_seen']}; exported: {counts['items_exported']}; rows: {counts['rows_total']}",
         f"- rows per split: {', '.join(f'{k} {v}' for k, v in counts['rows'].items())}",
         f"- mean raters per exported item: {counts['annotators_per_item_mean']}",
-        f"- agreement with the consensus (mean / min over items with a figure): {counts['agreement']['mean']} / {counts['agreement']['min']}",
+        f"- agreement with the consensus (mean / min over the {counts['agreement']['items_with_figure']} items with a figure): "
+        f"{counts['agreement']['mean']} / {counts['agreement']['min']}",
+        f"- single-rater items (no agreement figure, not in the mean): {counts['agreement']['single_rater_items']}",
+        *([f"- rows with margin null (no stated strength): {counts['margin_null_rows']}"] if options.include_margin else []),
+        *([f"- ranking lengths (responses per row: rows): {', '.join(f'{k}: {v}' for k, v in counts['ranking_lengths'].items())}"]
+          if counts["ranking_lengths"] else []),
         "",
         "Items left out, by reason:",
         "",
@@ -185,7 +245,20 @@ def _readme(base: dict, files: dict, options: ExportOptions, splits: list[str]) 
         "",
         "## Splits",
         "",
-        f"Seeded split by item (seed {options.seed}; shares train/validation/test {list(options.split)}): all rows of an item share a split.",
+        f"Seeded split by group (seed {options.seed}; shares train/validation/test {list(options.split)}): {GROUPING_TEXT}."
+        f" Groups per split: {', '.join(f'{k} {v}' for k, v in counts['groups_per_split'].items())}.",
+        "",
+        *([f"**PRO trainer:** {PRO_READER_NOTE}.", ""] if options.format == "pro" else []),
+        "## Sources and licences",
+        "",
+        "Every imported record in `evidence.jsonl` names its import (format, file, line, upstream id). Upstream data sets:",
+        "",
+        "| data set | licence | items | files | attribution |",
+        "|---|---|---|---|---|",
+        *[f"| {u['dataset']} | {u['licence']} | {u['items']} | {', '.join(f'`{f}`' for f in u['files']) or '-'} | {u['attribution']} |"
+          for u in base["upstream"]],
+        "",
+        "Use of this export is bound by each upstream licence; \"unknown\" means Tribunal does not know the file's origin.",
         "",
         "## Loading",
         "",

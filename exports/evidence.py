@@ -48,10 +48,15 @@ class Record:
     prompt_categories: list
     response_labels: dict[int, tuple[str, list]] = field(default_factory=dict)
     jury_confidence: float | None = None
+    source_detail: str = ""  # imported records: the import format (hh-rlhf, oasst, aegis, ...)
 
-    def raw(self) -> dict:
-        """The record as written to evidence.jsonl (raw per-rater evidence beside the aggregate)."""
+    def raw(self, provenance: dict | None = None) -> dict:
+        """The record as written to evidence.jsonl (raw per-rater evidence beside the aggregate).
+        An imported record says where it came from: ``import`` = its item's ``provenance`` (file,
+        line, upstream id) with the record's own import format."""
         out: dict = {"annotation_id": self.id, "source": self.source, "annotator_id": self.annotator_id}
+        if self.source == "import":
+            out["import"] = {**(provenance or {}), "format": self.source_detail or None}
         if self.ranking is not None:
             out["ranking"] = self.ranking
         if self.pair is not None:
@@ -83,6 +88,19 @@ class ItemEvidence:
     response_safety: dict[int, SafetyConsensus] = field(default_factory=dict)
     safety_source: str = ""
     safety_records: list[Record] = field(default_factory=list)
+    # where an imported item came from: {"file", "line", "upstream_id"}; None for items made here
+    provenance: dict | None = None
+
+
+def _provenance(source_file: str, source_line: int | None, external_id: str, aegis_id: str | None) -> dict | None:
+    """An item's import source. The upstream id is the source's own id: Aegis rows keep theirs in
+    metadata (it is not unique per row), oasst and Tribunal files give the external id; HH-RLHF
+    has none (file and line say which pair it was)."""
+    if not source_file:
+        return None
+    # str(): SQLite's JSON key lookup turns a numeric-looking string ("12") into a number
+    upstream = str(aegis_id) if aegis_id not in (None, "") else external_id or None
+    return {"file": source_file, "line": source_line, "upstream_id": upstream}
 
 
 def flagged_items_condition() -> Exists:
@@ -148,14 +166,19 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Generator[list
     base = item_ids_query(project=project, options=options).order_by("id")
     last = 0
     while True:
-        rows = list(base.filter(id__gt=last).values_list("id", "external_id", "prompt", "metadata")[:size])
+        rows = list(base.filter(id__gt=last).values_list(
+            "id", "external_id", "prompt", "source_file", "source_line", "metadata"
+        )[:size])
         if not rows:
             return
         last = rows[-1][0]
         ids = [r[0] for r in rows]
         evidence = {
-            item_id: ItemEvidence(item_id, external_id, prompt_messages(prompt), {}, [], metadata or {})
-            for item_id, external_id, prompt, metadata in rows
+            item_id: ItemEvidence(
+                item_id, external_id, prompt_messages(prompt), {}, [], metadata or {},
+                provenance=_provenance(source_file, source_line, external_id, (metadata or {}).get("aegis_id")),
+            )
+            for item_id, external_id, prompt, source_file, source_line, metadata in rows
         }
         for rid, item_id, position, text in (
             # imported and generated responses only: edits are never ordinary responses
@@ -172,14 +195,14 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Generator[list
         if not need_safety:
             ann = ann.exclude(ranking__isnull=True, pair_choice="")
         records: dict[int, Record] = {}
-        for (aid, item_id, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats) in ann.order_by("id").values_list(
+        for (aid, item_id, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats, detail) in ann.order_by("id").values_list(
             "id", "item_id", "source", "annotator_id", "ranking", "pair_a_id", "pair_b_id", "pair_choice",
-            "pair_strength", "prompt_label", "prompt_categories",
+            "pair_strength", "prompt_label", "prompt_categories", "source_detail",
         ):
             rec = Record(
                 aid, source, annotator_id, ranking if need_preference else None,
                 (pa_, pb_, choice, strength) if choice and need_preference else None,
-                plabel, pcats or [],
+                plabel, pcats or [], source_detail=detail,
             )
             records[aid] = rec
             evidence[item_id].records.append(rec)
@@ -222,15 +245,16 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
         item_where.append(
             f"NOT EXISTS (SELECT 1 FROM {assignment_t} f WHERE f.item_id = i.id AND f.status = '{Assignment.Status.FLAGGED.value}')"
         )
-    # The whole chunk is one JSON document: [[id, external_id, prompt, responses, records, metadata], ...]
+    # The whole chunk is one JSON document: [[id, external_id, prompt, responses, records, file, line, metadata], ...]
     sql = f"""
         SELECT json_agg(json_build_array(i.id, i.external_id, i.prompt,
           (SELECT json_agg(json_build_array(r.id, r.position, r.text) ORDER BY r.position)
              FROM {resp_t} r WHERE r.item_id = i.id AND r.origin IN ({judged})),
           (SELECT json_agg(json_build_array(a.id, a.source, a.annotator_id, a.ranking, a.pair_a_id, a.pair_b_id,
                                             a.pair_choice, a.pair_strength, a.prompt_label, a.prompt_categories,
-                                            {safety_agg}) ORDER BY a.id)
-             FROM {ann_t} a WHERE {' AND '.join(ann_where)}), i.metadata) ORDER BY i.id)::text
+                                            {safety_agg}, a.source_detail) ORDER BY a.id)
+             FROM {ann_t} a WHERE {' AND '.join(ann_where)}),
+          i.source_file, i.source_line, i.metadata) ORDER BY i.id)::text
         FROM (SELECT * FROM {item_t} i WHERE {' AND '.join(item_where)} ORDER BY i.id LIMIT %s) i
     """
     loads = orjson.loads
@@ -246,19 +270,21 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
             last = rows[-1][0]
             chunk: list[ItemEvidence] = []
             append = chunk.append
-            for item_id, external_id, prompt, responses, annotations, metadata in rows:
+            for item_id, external_id, prompt, responses, annotations, source_file, source_line, metadata in rows:
                 ev = ItemEvidence(
                     item_id, external_id, prompt_messages(prompt),
                     {rid: (position, text) for rid, position, text in responses} if responses else {}, [],
                     metadata or {},
+                    provenance=_provenance(source_file, source_line, external_id, (metadata or {}).get("aegis_id")),
                 )
                 if annotations:
                     records = ev.records
-                    for aid, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats, safety in annotations:
+                    for (aid, source, annotator_id, ranking, pa_, pb_, choice, strength, plabel, pcats, safety,
+                         detail) in annotations:
                         rec = Record(
                             aid, source, annotator_id, ranking if need_preference else None,
                             (pa_, pb_, choice, strength) if choice and need_preference else None,
-                            plabel, pcats or [],
+                            plabel, pcats or [], source_detail=detail,
                         )
                         if safety:
                             rec.response_labels = {rid: (label, cats or []) for rid, label, cats in safety}
@@ -295,7 +321,7 @@ def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
         if pair is not None:
             a, b, choice, strength = pair
             if a in known and b in known:
-                pair_votes.append(PairVote(a, b, choice, strength or 0))
+                pair_votes.append(PairVote(a, b, choice, 0 if choice == "tie" else strength))
     if pair_votes and not votes and _one_pair(pair_votes):
         pc = pairwise_majority(pair_votes)
         if pc.winner is None:
@@ -304,7 +330,7 @@ def _decide_preference(ev: ItemEvidence, options: ExportOptions) -> None:
         else:
             assert pc.loser is not None  # a winner always has a loser
             groups = ((pc.winner,), (pc.loser,))
-            scores = {pc.winner: pc.margin, pc.loser: 0.0}
+            scores = {pc.winner: 1.0, pc.loser: 0.0}  # won / lost; how much better is the margin
         ev.preference = Preference(
             "pairwise-majority", groups, scores, pc.votes, pc.agreement,
             {"decided_by": pc.decided_by, "votes_a": pc.votes_a, "votes_b": pc.votes_b, "votes_tie": pc.votes_tie},

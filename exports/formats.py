@@ -138,12 +138,23 @@ def _pairs(ev: ItemEvidence, options: ExportOptions) -> list[tuple[int, int]]:
     return [p for i, g1 in enumerate(groups) for g2 in groups[i + 1:] for p in product(g1, g2)]
 
 
-def _margin(ev: ItemEvidence, chosen: int, rejected: int) -> float:
-    if ev.pair_margin is not None:
-        return round(ev.pair_margin, 6)
-    assert ev.preference is not None  # _pairs: the pairs come from the item's preference
-    scores = ev.preference.scores
-    return round(scores[chosen] - scores[rejected], 6)
+MARGIN_SCALE = (
+    "margin is how much better chosen is than rejected, on [0, 1] for every item: a pairwise item's mean stated "
+    "strength of the winning votes divided by 3 (1/3 slightly better, 2/3 better, 1 much better); a ranked item's "
+    "distance between the two responses' consensus positions divided by the number of positions minus one "
+    "(best vs worst = 1, neighbours of 4 positions = 1/3). null where the source states no strength "
+    "(e.g. HH-RLHF: raters only picked a side), never a default"
+)
+
+
+def margin_of(ev: ItemEvidence, chosen: int, rejected: int) -> float | None:
+    """The DPO ``margin`` on the one scale of :data:`MARGIN_SCALE`; None without real signal."""
+    pref = ev.preference
+    assert pref is not None  # _pairs: the pairs come from the item's preference
+    if pref.method == "pairwise-majority":
+        return None if ev.pair_margin is None else round(ev.pair_margin / 3, 6)
+    position = {rid: i for i, group in enumerate(pref.groups) for rid in group}
+    return round((position[rejected] - position[chosen]) / (len(pref.groups) - 1), 6)
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -159,7 +170,7 @@ def check_filters(ev: ItemEvidence, options: ExportOptions) -> None:
     """Raise :class:`Skip` with the filter's name when the item does not pass."""
     if _task(options) == "safety":
         records, agreements = ev.safety_records, [
-            c.agreement for c in [ev.prompt_safety, *ev.response_safety.values()] if c is not None
+            c.agreement for c in [ev.prompt_safety, *ev.response_safety.values()] if c is not None and c.agreement is not None
         ]
         source = ev.safety_source
     else:
@@ -170,8 +181,13 @@ def check_filters(ev: ItemEvidence, options: ExportOptions) -> None:
         raise Skip("no_labels")
     if options.min_annotators is not None and len(records) < options.min_annotators:
         raise Skip("min_annotators")
-    if options.min_agreement is not None and agreements and min(agreements) < options.min_agreement:
-        raise Skip("min_agreement")
+    if options.min_agreement is not None:
+        # One rater has no agreement figure: a minimum agreement cannot be met (--min-annotators
+        # is the option about rater counts); counted apart from items below the minimum.
+        if len(records) < 2:
+            raise Skip("min_agreement_single_rater")
+        if agreements and min(agreements) < options.min_agreement:
+            raise Skip("min_agreement")
     if options.min_jury_confidence is not None and "jury" in source.split("+"):
         confidences = [r.jury_confidence for r in records if r.source == "jury"]
         if any(c is None or c < options.min_jury_confidence for c in confidences):
@@ -231,7 +247,7 @@ def _dpo(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
         # key order is the file's column order
         if include_margin:
             row = {"item_id": item_id, "prompt": prompt, "chosen": completion(chosen), "rejected": completion(rejected),
-                   "margin": _margin(ev, chosen, rejected), "chosen_id": chosen, "rejected_id": rejected,
+                   "margin": margin_of(ev, chosen, rejected), "chosen_id": chosen, "rejected_id": rejected,
                    "label_source": source}
         else:
             row = {"item_id": item_id, "prompt": prompt, "chosen": completion(chosen), "rejected": completion(rejected),
@@ -245,6 +261,7 @@ def _pro(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
     if any(len(g) > 1 for g in groups) and options.tie_policy == "skip":
         raise Skip("tie")
     order = [rid for g in groups for rid in g]  # tied responses: by source position, equal reward
+    order = _pro_length(order, options)
     preference = ev.preference
     assert preference is not None  # _ordered_groups skipped the item otherwise
     scores = preference.scores
@@ -268,10 +285,20 @@ def _pro(ev: ItemEvidence, options: ExportOptions) -> list[dict]:
         "prompt": _prompt(ev, options),
         "responses": [_completion(t, options) for t in texts],
         "scores": rewards,
-        "ranks": [i for i, g in enumerate(groups) for _ in g],
+        "ranks": [i for i, g in enumerate(groups) for _ in g][: len(order)],
         "response_ids": order,
         "label_source": ev.preference_source,
     }]
+
+
+def _pro_length(order: list[int], options: ExportOptions) -> list[int]:
+    """Apply ``pro_length``: keep at least / exactly N responses, or cut those of at least N to the top N."""
+    n = options.pro_length
+    if n is None:
+        return order
+    if len(order) < n or (options.pro_length_policy == "exactly" and len(order) != n):
+        raise Skip("pro_length")
+    return order[:n] if options.pro_length_policy == "truncate" else order
 
 
 def _good_bad(ev: ItemEvidence, options: ExportOptions) -> tuple[list[int], list[int], str]:

@@ -7,7 +7,16 @@ from django import forms
 from exports.consensus.rankings import RANKING_METHODS
 from exports.consensus.safety import NEEDS_CAUTION_POLICIES, SAFETY_TIE_POLICIES
 from exports.consensus.sources import SOURCE_POLICIES
-from exports.options import FORMATS, OUTPUTS, PAIR_POLICIES, PRO_LAYOUTS, SIGNALS, STYLES, TIE_POLICIES
+from exports.options import (
+    FORMATS,
+    OUTPUTS,
+    PAIR_POLICIES,
+    PRO_LAYOUTS,
+    PRO_LENGTH_POLICIES,
+    SIGNALS,
+    STYLES,
+    TIE_POLICIES,
+)
 from exports.salt import DEFAULT_TOKENIZER
 from jury.backends.registry import PACKAGED_MODELS
 
@@ -36,6 +45,11 @@ class ExportForm(forms.Form):
     style = forms.ChoiceField(choices=_choices(STYLES), initial="standard",
                               help_text="standard: strings; conversational: message lists.")
     pro_layout = forms.ChoiceField(choices=_choices(PRO_LAYOUTS), initial="pro")
+    pro_length = forms.IntegerField(required=False, min_value=2, label="PRO ranking length",
+                                    help_text="PRO: one ranking length N for the reference trainer.")
+    pro_length_policy = forms.ChoiceField(choices=_choices(PRO_LENGTH_POLICIES), initial="at-least", required=False,
+                                          label="PRO length policy",
+                                          help_text="at-least / exactly N responses, or truncate to the top N.")
     pair_policy = forms.ChoiceField(choices=_choices(PAIR_POLICIES), initial="best-vs-worst")
     include_margin = forms.BooleanField(required=False)
     signal = forms.ChoiceField(choices=_choices(SIGNALS), initial="preference", help_text="KTO / D2O: where good and bad come from.")
@@ -43,7 +57,7 @@ class ExportForm(forms.Form):
     min_annotators = forms.IntegerField(required=False, min_value=1)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    categories = forms.CharField(required=False, help_text="Category codes, comma-separated (e.g. S1,S3).")
+    categories = forms.CharField(required=False, help_text="Category codes, names or aliases, comma-separated (e.g. S1,Violence).")
     min_jury_confidence = forms.FloatField(required=False, min_value=0, max_value=1)
     exclude_flagged = forms.BooleanField(required=False)
     split_train = forms.FloatField(initial=1.0, min_value=0, max_value=1)
@@ -60,4 +74,7 @@ class ExportForm(forms.Form):
         data["split"] = split
         if data.get("format") != "salt":
             data.pop("tokenizer", None)  # only salt reads it
+        if data.get("pro_length") is None or data.get("format") != "pro":
+            data.pop("pro_length", None)
+            data.pop("pro_length_policy", None)
         return {k: v for k, v in data.items() if v not in (None, "")}

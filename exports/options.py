@@ -7,6 +7,7 @@ gets the same clear message everywhere, before any job starts. The normalised di
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -60,6 +61,7 @@ EDIT_UNSUPPORTED = ("min_agreement", "date_from", "date_to", "categories", "min_
 PREFERENCE_FORMATS = ("dpo", "pro", "sft")
 STYLES = ("standard", "conversational")
 PRO_LAYOUTS = ("pro", "plain")
+PRO_LENGTH_POLICIES = ("at-least", "exactly", "truncate")
 PAIR_POLICIES = ("best-vs-worst", "all-ordered-pairs", "adjacent")
 TIE_POLICIES = ("skip", "expand", "position")
 SIGNALS = ("preference", "safety")
@@ -83,6 +85,10 @@ class ExportOptions:
     # --- format
     style: str = "standard"
     pro_layout: str = "pro"
+    # PRO: the reference trainer asserts one ranking length; keep rankings of at least / exactly N
+    # responses, or those of at least N cut to the top N (every row then has N)
+    pro_length: int | None = None
+    pro_length_policy: str = "at-least"
     pair_policy: str = "best-vs-worst"
     include_margin: bool = False
     signal: str = "preference"  # kto / d2o: where good/bad comes from
@@ -174,6 +180,9 @@ def _list(value: Any, name: str = "value") -> list:
     raise ExportOptionsError(f"{name} must be a list or a comma-separated string, not {value!r}.")
 
 
+as_list = _list  # for the services: a list option given as a list or a comma-separated string
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -232,6 +241,10 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
                 f"{', '.join(given)} filter(s) judgments, not edit reviews: leave them empty for {fmt} "
                 "(it takes min_annotators, exclude_flagged, split, seed and outputs)."
             )
+    pro_length = _int("pro_length", raw.get("pro_length"), 2, 1000)
+    pro_length_policy = _choice("pro_length_policy", raw.get("pro_length_policy", "at-least"), PRO_LENGTH_POLICIES)
+    if pro_length is not None and fmt != "pro":
+        raise ExportOptionsError(f"pro_length applies to the pro format only, not {fmt}.")
     return ExportOptions(
         format=fmt,
         source=_choice("source", raw.get("source", "human-with-jury-fallback"), SOURCE_POLICIES),
@@ -241,6 +254,8 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
         safety_tie=_choice("safety_tie", raw.get("safety_tie", "skip"), SAFETY_TIE_POLICIES),
         style=_choice("style", raw.get("style", "standard"), STYLES),
         pro_layout=_choice("pro_layout", raw.get("pro_layout", "pro"), PRO_LAYOUTS),
+        pro_length=pro_length,
+        pro_length_policy=pro_length_policy,
         pair_policy=_choice("pair_policy", raw.get("pair_policy", "best-vs-worst"), PAIR_POLICIES),
         include_margin=_bool(raw.get("include_margin", False)),
         signal=signal,
@@ -259,6 +274,9 @@ def build_options(raw: dict[str, Any], *, category_codes: set[str] | None = None
     )
 
 
-def _code_key(code: str) -> tuple:
-    digits = "".join(ch for ch in code if ch.isdigit())
-    return (code.rstrip("0123456789"), int(digits) if digits else 0, code)
+def natural_key(code: str) -> tuple:
+    """Sort key that puts S2 before S10 (runs of digits compare as numbers)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", code) if part)
+
+
+_code_key = natural_key

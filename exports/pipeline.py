@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import socket
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Generator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +34,8 @@ from exports.edits import (
 )
 from exports.evidence import ItemEvidence, decide, item_ids_query, iter_chunks
 from exports.formats import Skip, TaxonomyContext, rows_for, schema_for
-from exports.options import EDIT_FORMATS, SPLITS, ExportOptions
+from exports.grouping import split_groups
+from exports.options import EDIT_FORMATS, SPLITS, ExportOptions, natural_key
 from exports.writers import SplitWriter, write_hf_dataset
 
 
@@ -133,18 +134,28 @@ class Stats:
     agreement_sum: float = 0.0
     agreement_n: int = 0
     agreement_min: float | None = None
+    single_rater: int = 0  # exported items with one rater: no agreement figure
+    split_groups: defaultdict = field(default_factory=lambda: defaultdict(set))  # split -> group ids
+    ranking_lengths: Counter = field(default_factory=Counter)  # PRO: responses per row
+    sources: Counter = field(default_factory=Counter)  # (import format, file) -> items; ("", "") made here
+    margin_null_rows: int = 0
     bt_not_converged: int = 0
 
     def add_item(self, ev: ItemEvidence, rows: list[dict], options: ExportOptions) -> None:
         self.items_exported += 1
         guard = options.format.startswith("guard") or options.signal == "safety" and options.format in ("kto", "d2o")
         if guard:
-            self.annotators_total += len(ev.safety_records)
-            agreements = [c.agreement for c in [ev.prompt_safety, *ev.response_safety.values()] if c is not None]
+            raters = len(ev.safety_records)
+            agreements = [
+                c.agreement for c in [ev.prompt_safety, *ev.response_safety.values()] if c is not None and c.agreement is not None
+            ]
         else:
-            self.annotators_total += len(ev.preference_records)
+            raters = len(ev.preference_records)
             pref = ev.preference
             agreements = [pref.agreement] if pref is not None and pref.agreement is not None else []
+        self.annotators_total += raters
+        if raters < 2:
+            self.single_rater += 1
         if agreements:
             a = sum(agreements) / len(agreements)
             self.agreement_sum += a
@@ -160,8 +171,19 @@ class Stats:
             for c in [ev.prompt_safety, *ev.response_safety.values()]:
                 if c is not None:
                     self.categories.update(c.categories)
+        records = ev.safety_records if guard else ev.preference_records
+        formats = sorted({r.source_detail for r in records if r.source == "import"})
+        if formats:
+            for fmt in formats:
+                self.sources[(fmt, (ev.provenance or {}).get("file") or "")] += 1
+        else:
+            self.sources[("", "")] += 1
         label_sources, labels = self.label_sources, self.labels
         for row in rows:
+            if "margin" in row and row["margin"] is None:
+                self.margin_null_rows += 1
+            if "suffix" in row or "responses" in row:
+                self.ranking_lengths[len(row.get("suffix") or row.get("responses") or [])] += 1
             label_sources[row.get("label_source") or row.get("prompt_label_source") or ""] += 1
             for key in _LABEL_KEYS:
                 if key in row:
@@ -175,14 +197,22 @@ class Stats:
             "rows": dict(sorted(self.rows.items())),
             "rows_total": sum(self.rows.values()),
             "items_per_split": dict(sorted(self.items_per_split.items())),
+            "groups_per_split": {k: len(v) for k, v in sorted(self.split_groups.items())},
             "label_sources": dict(sorted(self.label_sources.items())),
             "labels": dict(sorted(self.labels.items())),
-            "categories": dict(sorted(self.categories.items())),
+            "categories": dict(sorted(self.categories.items(), key=lambda kv: natural_key(kv[0]))),
+            "ranking_lengths": {str(k): v for k, v in sorted(self.ranking_lengths.items())},
+            "margin_null_rows": self.margin_null_rows,
+            "sources": [
+                {"format": fmt or None, "file": file or None, "items": n}
+                for (fmt, file), n in sorted(self.sources.items())
+            ],
             "consensus_methods": dict(sorted(self.methods.items())),
             "bradley_terry_not_converged": self.bt_not_converged,
             "annotators_per_item_mean": round(self.annotators_total / self.items_exported, 6) if self.items_exported else None,
             "agreement": {
                 "items_with_figure": self.agreement_n,
+                "single_rater_items": self.single_rater,
                 "mean": round(self.agreement_sum / self.agreement_n, 6) if self.agreement_n else None,
                 "min": round(self.agreement_min, 6) if self.agreement_min is not None else None,
             },
@@ -204,17 +234,23 @@ def _evidence_line(ev: ItemEvidence, split: str, options: ExportOptions) -> byte
             "label_source": ev.safety_source,
             "prompt": None if ev.prompt_safety is None else {
                 "label": ev.prompt_safety.label, "categories": list(ev.prompt_safety.categories),
-                "counts": ev.prompt_safety.counts, "agreement": round(ev.prompt_safety.agreement, 6),
+                "counts": ev.prompt_safety.counts, "agreement": _round(ev.prompt_safety.agreement),
             },
             "responses": {
                 str(rid): {"label": c.label, "categories": list(c.categories), "counts": c.counts,
-                           "agreement": round(c.agreement, 6)}
+                           "agreement": _round(c.agreement)}
                 for rid, c in ev.response_safety.items()
             },
         }
     used = ev.safety_records if options.format.startswith("guard") else ev.preference_records
-    out["records"] = [r.raw() for r in used]
+    if ev.provenance is not None:
+        out["provenance"] = ev.provenance
+    out["records"] = [r.raw(ev.provenance) for r in used]
     return orjson.dumps(out) + b"\n"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def remove_abandoned_staging(out_dir: Path) -> list[Path]:
@@ -287,6 +323,7 @@ def run_export(
     stats = Stats()
     split_for = splitter(options)
     ev: Any  # ItemEvidence; EditEvidence for the edit formats
+    groups = split_groups(project)  # edit rows take their original item's group (ev.item_id)
     try:
         chunks_done = 0
         # closing(): the prefetch thread is stopped and joined here, on every path (a writer error
@@ -309,7 +346,9 @@ def run_export(
                     except Skip as skip:
                         stats.dropped[skip.reason] += 1
                         continue
-                    split = split_for(ev.item_id)
+                    group = groups.get(ev.item_id, ev.item_id)
+                    split = split_for(group)
+                    stats.split_groups[split].add(group)
                     writer = writers.get(split)
                     if writer is None:
                         writer = writers[split] = SplitWriter(folder=staging, split=split, schema=schema, outputs=options.outputs)

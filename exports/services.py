@@ -17,10 +17,11 @@ from django.utils import timezone
 
 from annotation import jobs
 from annotation.dbretry import is_lock_error
+from annotation.importing.formats.records import CategoryMap, RecordError
 from annotation.jobs import claim, hand_back_abandoned
 from annotation.models import Project
 from exports.models import Export
-from exports.options import ExportOptions, build_options
+from exports.options import ExportOptions, as_list, build_options
 
 
 class ExportInterrupted(Exception):
@@ -38,7 +39,20 @@ def export_default_dir(export_id: int) -> Path:
 
 
 def export_options_validate(*, project: Project, raw: dict[str, Any]) -> ExportOptions:
-    codes = set(project.taxonomy_version.categories.values_list("code", flat=True))
+    """``categories`` may name a category by code, name or alias (case-insensitive), as the
+    importer reads them; the options store codes. An unknown one is an error naming the codes."""
+    version = project.taxonomy_version
+    codes = set(version.categories.values_list("code", flat=True))
+    if raw.get("categories") not in (None, "", [], ()):
+        names = as_list(raw["categories"], "categories")
+        resolver = CategoryMap.for_version(version)
+        resolved = []
+        for name in names:
+            try:
+                resolved.extend(resolver.resolve([str(name).strip()]))
+            except RecordError:
+                resolved.append(str(name).strip())  # build_options reports it with the known codes
+        raw = {**raw, "categories": resolved}
     return build_options(raw, category_codes=codes)
 
 

@@ -334,12 +334,18 @@ def _finish_done(batch: ImportBatch, stats: _Stats, writer: ChunkWriter, *, coun
     batch.bytes_read = batch.size_bytes
     batch.items_created = items
     # Items an interrupted earlier run of this batch stored were skipped as "already present".
-    batch.items_skipped = stats.skipped - (items - writer.items)
+    resumed = items - writer.items
+    batch.items_skipped = stats.skipped - resumed
+    batch.skipped_detail = {
+        "duplicates_in_file": stats.duplicates_in_file,
+        "already_in_project": stats.already_present - resumed,
+        "ignored": stats.ignored,
+    }
     batch.responses_created = responses
     batch.annotations_created = annotations
     batch.finished_at = timezone.now()
     retry_on_lock(batch.save)(update_fields=[
-        "status", "records_read", "bytes_read", "items_created", "items_skipped", "responses_created",
+        "status", "records_read", "bytes_read", "items_created", "items_skipped", "skipped_detail", "responses_created",
         "annotations_created", "finished_at", "detected_format", "sha256",
     ])
 
@@ -371,11 +377,14 @@ def _project_import_lock(project_id: int) -> Iterator[None]:
 
 
 class _Stats:
-    __slots__ = ("records_read", "skipped")
+    __slots__ = ("records_read", "skipped", "duplicates_in_file", "already_present", "ignored")
 
     def __init__(self) -> None:
         self.records_read = 0
         self.skipped = 0
+        self.duplicates_in_file = 0  # same content as an earlier record of this file
+        self.already_present = 0  # same content as an item the project already had
+        self.ignored = 0  # deliberately not imported by the format (e.g. Aegis REDACTED prompts)
 
 
 def _walk(
@@ -408,10 +417,12 @@ def _walk(
                 if problem:
                     errors.add(record.line, problem)
             chunk, hashes = [r for r, p in zip(chunk, fits) if not p], [h for h, p in zip(hashes, fits) if not p]
-            planned, skipped, attach = _plan(
+            planned, (in_file, present), attach = _plan(
                 known, chunk, hashes, seen_hashes, seen_ids, errors, raters=raters, from_db=writer is None
             )
-            stats.skipped += skipped
+            stats.skipped += in_file + present
+            stats.duplicates_in_file += in_file
+            stats.already_present += present
             if write is not None and not errors:
                 write(planned)
                 if attach and write_attach is not None:
@@ -419,6 +430,7 @@ def _walk(
             progress.update(position, records_read)
     stats.records_read = ctx.records_read
     stats.skipped += ctx.ignored
+    stats.ignored = ctx.ignored
     return stats
 
 
@@ -476,7 +488,7 @@ def _plan(
     *,
     raters: _Raters,
     from_db: bool,
-) -> tuple[list[tuple[Record, str]], int, list[tuple[str, list[Rating], str]]]:
+) -> tuple[list[tuple[Record, str]], tuple[int, int], list[tuple[str, list[Rating], str]]]:
     """Decide per record: write, skip (same content already in the project or earlier in the
     file), or error (its external id belongs to a different item).
 
@@ -491,7 +503,7 @@ def _plan(
     in_db, ids_in_db = known.hashes, known.ids
     planned: list[tuple[Record, str]] = []
     attach: list[tuple[str, list[Rating], str]] = []
-    skipped = 0
+    in_file = present = 0  # skipped: same content earlier in the file / already in the project
     for record, digest in zip(chunk, hashes):
         eid = record.external_id
         if eid:
@@ -503,7 +515,10 @@ def _plan(
                 continue
             seen_ids[eid] = digest
         if digest in in_db or digest in seen_hashes:
-            skipped += 1
+            if digest in seen_hashes:
+                in_file += 1
+            else:
+                present += 1
             if record.ratings:
                 new, problems = raters.new_for_existing(digest, record.ratings)
                 for problem in problems:
@@ -514,7 +529,7 @@ def _plan(
         seen_hashes.add(digest)
         raters.remember(digest, record.ratings)
         planned.append((record, digest))
-    return planned, skipped, attach
+    return planned, (in_file, present), attach
 
 
 class _Raters:

@@ -176,7 +176,7 @@ def _pair_score(a: Annotation, b: Annotation) -> float | None:
         def signed(ann: Annotation) -> int:
             # annotation_pairwise_complete: a pair_choice comes with both responses.
             assert ann.pair_a_id is not None and ann.pair_b_id is not None
-            s = ann.pair_strength or 0
+            s = ann.pair_strength or 1  # an imported preference without a strength: its direction only
             winner = ann.pair_a_id if ann.pair_choice == "a" else ann.pair_b_id
             return 0 if ann.pair_choice == "tie" else (s if winner == min(ann.pair_a_id, ann.pair_b_id) else -s)
 
@@ -325,8 +325,10 @@ def annotation_rows(detail: AdjudicationView, letters: dict[int, str]) -> list[R
             pair = f"{letter(a.pair_a_id)} ties {letter(a.pair_b_id)}"
         elif a.pair_choice:
             winner, loser = (a.pair_a_id, a.pair_b_id) if a.pair_choice == "a" else (a.pair_b_id, a.pair_a_id)
-            assert a.pair_strength is not None  # annotation_pairwise_complete: "a" / "b" carry a strength
-            pair = f"{letter(winner)} {Annotation.Strength(a.pair_strength).label.lower()} than {letter(loser)}"
+            if a.pair_strength is None:  # annotation_pairwise_complete: only an imported preference lacks one
+                pair = f"{letter(winner)} preferred to {letter(loser)} (no strength stated)"
+            else:
+                pair = f"{letter(winner)} {Annotation.Strength(a.pair_strength).label.lower()} than {letter(loser)}"
         labels = [(letters.get(rs.response_id, "?"), rs.label, list(rs.categories)) for rs in a.response_safety.all()]
         labels.sort()
         status = "retraction (undo)" if a.retracted else ("superseded" if a.pk in superseded else "current")

@@ -32,7 +32,8 @@ class Preference:
     groups: tuple[tuple[int, ...], ...]  # tie groups, best first; ids ascending inside a group
     scores: dict[int, float]  # higher is better; the unit depends on the method
     votes: int  # how many votes went in
-    agreement: float | None  # share of the votes' ordered pairs that agree with the consensus
+    agreement: float | None  # share of the votes' ordered pairs that agree with the consensus; None
+    # when there is nothing to compare, and for a single vote (one rater agrees with itself: no figure)
     detail: dict = field(default_factory=dict)
 
     @property
@@ -309,4 +310,7 @@ def rank(method: str, votes: list[Vote]) -> Preference:
         fn = RANKING_METHODS[method]
     except KeyError:
         raise ValueError(f"Unknown ranking method {method!r}; choose one of {', '.join(RANKING_METHODS)}.") from None
-    return fn(votes)
+    pref = fn(votes)
+    if len(votes) < 2:
+        pref.agreement = None  # one rater: agreement is undefined, not 1.0
+    return pref

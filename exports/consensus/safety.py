@@ -37,7 +37,7 @@ class SafetyConsensus:
     categories: tuple[str, ...]
     counts: dict[str, int]  # raw votes per original label (safe / needs_caution / unsafe)
     votes: int
-    agreement: float  # share of (mapped) votes equal to the consensus label
+    agreement: float | None  # share of (mapped) votes equal to the consensus label; None for one vote
     decided_by: str  # "majority" | "tie-policy" | "tie"
 
 
@@ -75,7 +75,11 @@ def safety_majority(
         if len(unsafe_voters) > 1:  # one voter: all counts are 1, keep the voter's own order
             kept.sort(key=lambda code: (-cat_votes[code], order.get(code, len(order)), code))
         categories = tuple(kept)
-    agree = sum(1 for m in mapped if m == label) / len(mapped) if label else max(n_safe, n_unsafe) / len(mapped)
+    agree: float | None = (
+        sum(1 for m in mapped if m == label) / len(mapped) if label else max(n_safe, n_unsafe) / len(mapped)
+    )
+    if len(votes) < 2:
+        agree = None  # one rater: agreement is undefined, not 1.0
     return SafetyConsensus(
         label=label,
         categories=categories,

@@ -29,7 +29,8 @@ def test_hh_rlhf_harmless_test_split(project):
     assert not Response.objects.filter(item__project=project).exclude(position__in=[0, 1]).exists()
     prefs = Annotation.objects.filter(project=project, source="import", source_detail="hh-rlhf")
     assert prefs.count() == 2312
-    assert set(prefs.values_list("pair_choice", "pair_strength")) == {("a", 2)}
+    # HH-RLHF states no strength: none is invented
+    assert set(prefs.values_list("pair_choice", "pair_strength")) == {("a", None)}
 
     # each item against its own raw line: chosen = response 0 = pair_a, rejected = response 1
     responses = {(r.item_id, r.position): r for r in Response.objects.filter(item__project=project)}

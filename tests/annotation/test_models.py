@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
 from annotation import services
@@ -88,7 +89,8 @@ def test_a_test_flush_empties_the_tables_and_leaves_the_append_only_triggers_on(
     [
         {"pair_choice": "a", "pair_strength": 0},  # a win needs a strength of 1..3
         {"pair_choice": "tie", "pair_strength": 2},  # a tie has strength 0
-        {"pair_choice": "a", "pair_strength": None},
+        {"pair_choice": "a", "pair_strength": None, "source": "human"},  # only an import may lack a strength
+        {"pair_choice": "a", "pair_strength": None, "source": "jury"},
         {"prompt_label": "dangerous"},  # not a safety label
         {"prompt_label": "unsafe", "taxonomy_version": None},  # a safety label names its taxonomy version
         {"confidence": 9},
@@ -101,8 +103,17 @@ def test_database_rejects_malformed_annotations(project, fields):
     if "pair_choice" in fields:
         values.update(pair_a=a, pair_b=b)
     values.update(fields)
+    if values["source"] == "human" and "annotator" not in fields:
+        values["annotator"] = get_user_model().objects.create_user("rater-x")
     with pytest.raises(IntegrityError), transaction.atomic():
         Annotation.objects.create(**values)
+
+
+def test_an_imported_preference_may_state_no_strength(project):
+    # HH-RLHF says which side won, not by how much: the record keeps no strength instead of a default
+    item, (a, b) = _item(project)
+    ann = Annotation.objects.create(project=project, item=item, source="import", pair_a=a, pair_b=b, pair_choice="b")
+    assert Annotation.objects.get(pk=ann.pk).pair_strength is None
 
 
 def test_a_pair_compares_two_different_responses(project):

@@ -163,3 +163,19 @@ def test_source_policies_and_adjudication_override():
     for policy in ("human-only", "jury-only", "human-with-jury-fallback", "adjudicated-only"):
         chosen, source = select_records(adjudicated, policy)
         assert source == "adjudication" and chosen == [adjudicated[3]], policy
+
+
+def test_one_rater_has_no_agreement_figure_and_no_strength_gives_no_margin():
+    # one vote: agreement is undefined, not 1.0, under every method and for safety
+    for method in ("borda", "copeland", "ranked-pairs", "bradley-terry"):
+        assert rank(method, [[[1], [2]]]).agreement is None, method
+    assert rank("borda", [[[1], [2]], [[1], [2]]]).agreement == 1.0
+    assert safety_majority([SafetyVote("unsafe", ("S1",))]).agreement is None
+    single = pairwise_majority([PairVote(1, 2, "b", 3)])
+    assert (single.winner, single.agreement, single.margin) == (2, None, 3.0)
+    # a preference whose source states no strength (HH-RLHF): a winner, but no margin
+    unstated = pairwise_majority([PairVote(1, 2, "a", None), PairVote(1, 2, "a", None)])
+    assert (unstated.winner, unstated.margin, unstated.agreement) == (1, None, 1.0)
+    # stated strengths average over the votes that stated one
+    mixed = pairwise_majority([PairVote(1, 2, "a", None), PairVote(1, 2, "a", 3)])
+    assert mixed.margin == 3.0

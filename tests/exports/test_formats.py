@@ -65,10 +65,11 @@ def test_dpo_standard_best_vs_worst_rows_carry_item_and_source(project, ranked, 
     assert rows[0] == {
         "item_id": i1.pk, "prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:", "chosen": " Knead, proof, bake.",
         "rejected": " No.",
-        "margin": 5.0, "chosen_id": a.pk, "rejected_id": c.pk, "label_source": "human",
+        "margin": 1.0, "chosen_id": a.pk, "rejected_id": c.pk, "label_source": "human",
     }
-    # pairwise item: majority with strength; margin = mean strength of the winning votes
-    assert rows[1]["chosen"] == " Yes, on a clear day." and rows[1]["margin"] == 2.0
+    # pairwise item: majority with strength; margin = mean stated strength of the winning votes / 3
+    assert rows[1]["chosen"] == " Yes, on a clear day." and rows[1]["margin"] == pytest.approx(2 / 3, abs=1e-6)
+    assert "margin" in manifest["consensus"] and "[0, 1]" in manifest["consensus"]["margin"]
 
 
 def test_dpo_pair_policies_and_tie_policies(project, ranked, tmp_path):

@@ -200,7 +200,7 @@ def test_command_exports_and_fails_clearly(project, pairs, tmp_path):
     splits = [out / p for p in ("train.jsonl", "validation.jsonl") if (out / p).exists()]
     assert splits and not (out / "test.jsonl").exists()
     rows = [json.loads(x) for p in splits for x in p.read_text().splitlines()]
-    assert len(rows) == 6 and all(r["margin"] == 2.0 for r in rows)
+    assert len(rows) == 6 and all(r["margin"] == pytest.approx(2 / 3, abs=1e-6) for r in rows)  # "better": 2 of 3
     with pytest.raises(CommandError, match="Unknown format 'orpo'"):
         call_command("export_dataset", "--project", project.slug, "--format", "orpo", "--out", str(tmp_path / "x"))
     with pytest.raises(CommandError, match="exists and is not empty"):

@@ -66,8 +66,8 @@ def _hh_record(obj: dict, line: int, ctx: ParseContext) -> Record:
         line=line,
         prompt=messages,
         responses=[ResponseIn(check_text(good, "chosen")), ResponseIn(check_text(bad, "rejected"))],
-        # HH-RLHF has no strength: the human picked the better one, stored as 2 ("better").
-        pair=(0, 1, "a", 2),
+        # HH-RLHF has no strength: the human picked the better one, and no strength is invented.
+        pair=(0, 1, "a", None),
         source_detail="hh-rlhf",
     )
 

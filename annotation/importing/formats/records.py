@@ -38,7 +38,7 @@ class Rating:
 
     rater: str
     ranking: list[list[int]] | None = None
-    pair: tuple[int, int, str, int] | None = None
+    pair: tuple[int, int, str, int | None] | None = None
     prompt_label: str = ""
     prompt_categories: list[str] = field(default_factory=list)
     response_safety: list[tuple[int, str, list[str]]] = field(default_factory=list)
@@ -78,7 +78,7 @@ class Record:
     external_id: str = ""
     metadata: dict = field(default_factory=dict)
     ranking: list[list[int]] | None = None
-    pair: tuple[int, int, str, int] | None = None
+    pair: tuple[int, int, str, int | None] | None = None
     prompt_label: str = ""
     prompt_categories: list[str] = field(default_factory=list)
     response_safety: list[tuple[int, str, list[str]]] = field(default_factory=list)

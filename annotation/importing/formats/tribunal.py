@@ -45,7 +45,7 @@ def parse_tribunal_object(obj: dict, line: int, ctx: ParseContext) -> Record:
     - ``"ranking"``: tie groups best first, of response indexes or of the ``id``s given in the
       response objects: ``[[0], [2, 1]]`` or ``["r1", ["r2", "r3"]]``. Every response once.
     - ``"preference"``: ``{"a": 0, "b": 1, "choice": "a"|"b"|"tie", "strength": 0..3}``
-      (strength defaults to 2 "better", or 0 for a tie).
+      (a tie has strength 0; a preference without a strength is stored without one, not as a default).
     - ``"safety"``: ``{"prompt_label": "unsafe", "prompt_categories": ["Violence"],
       "responses": [{"label": "safe", "categories": []}, null, ...]}`` (one entry per response,
       null for "not labelled"); categories by code, name or alias of the project's taxonomy.
@@ -196,7 +196,7 @@ def _ranking(ranking: Any, index_of, n_responses: int, what: str) -> list[list[i
     return groups
 
 
-def _pair(pref: Any, index_of, what: str) -> tuple[int, int, str, int]:
+def _pair(pref: Any, index_of, what: str) -> tuple[int, int, str, int | None]:
     if not isinstance(pref, dict):
         raise RecordError(f"{what} must be an object with a, b, choice and strength")
     try:
@@ -208,10 +208,16 @@ def _pair(pref: Any, index_of, what: str) -> tuple[int, int, str, int]:
     choice = pref.get("choice")
     if choice not in ("a", "b", "tie"):
         raise RecordError(f"{what} choice must be a, b or tie, got {choice!r}")
-    strength = pref.get("strength", 0 if choice == "tie" else 2)
-    if strength is None or not pair_strength_valid(choice, strength):
-        if choice == "tie":
+    if choice == "tie":
+        strength = pref.get("strength", 0)
+        if strength is None or not pair_strength_valid(choice, strength):
             raise RecordError("a tie has strength 0")
+        return a, b, choice, 0
+    # A preference without a strength stays without one: no default is invented (exports give it no margin).
+    strength = pref.get("strength")
+    if strength is None:
+        return a, b, choice, None
+    if not pair_strength_valid(choice, strength):
         raise RecordError(f"{what} strength must be 1, 2 or 3, got {strength!r}")
     return a, b, choice, int(strength)
 

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         if batch.status == ImportBatch.Status.DONE:
             self.stdout.write(self.style.SUCCESS(
                 f"import #{batch.pk} done ({batch.detected_format}): {batch.records_read} records read, "
-                f"{batch.items_created} items created, {batch.items_skipped} skipped (already present), "
+                f"{batch.items_created} items created, {batch.items_skipped} skipped ({_skipped(batch)}), "
                 f"{batch.responses_created} responses, {batch.annotations_created} imported annotations"
             ))
             return
@@ -98,3 +98,14 @@ class Command(BaseCommand):
         raise CommandError(
             f"import #{batch.pk} failed with {batch.error_count} error(s); nothing was stored"
         )
+
+
+def _skipped(batch: ImportBatch) -> str:
+    """The skipped records by reason: duplicates inside the file, items the project already had,
+    rows the format leaves out on purpose (Aegis REDACTED prompts)."""
+    detail = batch.skipped_detail or {}
+    return (
+        f"{detail.get('duplicates_in_file', 0)} duplicates in the file, "
+        f"{detail.get('already_in_project', 0)} already in the project, "
+        f"{detail.get('ignored', 0)} ignored (e.g. REDACTED)"
+    )
