@@ -729,3 +729,38 @@ class CategoryMapping(models.Model):
 
         if self.source_id and self.target_id and self.source.version_id == self.target.version_id:
             raise ValidationError("A crosswalk links categories of two different taxonomy versions.")
+
+
+# --- Metrics computed on the worker ---------------------------------------------------------------
+
+
+class MetricsSnapshot(WorkerClaimed):
+    """A project's metrics report computed on the worker (projects above ``METRICS_WORKER_THRESHOLD``
+    annotations; see :mod:`annotation.metrics.services`). ``version`` is what the figures depend on
+    (the newest annotation id, skip, flag and gold counts): one snapshot per version, ``n_boot`` and
+    ``seed``; the page shows the newest DONE one and says when it is older than the project."""
+
+    Status = JobStatus
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="metrics_snapshots")
+    version = models.CharField(max_length=100, help_text="newest annotation id-skipped-flagged-gold items.")
+    newest_annotation_id = models.BigIntegerField(default=0)
+    n_boot = models.PositiveIntegerField()
+    seed = models.IntegerField(default=0)
+    status = job_status_field()
+    result = models.JSONField(null=True, blank=True, help_text="The report (annotation.metrics.report).")
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="Wall time of the computation.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version", "n_boot", "seed"], name="metrics_snapshot_once"),
+        ]
+        indexes = [models.Index(fields=["project", "n_boot", "seed", "status"], name="metrics_snapshot_latest")]
+
+    def __str__(self) -> str:
+        return f"metrics #{self.pk} of {self.project_id} at {self.version} ({self.status})"

@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 
 from annotation import roles
-from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics
+from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics_shown
 
 SAFETY = ("safe", "needs_caution", "unsafe")
 LABEL_NAMES = {"safe": "safe", "needs_caution": "needs caution", "unsafe": "unsafe"}
@@ -163,9 +163,11 @@ def page_context(m: dict) -> dict[str, Any]:
     ranking = m.get("ranking") or {}
     choice = m.get("choice") or {}
     computed = m.get("computed_at")
+    finished = (m.get("snapshot") or {}).get("finished_at")
     return {
         "m": m,
         "computed_at": parse_datetime(computed) if computed else None,
+        "snapshot_at": parse_datetime(finished) if finished else None,
         "label_sections": [_label_section(k, t, m.get(k) or {}, kinds) for k, t in LABEL_BLOCKS],
         "annotators": annotators,
         "project_bar": distribution_bar(project_dist),
@@ -268,7 +270,7 @@ def project_metrics_page(request: HttpRequest, slug: str) -> HttpResponse:
     download = request.GET.get("download")
     if download is not None and download not in DOWNLOADS:
         raise Http404("No such download.")
-    m = project_metrics(project, n_boot=n_boot)
+    m = project_metrics_shown(project, n_boot=n_boot)
     if download:
         return _download(m, project.slug, download)
     context = page_context(m)

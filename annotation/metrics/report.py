@@ -193,6 +193,11 @@ def _annotator_table(ratings: ProjectRatings, people: set[str]) -> tuple[list[di
 
 def metrics_report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int) -> dict[str, Any]:
     """Every figure of the project from its ratings (see the module docstring)."""
+    with ag.shared_resamples():  # one draw of the resample weights per item count, not one per figure
+        return _report(project, ratings, n_boot=n_boot, seed=seed)
+
+
+def _report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int) -> dict[str, Any]:
     people = ratings.kinds(*PEOPLE)
     return {
         "project": project.slug,

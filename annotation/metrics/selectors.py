@@ -193,3 +193,9 @@ def project_ratings_version(*, project: Project) -> tuple[int, int, int, int]:
         return (0, 0, 0, 0)
     newest, skipped, flagged, gold = row
     return (newest or 0, skipped or 0, flagged or 0, gold or 0)
+
+
+def project_annotation_count(*, project: Project) -> int:
+    """How many annotations the project holds (every version: what the computation reads grows
+    with it); compared with ``METRICS_WORKER_THRESHOLD``."""
+    return Annotation.objects.filter(project=project).count()
