@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotation import services as annotation_services
 from annotation.judgments import Judgment, ResponseLabel, response_letter
 from annotation.models import Annotation, Item
+from annotation.services import PreferenceIn
 from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
 from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
 
@@ -121,9 +122,15 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, respon
     item with the decision's reasons, which the adjudication page shows.
 
     Returns the new append-only ``Annotation(source="jury")``, or None when the task records none
-    (principles). Runs inside the caller's transaction.
+    (principles: the panel's p_i are recorded as ``PrinciplePreference`` rows instead). Runs inside
+    the caller's transaction.
     """
     annotation = None
+    if run.task == "principles":
+        annotation_services.principle_preferences_record(
+            project=run.project, preferences=principle_preferences(run, item.pk, decision.details),
+            source=Annotation.Source.JURY, rater=f"run{run.pk}", source_detail=run.config["jury"],
+        )
     judgment: JuryJudgment | None = decision.judgment
     if judgment is not None:
         shown = list(response_ids)
@@ -151,6 +158,25 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, respon
             + ("; ".join(readable_reason(r, response_ids) for r in decision.reasons) or "escalated"),
         )
     return annotation
+
+
+def principle_preferences(run: JuryRun, item_id: int, details: dict) -> list[PreferenceIn]:
+    """The p_i of a principles decision's ``details`` (``jury.services.decisions.decide_principles``)
+    as rows for ``annotation.services.principle_preferences_record`` (pure)."""
+    ids = {code: pid for pid, code, _ in run.config.get("principles", [])}
+    out = []
+    for code, pairs in (details.get("principles") or {}).items():
+        principle_id = ids.get(code)
+        if principle_id is None:
+            continue
+        for pair, cell in pairs.items():
+            a, _, b = pair.partition("-")
+            out.append(PreferenceIn(
+                item_id=item_id, pair_a_id=int(a), pair_b_id=int(b), principle_id=principle_id,
+                prob_a=cell["prob_A"], prob_b=cell["prob_B"], prob_na=cell.get("prob_NA", 0.0),
+                preference=cell.get("p"),
+            ))
+    return out
 
 
 _TARGET = re.compile(r"^i\d+:(?:(?P<prompt>prompt)|r(?P<r>\d+)|(?:(?P<code>[^:]+):)?p(?P<a>\d+)-(?P<b>\d+))$")
