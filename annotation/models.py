@@ -390,7 +390,22 @@ class SafetyLabel(models.TextChoices):
     UNSAFE = "unsafe", "Unsafe"
 
 
+# Sources of the per-juror and per-guard records of a jury run: raters of the metrics only. No
+# reader of judgments (queue, consensus, exports, adjudication, workbench, counts) sees them.
+MACHINE_RATER_SOURCES = ("juror", "guard")
+
+
 class AnnotationQuerySet(models.QuerySet["Annotation"]):
+    def judgments(self) -> AnnotationQuerySet:
+        """Every record but the machine raters' (:data:`MACHINE_RATER_SOURCES`): people's, imported,
+        the jury's decisions and adjudications, what the platform's judgment readers read."""
+        return self.exclude(source__in=MACHINE_RATER_SOURCES)
+
+    @staticmethod
+    def judgments_sql(alias: str) -> str:
+        """:meth:`judgments` as a SQL condition on the annotation table aliased ``alias``."""
+        return f"{alias}.source NOT IN ({', '.join(repr(s) for s in MACHINE_RATER_SOURCES)})"
+
     def current(self) -> AnnotationQuerySet:
         """The annotations that stand: the newest record of each correction chain (nothing
         supersedes it), unless that record is a retraction (an undo withdraws its chain)."""

@@ -38,7 +38,16 @@ from typing import Any
 
 from django.db.models import Count, Max, OuterRef, Subquery
 
-from annotation.models import Annotation, Assignment, HazardCategory, Item, Project, ResponseSafety
+from annotation.models import (
+    Annotation,
+    Assignment,
+    HazardCategory,
+    Item,
+    Principle,
+    PrinciplePreference,
+    Project,
+    ResponseSafety,
+)
 
 HUMAN, IMPORT, JURY, ADJUDICATION, CONSENSUS = "human", "import", "jury", "adjudication", "consensus"
 JUROR, GUARD = "juror", "guard"
@@ -84,6 +93,8 @@ class ProjectRatings:
     durations_ms: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     outcomes: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     category_order: list[str] = field(default_factory=list)
+    # The discretion inputs (p_i and every rater's preference on the same pairs); None when not read.
+    discretion: DiscretionInputs | None = None
 
     def kinds(self, *kinds: str) -> set[str]:
         return {r for r, k in self.raters.items() if k in kinds}
@@ -119,10 +130,11 @@ def _gold_units(item_id: int, answer: Any, positions: dict[tuple[int, int], int]
     return out
 
 
-def project_ratings(*, project: Project) -> ProjectRatings:
+def project_ratings(*, project: Project, with_discretion: bool = True) -> ProjectRatings:
     """Everything the project metrics read, in six queries: current annotations, their response
     labels, the taxonomy's category order, gold items (with their responses' positions) and the
-    workbench assignment outcomes per person."""
+    workbench assignment outcomes per person; with ``with_discretion`` also
+    :func:`discretion_inputs` (one query when the project has no p_i, four when it has)."""
     out = ProjectRatings()
     current = Annotation.objects.filter(project=project).current()
     by_annotation: dict[int, str] = {}
@@ -180,6 +192,8 @@ def project_ratings(*, project: Project) -> ProjectRatings:
     ):
         rid, _ = rater_id(Annotation.Source.HUMAN, username, "", "")
         out.outcomes[rid][status] = n
+    if with_discretion:
+        out.discretion = discretion_inputs(project=project)
     return out
 
 
@@ -187,10 +201,11 @@ def _count(qs) -> Subquery:
     return Subquery(qs.order_by().values("project").annotate(n=Count("pk")).values("n")[:1])
 
 
-def project_ratings_version(*, project: Project) -> tuple[int, int, int, int]:
+def project_ratings_version(*, project: Project) -> tuple[int, int, int, int, int]:
     """What the project's metrics depend on, read in one query: the newest annotation id
     (annotations are append-only, so every new judgment, correction or undo raises it), the numbers
-    of skipped and flagged assignments (a skip or a flag writes no annotation) and of gold items.
+    of skipped and flagged assignments (a skip or a flag writes no annotation), of gold items, and
+    the newest principle preference id (a principles run writes p_i and no annotation).
     The cache key of :func:`annotation.metrics.services.project_metrics`. (An edit of a gold item's
     answer that keeps the number of gold items is not seen: the cached figures stay until the next
     judgment.)"""
@@ -199,11 +214,12 @@ def project_ratings_version(*, project: Project) -> tuple[int, int, int, int]:
         _count(Assignment.objects.filter(project=OuterRef("pk"), status=Assignment.Status.SKIPPED)),
         _count(Assignment.objects.filter(project=OuterRef("pk"), status=Assignment.Status.FLAGGED)),
         _count(Item.objects.filter(project=OuterRef("pk"), is_gold=True)),
+        Subquery(PrinciplePreference.objects.filter(project=OuterRef("pk")).order_by("-id").values("id")[:1]),
     ).first()
     if row is None:
-        return (0, 0, 0, 0)
-    newest, skipped, flagged, gold = row
-    return (newest or 0, skipped or 0, flagged or 0, gold or 0)
+        return (0, 0, 0, 0, 0)
+    newest, skipped, flagged, gold, preference = row
+    return (newest or 0, skipped or 0, flagged or 0, gold or 0, preference or 0)
 
 
 # --- Discretion ---------------------------------------------------------------------------------
@@ -257,8 +273,6 @@ def discretion_inputs(*, project: Project, jury: str | None = None) -> Discretio
     panels' p_i, the principle set, the current annotations of the items with p_i (with pairs or
     rankings) and their annotators. ``jury``: which jury's p_i (its name); default the jury whose
     principles run is the newest."""
-    from annotation.models import Principle, PrinciplePreference
-
     out = DiscretionInputs()
     panel = PrinciplePreference.objects.filter(project=project, source=Annotation.Source.JURY)
     seen: dict[str, int] = {}
