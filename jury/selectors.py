@@ -80,9 +80,10 @@ def item_decisions(*, item: Item) -> QuerySet[JuryDecision]:
 
 
 def item_human_labels(*, item: Item) -> QuerySet[Annotation]:
-    """Annotations that are not the jury's: humans', imported ones and adjudications."""
+    """Annotations that are not the jury's: humans', imported ones and adjudications (neither the
+    jury's decision nor its jurors' own records)."""
     return (
-        Annotation.objects.filter(item=item).exclude(source=Annotation.Source.JURY)
+        Annotation.objects.filter(item=item).judgments().exclude(source=Annotation.Source.JURY)
         .select_related("annotator", "pair_a", "pair_b")
         .prefetch_related("response_safety")
         .order_by("created_at", "id")

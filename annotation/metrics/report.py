@@ -7,8 +7,8 @@ Who counts where:
 - the agreement figures (alpha, Fleiss' kappa, percent agreement, per category, rankings and
   choices) are over the *people*: workbench annotators and imported raters. The jury, adjudications
   and the consensus are not independent raters of the same kind, so they do not enter these;
-- the pairwise matrices have a row for every rater: each person, each imported rater, the jury,
-  the adjudication and the consensus (the people's majority per unit, ties left out; a person
+- the pairwise matrices have a row for every rater: each person, each imported rater, each juror
+  and guard of a jury run (answering alone), the jury's decision, the adjudication and the consensus (the people's majority per unit, ties left out; a person
   is part of the consensus they are compared with, which flatters them: the per-annotator table's
   leave-one-out agreement does not);
 - the per-annotator table is over the people's safety labels, prompts and responses together
@@ -16,6 +16,14 @@ Who counts where:
   project's; for workbench people also items per hour (annotations over their summed time on
   task), median time per item, and skip and flag rates (of their items that ended submitted,
   skipped or flagged).
+
+- ``discretion``: the discretion metrics (:mod:`annotation.metrics.discretion`) on the pairs that
+  have the jury's principle-specific preferences p_i (its principles task): the row classes, for
+  every rater who judged those pairs (people, each juror and guard, the jury's decision, and the
+  people's majority as ``consensus`` when two or more people judged) DA, PS with n_ij, w* and its
+  ranks, DD between every pair with bootstrap mean and SD (``n_boot`` resamples); the reference of
+  DD is the consensus, else the first person. ``conflict_capture``: how often each workbench person
+  marked "principles conflicted", against the rows the jury's p_i put in Conflict.
 
 Estimates are ``{"value", "low", "high", "n_items"}`` (a bootstrap 95% interval that resamples
 units); NaN is ``null``.
@@ -30,23 +38,27 @@ from typing import Any
 import numpy as np
 
 from annotation.metrics import agreement as ag
+from annotation.metrics import discretion as dsc
 from annotation.metrics.selectors import (
     ADJUDICATION,
     CONSENSUS,
+    GUARD,
     HUMAN,
     IMPORT,
+    JUROR,
     JURY,
     PEOPLE,
+    DiscretionInputs,
     ProjectRatings,
     Row,
 )
 from annotation.models import Assignment, Project
 
-NOT_HELD = (
-    "Per-juror and per-guard verdicts are not held by annotation (only the jury's decision is), so they "
-    "have no rows here yet."
+MACHINE_NOTE = (
+    "Jurors and guards answer alone in their rows (the jury run's rule over that one juror); they and the "
+    "jury are compared with people in the matrices but never enter the people's figures or the consensus."
 )
-KIND_ORDER = {HUMAN: 0, IMPORT: 1, JURY: 2, ADJUDICATION: 3, CONSENSUS: 4}
+KIND_ORDER = {HUMAN: 0, IMPORT: 1, JUROR: 2, GUARD: 3, JURY: 4, ADJUDICATION: 5, CONSENSUS: 6}
 
 
 def _estimates(figures: dict[str, ag.Estimate]) -> dict[str, dict[str, Any]]:
@@ -217,7 +229,55 @@ def _report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int
         "annotators": (table := _annotator_table(ratings, people))[0],
         "project_distribution": table[1],
         "gold_units": len(ratings.gold),
-        "notes": [NOT_HELD],
+        "discretion": discretion_block(ratings.discretion, n_boot=n_boot, seed=seed),
+        "notes": [MACHINE_NOTE],
     }
+
+
+def _people_majority(inputs: DiscretionInputs, people: list[str]) -> list[float | None]:
+    """The people's majority sign on each row (None on a tie or when nobody judged it)."""
+    out: list[float | None] = []
+    for n in range(len(inputs.rows)):
+        total = sum(v for r in people if (v := inputs.annotators[r][n]) is not None)
+        out.append(None if total == 0 else (1.0 if total > 0 else -1.0))
+    return out
+
+
+def discretion_block(inputs: DiscretionInputs | None, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """The ``discretion`` section of the report (see the module docstring); with ``n_rows`` 0 and
+    nothing else computed when the project has no p_i."""
+    empty: dict[str, Any] = {
+        "jury": "", "juries": [], "n_rows": 0, "principles": [], "classes": dict.fromkeys(dsc.CLASSES, 0),
+        "annotators": [], "kinds": {}, "reference": None, "n_boot": n_boot, "annotator": {}, "dd": [],
+        "dd_boot_mean": None, "dd_boot_sd": None, "dd_reference": {}, "conflict_capture": [],
+    }
+    if inputs is None or not inputs.rows:
+        return empty | ({"juries": inputs.juries} if inputs is not None else {})
+    kinds = dict(inputs.kinds)
+    order = sorted(inputs.annotators, key=lambda r: (KIND_ORDER.get(kinds.get(r, CONSENSUS), 9), r))
+    prefs: dict[str, Any] = {r: np.array([np.nan if v is None else v for v in inputs.annotators[r]]) for r in order}
+    people = [r for r in order if kinds.get(r) in PEOPLE]
+    if len(people) > 1:
+        prefs[CONSENSUS] = np.array([np.nan if v is None else v for v in _people_majority(inputs, people)])
+        kinds[CONSENSUS] = CONSENSUS
+        order.append(CONSENSUS)
+    reference = CONSENSUS if CONSENSUS in prefs else (people[0] if people else (order[0] if order else None))
+    p = np.array([[np.nan if v is None else v for v in row] for row in inputs.p], dtype=np.float64)
+    report = dsc.discretion(p, {r: prefs[r] for r in order}, principles=inputs.principles, reference=reference,
+                            n_boot=n_boot, seed=seed)
+    out = report.as_dict()
+    for name in order:
+        valid = np.isfinite(prefs[name]) & (prefs[name] != 0)
+        out["annotator"][name]["n_rows"] = int(valid.sum())
+    out["dd_reference"] = {str(k): v for k, v in report.dd_reference().items()}
+    out["jury"], out["juries"] = inputs.jury, inputs.juries
+    out["kinds"] = {r: kinds.get(r, HUMAN) for r in order}
+    captures = dsc.conflict_capture(p, inputs.marks) if inputs.marks else []
+    out["conflict_capture"] = [
+        {"annotator": str(c.annotator), "n_rows": c.n_rows, "n_conflict_rows": c.n_conflict_rows,
+         "marked_share": _num(c.marked_share), "recall": _num(c.recall), "precision": _num(c.precision)}
+        for c in sorted(captures, key=lambda c: str(c.annotator))
+    ]
+    return empty | out
 
 

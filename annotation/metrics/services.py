@@ -33,7 +33,7 @@ DEFAULT_BOOT = 1000
 MAX_BOOT = 5000
 CACHE_SECONDS = 24 * 3600
 # Bump when the shape or the meaning of the result changes, so cached results of older code are not served.
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 
 
 def project_metrics(project: Project, *, n_boot: int = DEFAULT_BOOT, seed: int = 0, use_cache: bool = True) -> dict:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0009_category_mapping'),
+        ('annotation', '0011_machine_raters_principle_preferences'),
     ]
 
     operations = [

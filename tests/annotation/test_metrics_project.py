@@ -226,7 +226,8 @@ def test_the_per_annotator_table(built):
     # label distribution against the project's
     assert rows["ann0"]["distribution"]["safe"] == pytest.approx(8 / 12)
     assert sum(m["project_distribution"].values()) == pytest.approx(1)
-    assert "Per-juror" in m["notes"][0]
+    assert "Jurors and guards" in m["notes"][0]
+    assert m["discretion"]["n_rows"] == 0 and m["discretion"]["annotator"] == {}
 
 
 def test_cached_until_the_next_judgment_and_query_count_bounded(built, project, tmp_path):
@@ -234,8 +235,9 @@ def test_cached_until_the_next_judgment_and_query_count_bounded(built, project, 
     with CaptureQueriesContext(connection) as first:
         m1 = project_metrics(project, n_boot=20)
     assert not m1["cached"]
-    # the version, annotations, response labels, category order, gold items and positions, assignments
-    assert len(first.captured_queries) <= 7, [q["sql"][:80] for q in first.captured_queries]
+    # the version, annotations, response labels, category order, gold items and positions, assignments,
+    # and the principle preferences (none here: one query)
+    assert len(first.captured_queries) <= 8, [q["sql"][:80] for q in first.captured_queries]
     with CaptureQueriesContext(connection) as second:
         m2 = project_metrics(project, n_boot=20)
     assert m2["cached"] and len(second.captured_queries) == 1
