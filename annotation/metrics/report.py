@@ -229,9 +229,50 @@ def _report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int
         "annotators": (table := _annotator_table(ratings, people))[0],
         "project_distribution": table[1],
         "gold_units": len(ratings.gold),
+        "disputed": disputed_items(ratings, people),
         "discretion": discretion_block(ratings.discretion, n_boot=n_boot, seed=seed),
         "notes": [MACHINE_NOTE],
     }
+
+
+DISPUTED_LIMIT = 20
+
+
+def disputed_items(ratings: ProjectRatings, people: set[str], limit: int = DISPUTED_LIMIT) -> list[dict[str, Any]]:
+    """The items the people disagree on most: per item, over its prompt label and its responses'
+    labels (each a unit with two or more people), the mean share of disagreeing pairs of labels
+    (1 - P_i of Fleiss); the ``limit`` highest, ties broken by more labels then item id.
+    ``labels`` counts the people's labels of the item's units by label."""
+    units: dict[Hashable, dict[str, int]] = {}
+    item_of: dict[Hashable, Any] = {}
+    for rows in (ratings.prompt_labels, ratings.response_labels):
+        latest = {(r, u): v for r, u, v in rows if r in people}
+        for (_, unit), label in latest.items():
+            counts = units.setdefault(unit, {})
+            counts[label] = counts.get(label, 0) + 1
+            item_of[unit] = unit[0] if isinstance(unit, tuple) else unit
+    per_item: dict[Any, list[float]] = {}
+    labels: dict[Any, dict[str, int]] = {}
+    for unit, counts in units.items():
+        m = sum(counts.values())
+        if m < 2:
+            continue
+        agree = sum(c * (c - 1) for c in counts.values()) / (m * (m - 1))
+        item = item_of[unit]
+        per_item.setdefault(item, []).append(1.0 - agree)
+        mine = labels.setdefault(item, {})
+        for label, c in counts.items():
+            mine[label] = mine.get(label, 0) + c
+    ranked = sorted(
+        per_item, key=lambda i: (-sum(per_item[i]) / len(per_item[i]), -sum(labels[i].values()), str(i))
+    )
+    return [
+        {"item": item, "disagreement": sum(per_item[item]) / len(per_item[item]), "units": len(per_item[item]),
+         "labels": {k: labels[item][k] for k in ag.SAFETY_LABELS if k in labels[item]}
+         | {k: v for k, v in labels[item].items() if k not in ag.SAFETY_LABELS},
+         "n_labels": sum(labels[item].values())}
+        for item in ranked[:limit] if sum(per_item[item]) > 0
+    ]
 
 
 def _people_majority(inputs: DiscretionInputs, people: list[str]) -> list[float | None]:

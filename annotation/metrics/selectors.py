@@ -36,7 +36,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Subquery
 
 from annotation.models import (
     Annotation,
@@ -353,3 +353,50 @@ def project_annotation_count(*, project: Project) -> int:
     """How many annotations the project holds (every version: what the computation reads grows
     with it); compared with ``METRICS_WORKER_THRESHOLD``."""
     return Annotation.objects.filter(project=project).count()
+
+
+def project_progress(*, project: Project) -> dict[str, Any]:
+    """Progress over time, in three queries: judgments per day by source (every annotation,
+    corrections included: work done), and the day each item reached the project's overlap (its
+    ``overlap``-th distinct workbench person; imported and machine judgments do not count), with
+    the number of items. Days are UTC dates as ``YYYY-MM-DD``; ``throughput`` is the mean of
+    judgments per day over the last 7 days with any (people only) and over all of them."""
+    from django.db.models.functions import TruncDate
+
+    per_day: dict[str, dict[str, int]] = {}
+    for day, source, n in (
+        Annotation.objects.filter(project=project).annotate(day=TruncDate("created_at"))
+        .values_list("day", "source").annotate(n=Count("pk")).order_by()
+    ):
+        key = day.isoformat() if day is not None else ""
+        per_day.setdefault(key, {})[source] = per_day.setdefault(key, {}).get(source, 0) + n
+    firsts: dict[int, list[Any]] = defaultdict(list)
+    for item_id, _, first in (
+        Annotation.objects.filter(project=project, source=Annotation.Source.HUMAN, annotator__isnull=False)
+        .values_list("item_id", "annotator_id").annotate(first=Min("created_at")).order_by()
+    ):
+        firsts[item_id].append(first)
+    overlap = max(int(project.overlap), 1)
+    complete: dict[str, int] = {}
+    for times in firsts.values():
+        if len(times) >= overlap:
+            day = sorted(times)[overlap - 1].date().isoformat()
+            complete[day] = complete.get(day, 0) + 1
+    days = sorted(set(per_day) | set(complete))
+    rows: list[dict[str, Any]] = []
+    done = 0
+    for day in days:
+        done += complete.get(day, 0)
+        sources = per_day.get(day, {})
+        people = sources.get(Annotation.Source.HUMAN, 0) + sources.get(Annotation.Source.ADJUDICATION, 0)
+        rows.append({"day": day, "judgments": sum(sources.values()), "people": people,
+                     "imported": sources.get(Annotation.Source.IMPORT, 0),
+                     "machine": sum(sources.values()) - people - sources.get(Annotation.Source.IMPORT, 0),
+                     "items_complete": complete.get(day, 0), "items_complete_total": done})
+    worked: list[int] = [int(r["people"]) for r in rows if r["people"]]
+    return {
+        "days": rows, "overlap": overlap, "items": Item.objects.filter(project=project).count(),
+        "items_complete": done,
+        "throughput": {"last_7_days": sum(worked[-7:]) / len(worked[-7:]) if worked else None,
+                       "all_days": sum(worked) / len(worked) if worked else None, "days_worked": len(worked)},
+    }

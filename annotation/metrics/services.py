@@ -24,7 +24,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import jobs
-from annotation.metrics.selectors import project_annotation_count, project_ratings, project_ratings_version
+from annotation.metrics.selectors import (
+    project_annotation_count,
+    project_progress,
+    project_ratings,
+    project_ratings_version,
+)
 from annotation.models import MetricsSnapshot, Project
 
 logger = logging.getLogger(__name__)
@@ -33,7 +38,7 @@ DEFAULT_BOOT = 1000
 MAX_BOOT = 5000
 CACHE_SECONDS = 24 * 3600
 # Bump when the shape or the meaning of the result changes, so cached results of older code are not served.
-RESULT_VERSION = 2
+RESULT_VERSION = 3
 
 
 def project_metrics(project: Project, *, n_boot: int = DEFAULT_BOOT, seed: int = 0, use_cache: bool = True) -> dict:
@@ -49,11 +54,7 @@ def project_metrics(project: Project, *, n_boot: int = DEFAULT_BOOT, seed: int =
         hit = cache.get(key)
         if hit is not None:
             return {**hit, "cached": True}
-    from annotation.metrics.report import metrics_report
-
-    result = metrics_report(project, project_ratings(project=project), n_boot=n_boot, seed=seed)
-    result["newest_annotation_id"] = version[0]
-    result["computed_at"] = timezone.now().isoformat()
+    result = _compute(project, n_boot, seed, version[0])
     if use_cache:
         cache.set(key, result, CACHE_SECONDS)
     return {**result, "cached": False}
@@ -71,6 +72,7 @@ def _compute(project: Project, n_boot: int, seed: int, newest: int) -> dict[str,
     from annotation.metrics.report import metrics_report
 
     result = metrics_report(project, project_ratings(project=project), n_boot=n_boot, seed=seed)
+    result["progress"] = project_progress(project=project)
     result["newest_annotation_id"] = newest
     result["computed_at"] = timezone.now().isoformat()
     return result
