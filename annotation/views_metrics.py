@@ -185,7 +185,8 @@ def page_context(m: dict) -> dict[str, Any]:
         },
         "max_boot": MAX_BOOT,
         "progress": progress_chart(m.get("progress") or {}),
-        "disputed": m.get("disputed") or [],
+        "disputed": [{**d, "label_list": [(k, LABEL_NAMES.get(k, k), n) for k, n in (d.get("labels") or {}).items()]}
+                     for d in m.get("disputed") or []],
         "discretion": discretion_context(m.get("discretion") or {}),
     }
 
@@ -216,9 +217,10 @@ def progress_chart(progress: dict) -> dict[str, Any] | None:
             if h > 0:
                 parts.append({"key": key, "y": round(y_base - h, 2), "h": round(h, 2)})
                 y_base -= h
-        bars.append({"x": round(x, 2), "w": round(bar_w, 2), "parts": parts, "day": d["day"], "d": d})
-        points.append(f"{round(CHART_PAD + k * step + step / 2, 2)},"
-                      f"{round(CHART_PAD + inner_h - inner_h * d['items_complete_total'] / done_top, 2)}")
+        cx = round(CHART_PAD + k * step + step / 2, 2)
+        cy = round(CHART_PAD + inner_h - inner_h * d["items_complete_total"] / done_top, 2)
+        bars.append({"x": round(x, 2), "w": round(bar_w, 2), "parts": parts, "day": d["day"], "d": d, "cx": cx, "cy": cy})
+        points.append(f"{cx},{cy}")
     every = max(1, len(days) // 8)
     return {
         "width": CHART_W, "height": CHART_H, "bars": bars, "line": " ".join(points), "top": top,
