@@ -94,7 +94,8 @@ def test_the_metrics_page_of_the_demo_project_at_two_widths(tab, tmp_path):
         tab.page.set_viewport_size({"width": width, "height": 1000})
         response = tab.goto("/projects/demo/metrics/?bootstrap=50")
         assert response.status == 200
-        assert tab.page.locator('[data-testid="annotators"]').count() == 1
+        for section in ("progress", "annotators", "disputed", "discretion"):
+            assert tab.page.locator(f'[data-testid="{section}"]').count() == 1, section
         tab.shot(f"metrics-demo-{width}")
         _no_sideways_scroll(tab)
     assert not tab.errors and not tab.dialogs
