@@ -29,7 +29,7 @@ from annotation import roles, selectors, services
 from annotation.auth import LoginRateThrottle, locked_out, lockout_response
 from annotation.forms import import_uploaded_file, options_from_mapping_text
 from annotation.importing import import_batches_reap
-from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics
+from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics_shown
 from annotation.models import ImportBatch, Project
 from annotation.permissions import (
     IsAuthenticatedUser,
@@ -589,7 +589,9 @@ class ProjectMetricsApi(TribunalApi):
     adjudication and the consensus), rankings (Kendall's tau-b matrix, W, ordinal alpha), pairwise
     choices, and the per-annotator table. Each estimate is `{value, low, high, n_items}` with a
     bootstrap 95% interval; `null` where undefined. Cached until the next judgment (`cached`,
-    `computed_at`)."""
+    `computed_at`). Above `METRICS_WORKER_THRESHOLD` annotations the worker computes them: the
+    answer is the newest stored result (`on_worker`, `snapshot`), `recomputing` while a newer one
+    is on its way, or `{"pending": true}` before the first."""
 
     permission_classes = [IsProjectResearcher]
 
@@ -613,4 +615,4 @@ class ProjectMetricsApi(TribunalApi):
     def get(self, request: ProjectRequest, slug: str) -> Response:
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(project_metrics(request.project, n_boot=query.validated_data["bootstrap"]))
+        return Response(project_metrics_shown(request.project, n_boot=query.validated_data["bootstrap"]))

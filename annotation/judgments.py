@@ -153,7 +153,7 @@ MACHINE_RULES = JudgmentRules(
     every_response_labelled=False, categories_only_on_unsafe=False, unsafe_needs_category=False, any_mode=True,
     tie_groups_in_shown_order=False,
 )
-MACHINE_SOURCES = frozenset({"jury"})
+MACHINE_SOURCES = frozenset({"jury", "juror", "guard"})
 
 
 # An edit review (an ``edit_review`` item) answers one question about one edited response: accept it

@@ -437,7 +437,22 @@ class SafetyLabel(models.TextChoices):
     UNSAFE = "unsafe", "Unsafe"
 
 
+# Sources of the per-juror and per-guard records of a jury run: raters of the metrics only. No
+# reader of judgments (queue, consensus, exports, adjudication, workbench, counts) sees them.
+MACHINE_RATER_SOURCES = ("juror", "guard")
+
+
 class AnnotationQuerySet(models.QuerySet["Annotation"]):
+    def judgments(self) -> AnnotationQuerySet:
+        """Every record but the machine raters' (:data:`MACHINE_RATER_SOURCES`): people's, imported,
+        the jury's decisions and adjudications, what the platform's judgment readers read."""
+        return self.exclude(source__in=MACHINE_RATER_SOURCES)
+
+    @staticmethod
+    def judgments_sql(alias: str) -> str:
+        """:meth:`judgments` as a SQL condition on the annotation table aliased ``alias``."""
+        return f"{alias}.source NOT IN ({', '.join(repr(s) for s in MACHINE_RATER_SOURCES)})"
+
     def current(self) -> AnnotationQuerySet:
         """The annotations that stand: the newest record of each correction chain (nothing
         supersedes it), unless that record is a retraction (an undo withdraws its chain)."""
@@ -491,6 +506,10 @@ class Annotation(models.Model):
         IMPORT = "import", "Imported"
         JURY = "jury", "Jury"
         ADJUDICATION = "adjudication", "Adjudication"
+        # One juror's own answer inside a jury run (the panel of one), and a guard model's when
+        # it sits on a panel. Metrics rows of their own; never people's judgments (see MACHINE_RATERS).
+        JUROR = "juror", "Juror"
+        GUARD = "guard", "Guard"
 
     class PairChoice(models.TextChoices):
         A = "a", "A"
@@ -543,8 +562,8 @@ class Annotation(models.Model):
     idempotency_key = models.CharField(max_length=64, blank=True)
     rater = models.CharField(
         max_length=100, blank=True, default="",
-        help_text="Imported only: the rater's id in the source file (not a Tribunal user). One record per item and "
-        "rater; metrics count each id as a rater of its own.",
+        help_text="Imported: the rater's id in the source file (not a Tribunal user); juror / guard: "
+        "run<id>:<juror name>. One record per item and rater; metrics count each id as a rater of its own.",
     )
     retracted = models.BooleanField(
         default=False,
@@ -612,7 +631,12 @@ class Annotation(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="annotation_idempotent",
             ),
-            models.CheckConstraint(condition=Q(rater="") | Q(source="import"), name="annotation_rater_only_imported"),
+            models.CheckConstraint(
+                condition=Q(rater="") | Q(source__in=["import", "juror", "guard"]), name="annotation_rater_only_imported"
+            ),
+            models.CheckConstraint(
+                condition=~Q(source__in=["juror", "guard"]) | ~Q(rater=""), name="annotation_machine_rater_named"
+            ),
             models.UniqueConstraint(
                 fields=["item", "rater"], condition=~Q(rater=""), name="annotation_imported_rater_once"
             ),
@@ -665,6 +689,60 @@ class ResponseSafety(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableError("Safety labels are append-only and cannot be deleted.")
+
+
+class PrinciplePreference(models.Model):
+    """A principle-specific preference p_i (Buyl et al., ``../shared/REFERENCE.md`` §2): for one pair
+    of an item's responses and one principle, how likely a judge thinks the principle prefers
+    ``pair_a`` (``prob_a``), ``pair_b`` (``prob_b``) or neither (``prob_na``), and the sign
+    ``preference``: +1 (a), -1 (b) or null (no preference: NA most likely, or a tie).
+
+    Written by ``annotation.services.principle_preferences_record`` (the jury's principles task
+    records the panel's p_i with ``source="jury"`` and each juror's with ``source="juror"`` /
+    ``"guard"``). ``rater`` is the stored id (``run<id>`` for a panel, ``run<id>:<juror>`` for one
+    juror), unique per item, pair and principle; ``source_detail`` the readable name (the jury's,
+    the juror's). Append-only, like annotations.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="principle_preferences")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="principle_preferences")
+    pair_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    pair_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    principle = models.ForeignKey(Principle, on_delete=models.PROTECT, related_name="preferences")
+    source = models.CharField(max_length=16, help_text="jury (the panel), juror or guard.")
+    source_detail = models.CharField(max_length=200, blank=True, help_text="The jury's or the juror's name.")
+    rater = models.CharField(max_length=100, help_text="run<id> (the panel) or run<id>:<juror>.")
+    prob_a = models.FloatField()
+    prob_b = models.FloatField()
+    prob_na = models.FloatField(default=0.0)
+    preference = models.SmallIntegerField(null=True, blank=True, help_text="+1: a, -1: b, null: none.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "pair_a", "pair_b", "principle", "rater"], name="principlepref_once_per_rater"
+            ),
+            models.CheckConstraint(condition=~Q(pair_a=models.F("pair_b")), name="principlepref_pair_distinct"),
+            models.CheckConstraint(
+                condition=Q(preference__isnull=True) | Q(preference__in=[-1, 1]), name="principlepref_sign"
+            ),
+            models.CheckConstraint(
+                condition=Q(prob_a__gte=0) & Q(prob_a__lte=1) & Q(prob_b__gte=0) & Q(prob_b__lte=1)
+                & Q(prob_na__gte=0) & Q(prob_na__lte=1),
+                name="principlepref_probs_01",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "source"], name="principlepref_project_source")]
+
+    def __str__(self) -> str:
+        return f"p({self.principle_id}) on {self.pair_a_id}-{self.pair_b_id} by {self.rater}: {self.preference}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ImmutableError("Principle preferences are append-only.")
+        super().save(*args, **kwargs)
 
 
 # --- Annotation queue (the workbench) -----------------------------------------------------------
@@ -801,3 +879,38 @@ class CategoryMapping(models.Model):
 
         if self.source_id and self.target_id and self.source.version_id == self.target.version_id:
             raise ValidationError("A crosswalk links categories of two different taxonomy versions.")
+
+
+# --- Metrics computed on the worker ---------------------------------------------------------------
+
+
+class MetricsSnapshot(WorkerClaimed):
+    """A project's metrics report computed on the worker (projects above ``METRICS_WORKER_THRESHOLD``
+    annotations; see :mod:`annotation.metrics.services`). ``version`` is what the figures depend on
+    (the newest annotation id, skip, flag and gold counts): one snapshot per version, ``n_boot`` and
+    ``seed``; the page shows the newest DONE one and says when it is older than the project."""
+
+    Status = JobStatus
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="metrics_snapshots")
+    version = models.CharField(max_length=100, help_text="newest annotation id-skipped-flagged-gold items.")
+    newest_annotation_id = models.BigIntegerField(default=0)
+    n_boot = models.PositiveIntegerField()
+    seed = models.IntegerField(default=0)
+    status = job_status_field()
+    result = models.JSONField(null=True, blank=True, help_text="The report (annotation.metrics.report).")
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="Wall time of the computation.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version", "n_boot", "seed"], name="metrics_snapshot_once"),
+        ]
+        indexes = [models.Index(fields=["project", "n_boot", "seed", "status"], name="metrics_snapshot_latest")]
+
+    def __str__(self) -> str:
+        return f"metrics #{self.pk} of {self.project_id} at {self.version} ({self.status})"

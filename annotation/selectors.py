@@ -12,6 +12,7 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from annotation import roles
 from annotation.models import (
+    MACHINE_RATER_SOURCES,
     Annotation,
     HazardCategory,
     ImportBatch,
@@ -70,7 +71,7 @@ class ProjectCounts:
 def project_counts(*, project: Project) -> ProjectCounts:
     items = Item.objects.filter(project=project).count()
     responses = Response.objects.filter(item__project=project).count()
-    ann = project.annotations.aggregate(total=Count("pk"), human=Count("pk", filter=Q(source="human")))
+    ann = project.annotations.judgments().aggregate(total=Count("pk"), human=Count("pk", filter=Q(source="human")))
     return ProjectCounts(
         items=items,
         responses=responses,
@@ -104,7 +105,9 @@ def item_list(*, project: Project, with_annotation_counts: bool = False) -> Quer
         Prefetch("responses", queryset=Response.objects.order_by("position"))
     )
     if with_annotation_counts:
-        qs = qs.annotate(annotation_count=Count("annotations", distinct=True))
+        qs = qs.annotate(annotation_count=Count(
+            "annotations", distinct=True, filter=~Q(annotations__source__in=MACHINE_RATER_SOURCES)
+        ))
     return qs.order_by("-priority", "id")
 
 
@@ -118,7 +121,7 @@ def item_get(*, project: Project, pk: int, with_annotations: bool = False) -> It
         qs = qs.prefetch_related(
             Prefetch(
                 "annotations",
-                queryset=Annotation.objects.select_related("annotator", "taxonomy_version__taxonomy")
+                queryset=Annotation.objects.judgments().select_related("annotator", "taxonomy_version__taxonomy")
                 .prefetch_related("response_safety", "principles")
                 .order_by("id"),
             )

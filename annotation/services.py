@@ -6,6 +6,7 @@ source becomes an ``Annotation`` (the importer's COPY fast path writes the same 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import Group
@@ -35,6 +36,7 @@ from annotation.models import (
     Item,
     Membership,
     Principle,
+    PrinciplePreference,
     PrincipleSet,
     PriorityRaise,
     Project,
@@ -366,6 +368,92 @@ def annotation_record(
         through = Annotation.principles.through
         through.objects.bulk_create([through(annotation=annotation, principle_id=pid) for pid in clean.principle_ids])
     return annotation
+
+
+MACHINE_RATER_SOURCES = (Annotation.Source.JUROR, Annotation.Source.GUARD)
+PRINCIPLE_PREFERENCE_SOURCES = (Annotation.Source.JURY, Annotation.Source.JUROR, Annotation.Source.GUARD)
+
+
+def machine_rater_key(*, batch: str, name: str) -> str:
+    """The stored ``rater`` of a machine rater's records: ``<batch>:<name>`` (batch: the run,
+    e.g. ``run12``), so one rater judges an item once per run, and cut to the column's 100 characters."""
+    return f"{batch}:{name}"[:100]
+
+
+def machine_rater_record(
+    *, project: Project, item_id: int, judgment: Judgment, source: str, rater: str, name: str,
+    shown_order: list[int], taxonomy_version_id: int | None = None,
+) -> Annotation:
+    """Store one machine rater's own judgment of one item (a juror, or a guard on a jury panel) as
+    ``Annotation(source=juror|guard)``: checked by the machine rules like the jury's, with ``rater``
+    the stored id (:func:`machine_rater_key`; unique per item in the database) and ``name`` (the
+    rater's readable name and model, ``source_detail``) what the metrics show. These records are a
+    rater of their own in the metrics and count as nobody's judgment anywhere else: the queue,
+    consensus, exports, adjudication and the workbench read people's and the jury's sources only."""
+    if source not in MACHINE_RATER_SOURCES:
+        raise ValueError(f"machine rater records are of source juror or guard, not {source!r}")
+    if not rater:
+        raise ValueError("a machine rater's record needs its rater id")
+    return judgment_record(
+        project=project, item_id=item_id, judgment=judgment, source=source, shown_order=shown_order,
+        source_detail=name[:200], taxonomy_version_id=taxonomy_version_id, store_shown_order=False, rater=rater,
+    )
+
+
+@dataclass(frozen=True)
+class PreferenceIn:
+    """One p_i to record: a pair of one item's responses, a principle, the judge's probabilities
+    that the principle prefers ``pair_a``, ``pair_b`` or neither, and the sign (+1 a, -1 b, None)."""
+
+    item_id: int
+    pair_a_id: int
+    pair_b_id: int
+    principle_id: int
+    prob_a: float
+    prob_b: float
+    prob_na: float = 0.0
+    preference: int | None = None
+
+
+def _prob(x: float) -> float:
+    return min(1.0, max(0.0, float(x)))
+
+
+def principle_preferences_record(
+    *, project: Project, preferences: list[PreferenceIn], source: str, rater: str, source_detail: str = "",
+) -> list[PrinciplePreference]:
+    """Store principle-specific preferences p_i (append-only) of one judge: ``source`` ``jury`` (a
+    panel, ``rater`` its run: ``run12``) or ``juror`` / ``guard`` (``rater`` as
+    :func:`machine_rater_key`). One row per item, pair, principle and rater (a database constraint:
+    recording the same again raises ``IntegrityError``). Items must be the project's, principles
+    its principle set's, the pair two responses of the item; the sign must be +1, -1 or None."""
+    if source not in PRINCIPLE_PREFERENCE_SOURCES:
+        raise ValueError(f"principle preferences come from jury, juror or guard, not {source!r}")
+    if not rater:
+        raise ValueError("principle preferences need the rater id")
+    if not preferences:
+        return []
+    item_ids = {p.item_id for p in preferences}
+    responses = dict(
+        Response.objects.filter(item_id__in=item_ids, item__project=project).values_list("pk", "item_id")
+    )
+    principles = set(
+        Principle.objects.filter(principle_set_id=project.principle_set_id).values_list("pk", flat=True)
+    ) if project.principle_set_id else set()
+    rows = []
+    for p in preferences:
+        if responses.get(p.pair_a_id) != p.item_id or responses.get(p.pair_b_id) != p.item_id or p.pair_a_id == p.pair_b_id:
+            raise ValueError(f"pair {p.pair_a_id}-{p.pair_b_id} is not two responses of item {p.item_id} of {project.slug}")
+        if p.principle_id not in principles:
+            raise ValueError(f"principle {p.principle_id} is not in the principle set of {project.slug}")
+        if p.preference not in (None, 1, -1):
+            raise ValueError(f"a preference is +1, -1 or None, not {p.preference!r}")
+        rows.append(PrinciplePreference(
+            project=project, item_id=p.item_id, pair_a_id=p.pair_a_id, pair_b_id=p.pair_b_id,
+            principle_id=p.principle_id, source=source, source_detail=source_detail[:200], rater=rater[:100],
+            prob_a=_prob(p.prob_a), prob_b=_prob(p.prob_b), prob_na=_prob(p.prob_na), preference=p.preference,
+        ))
+    return PrinciplePreference.objects.bulk_create(rows)
 
 
 # --- API tokens (django-rest-knox) ---------------------------------------------------------------

@@ -60,3 +60,26 @@ def import_resume_task() -> None:
 
 # annotation.jobs' one worker_ready handler calls it on workers that consume the celery queue.
 register_job_kind("import", resume_task="annotation.import_resume", queue="celery")
+
+
+@shared_task(name="annotation.metrics_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def metrics_run_task(snapshot_id: int) -> str:
+    """Compute a project's metrics snapshot (big projects; see ``annotation.metrics.services``).
+    Idempotent: the snapshot is claimed with a conditional UPDATE, so a redelivery does nothing."""
+    from annotation.metrics.services import metrics_snapshot_run
+
+    snapshot = metrics_snapshot_run(snapshot_id=snapshot_id)
+    if snapshot is None:
+        return f"metrics snapshot {snapshot_id}: already claimed elsewhere; nothing to do"
+    return f"metrics snapshot {snapshot_id}: {snapshot.status} in {snapshot.seconds or 0:.1f} s"
+
+
+@shared_task(name="annotation.metrics_resume", ignore_result=True)
+def metrics_resume_task() -> None:
+    """Re-queue metrics snapshots left RUNNING by a worker that died (run when a worker starts)."""
+    from annotation.metrics.services import metrics_snapshots_resume
+
+    metrics_snapshots_resume()
+
+
+register_job_kind("metrics", resume_task="annotation.metrics_resume", queue="celery")

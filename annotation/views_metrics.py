@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 
 from annotation import roles
-from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics
+from annotation.metrics.services import DEFAULT_BOOT, MAX_BOOT, project_metrics_shown
 
 SAFETY = ("safe", "needs_caution", "unsafe")
 LABEL_NAMES = {"safe": "safe", "needs_caution": "needs caution", "unsafe": "unsafe"}
@@ -122,6 +122,7 @@ def heatmap(block: dict, value_name: str, kinds: dict[str, str]) -> dict[str, An
         "name": FIGURE_NAMES.get(value_name, value_name), "rows": rows, "cell": CELL,
         "cols": [{"rater": r, "x": LABEL_W + j * CELL + CELL / 2, "y": head - 6} for j, r in enumerate(raters)],
         "width": LABEL_W + size * CELL + 4, "height": head + size * CELL + 4, "label_x": LABEL_W - 6,
+        "unit": "shared unit", "desc": None,
     }
 
 
@@ -165,9 +166,11 @@ def page_context(m: dict) -> dict[str, Any]:
     choice = m.get("choice") or {}
     edit_review = m.get("edit_review") or {}
     computed = m.get("computed_at")
+    finished = (m.get("snapshot") or {}).get("finished_at")
     return {
         "m": m,
         "computed_at": parse_datetime(computed) if computed else None,
+        "snapshot_at": parse_datetime(finished) if finished else None,
         "label_sections": [_label_section(k, t, m.get(k) or {}, kinds) for k, t in LABEL_BLOCKS],
         "annotators": annotators,
         "project_bar": distribution_bar(project_dist),
@@ -189,7 +192,104 @@ def page_context(m: dict) -> dict[str, Any]:
             "heatmap": heatmap(edit_review, "kappa", kinds),
         },
         "max_boot": MAX_BOOT,
+        "progress": progress_chart(m.get("progress") or {}),
+        "disputed": [{**d, "label_list": [(k, LABEL_NAMES.get(k, k), n) for k, n in (d.get("labels") or {}).items()]}
+                     for d in m.get("disputed") or []],
+        "discretion": discretion_context(m.get("discretion") or {}),
     }
+
+
+# --- progress, discretion ---------------------------------------------------------------------------
+
+CHART_W, CHART_H, CHART_PAD = 720, 180, 34
+
+
+def progress_chart(progress: dict) -> dict[str, Any] | None:
+    """Judgments per day (bars: people, imported, machines stacked) and the items that reached the
+    overlap (a line, cumulative, on its own scale) as SVG coordinates."""
+    days = progress.get("days") or []
+    if not days:
+        return None
+    top = max(max(d["judgments"] for d in days), 1)
+    done_top = max(progress.get("items") or 0, days[-1]["items_complete_total"], 1)
+    inner_w, inner_h = CHART_W - 2 * CHART_PAD, CHART_H - 2 * CHART_PAD + 14
+    step = inner_w / len(days)
+    bar_w = max(min(step * 0.7, 28), 1.5)
+    bars, points = [], []
+    for k, d in enumerate(days):
+        x = CHART_PAD + k * step + (step - bar_w) / 2
+        y_base = CHART_PAD + inner_h
+        parts = []
+        for key in ("people", "imported", "machine"):
+            h = inner_h * d[key] / top
+            if h > 0:
+                parts.append({"key": key, "y": round(y_base - h, 2), "h": round(h, 2)})
+                y_base -= h
+        cx = round(CHART_PAD + k * step + step / 2, 2)
+        cy = round(CHART_PAD + inner_h - inner_h * d["items_complete_total"] / done_top, 2)
+        bars.append({"x": round(x, 2), "w": round(bar_w, 2), "parts": parts, "day": d["day"], "d": d, "cx": cx, "cy": cy})
+        points.append(f"{cx},{cy}")
+    every = max(1, len(days) // 8)
+    return {
+        "width": CHART_W, "height": CHART_H, "bars": bars, "line": " ".join(points), "top": top,
+        "done_top": done_top, "base": CHART_PAD + inner_h, "pad": CHART_PAD, "right": CHART_W - CHART_PAD,
+        "ticks": [{"x": round(CHART_PAD + k * step + step / 2, 2), "day": d["day"]} for k, d in enumerate(days)
+                  if k % every == 0 or k == len(days) - 1],
+        "p": progress, "days": days,
+    }
+
+
+def _ps_heatmap(disc: dict, name: str) -> dict[str, Any] | None:
+    row = (disc.get("annotator") or {}).get(name) or {}
+    if not row.get("ps"):
+        return None
+    h = heatmap({"matrix": {"raters": disc["principles"], "ps": row["ps"], "n_shared": row["n"]}}, "ps", {})
+    if h is not None:
+        h.update(name=f"PS of {name}", unit="conflict row",
+                 desc=f"Cell (i, j): the share of the rows where principles i and j conflict on which {name} sided "
+                      "with i (PS); hover for n_ij, the number of such rows. Grey: no such row.")
+    return h
+
+
+def discretion_context(disc: dict) -> dict[str, Any] | None:
+    """The discretion section: DA and DD per annotator, w* ranks side by side, PS heatmaps, DD heatmap."""
+    if not disc.get("n_rows"):
+        return {"empty": True, "juries": disc.get("juries") or []} if disc else None
+    names = disc.get("annotators") or []
+    kinds = disc.get("kinds") or {}
+    per = disc.get("annotator") or {}
+    dd_ref = disc.get("dd_reference") or {}
+    table = []
+    for name in names:
+        row = per.get(name) or {}
+        boot = row.get("da_boot") or [None, None]
+        table.append({"name": name, "kind": kinds.get(name, ""), "n_rows": row.get("n_rows"), "da": row.get("da"),
+                      "da_mean": boot[0], "da_sd": boot[1], "dd": dd_ref.get(name) or {}})
+    principles = disc.get("principles") or []
+    ranks = [{"principle": p, "cells": [{"rank": (per.get(n) or {}).get("rank", [None] * len(principles))[i],
+                                          "w": (per.get(n) or {}).get("w", [None] * len(principles))[i]}
+                                         for n in names]} for i, p in enumerate(principles)]
+    dd = None
+    if disc.get("dd"):
+        dd = heatmap({"matrix": {"raters": names, "dd": disc["dd"], "n_shared": [[0] * len(names) for _ in names]}},
+                     "dd", kinds)
+        if dd is not None:
+            dd.update(name="DD", unit="",
+                      desc="Cell: the discretion discrepancy DD = (1 - tau_b of the two w* rankings) / 2, 0 for the "
+                           "same priorities, 1 for reversed ones.")
+            for r in dd["rows"]:
+                for c in r["cells"]:
+                    c["fill"] = _cell_fill(None if c["v"] is None else 1 - 2 * c["v"])
+                    c["dark"] = c["v"] is not None and abs(1 - 2 * c["v"]) > 0.55
+    maps = []
+    for k, n in enumerate(names):
+        h = _ps_heatmap(disc, n)
+        if h is not None:
+            h.update(who=n, hid=f"ps-{k}", kind=kinds.get(n, ""))
+            maps.append(h)
+    return {"empty": False, "d": disc, "table": table, "names": [{"name": n, "kind": kinds.get(n, "")} for n in names],
+            "ranks": ranks, "dd": dd, "ps_maps": maps, "classes": disc.get("classes") or {},
+            "capture": disc.get("conflict_capture") or []}
 
 
 # --- downloads ------------------------------------------------------------------------------------
@@ -230,6 +330,58 @@ def table_rows(m: dict, name: str) -> list[list[Any]] | None:
             dist = row.get("distribution") or {}
             rows.append([row.get(c) for c in ANNOTATOR_COLUMNS] + [dist.get(label) for label in SAFETY])
         return rows
+    if name == "progress":
+        rows = [["day", "judgments", "people", "imported", "machine", "items_complete", "items_complete_total"]]
+        for d in (m.get("progress") or {}).get("days") or []:
+            rows.append([d.get(k) for k in rows[0]])
+        return rows
+    if name == "disputed":
+        rows = [["item", "disagreement", "units", "n_labels", *SAFETY]]
+        for d in m.get("disputed") or []:
+            rows.append([d["item"], d["disagreement"], d["units"], d["n_labels"],
+                         *((d.get("labels") or {}).get(k, 0) for k in SAFETY)])
+        return rows
+    disc = m.get("discretion") or {}
+    per = disc.get("annotator") or {}
+    names = disc.get("annotators") or []
+    principles = disc.get("principles") or []
+    if name == "discretion-annotators":
+        rows = [["annotator", "kind", "n_rows", "da", "da_boot_mean", "da_boot_sd", "dd_reference",
+                 "dd_reference_mean", "dd_reference_sd"]]
+        for a in names:
+            boot = (per.get(a) or {}).get("da_boot") or [None, None]
+            ref = (disc.get("dd_reference") or {}).get(a) or {}
+            rows.append([a, (disc.get("kinds") or {}).get(a), (per.get(a) or {}).get("n_rows"),
+                         (per.get(a) or {}).get("da"), boot[0], boot[1], ref.get("value"), ref.get("mean"), ref.get("sd")])
+        return rows
+    if name == "discretion-ranks":
+        rows = [["annotator", "principle", "w", "rank"]]
+        for a in names:
+            for i, p in enumerate(principles):
+                rows.append([a, p, (per[a].get("w") or [None] * len(principles))[i],
+                             (per[a].get("rank") or [None] * len(principles))[i]])
+        return rows
+    if name == "discretion-ps":
+        rows = [["annotator", "principle_i", "principle_j", "ps", "n_ij"]]
+        for a in names:
+            ps, n = per[a].get("ps") or [], per[a].get("n") or []
+            for i, pi in enumerate(principles):
+                for j, pj in enumerate(principles):
+                    if i != j and ps:
+                        rows.append([a, pi, pj, ps[i][j], n[i][j]])
+        return rows
+    if name == "discretion-dd":
+        rows = [["annotator_a", "annotator_b", "dd", "dd_boot_mean", "dd_boot_sd"]]
+        dd, mean, sd = disc.get("dd") or [], disc.get("dd_boot_mean"), disc.get("dd_boot_sd")
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                rows.append([a, b, dd[i][j] if dd else None, mean[i][j] if mean else None, sd[i][j] if sd else None])
+        return rows
+    if name == "conflict-capture":
+        rows = [["annotator", "n_rows", "n_conflict_rows", "marked_share", "recall", "precision"]]
+        for c in disc.get("conflict_capture") or []:
+            rows.append([c.get(k) for k in rows[0]])
+        return rows
     if name.startswith("matrix-") and name[7:] in MATRIX_BLOCKS:
         matrix = (m.get(name[7:]) or {}).get("matrix") or {}
         raters = matrix.get("raters") or []
@@ -243,7 +395,8 @@ def table_rows(m: dict, name: str) -> list[list[Any]] | None:
 
 
 DOWNLOADS = ("agreement.csv", "categories.csv", "annotators.csv", *(f"matrix-{k}.csv" for k in MATRIX_BLOCKS),
-             "metrics.json")
+             "progress.csv", "disputed.csv", "discretion-annotators.csv", "discretion-ranks.csv", "discretion-ps.csv",
+             "discretion-dd.csv", "conflict-capture.csv", "metrics.json")
 
 
 def _download(m: dict, slug: str, name: str) -> HttpResponse:
@@ -276,7 +429,7 @@ def project_metrics_page(request: HttpRequest, slug: str) -> HttpResponse:
     download = request.GET.get("download")
     if download is not None and download not in DOWNLOADS:
         raise Http404("No such download.")
-    m = project_metrics(project, n_boot=n_boot)
+    m = project_metrics_shown(project, n_boot=n_boot)
     if download:
         return _download(m, project.slug, download)
     context = page_context(m)

@@ -168,6 +168,9 @@ IMPORT_BACKGROUND_THRESHOLD = envint("IMPORT_BACKGROUND_THRESHOLD", 20 * 1024 * 
 IMPORT_MAX_LINE_BYTES = envint("IMPORT_MAX_LINE_BYTES", 1024 * 1024, minimum=1024)
 IMPORT_BATCH_SIZE = envint("IMPORT_BATCH_SIZE", 2000, minimum=1)
 IMPORT_MAX_ERRORS = envint("IMPORT_MAX_ERRORS", 1000, minimum=1)
+# Project metrics (/projects/<slug>/metrics/, the API): a project with more annotations than this has
+# them computed on the worker (celery queue); the page shows the last stored result with its time.
+METRICS_WORKER_THRESHOLD = envint("METRICS_WORKER_THRESHOLD", 200_000, minimum=0)
 # A .gz import may unpack to at most this many bytes, and (past 64 MiB) to at most this many times
 # its packed size: a 1 MB file that unpacks to 300 MB is refused, not imported for minutes.
 IMPORT_MAX_UNPACKED_BYTES = envint("IMPORT_MAX_UNPACKED_BYTES", 16 * 1024**3, minimum=1024)

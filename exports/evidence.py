@@ -187,7 +187,8 @@ def _chunks_orm(*, project, options: ExportOptions, size: int) -> Generator[list
         ):
             evidence[item_id].responses[rid] = (position, text)
         # The newest record of each correction chain; a retraction (an undo) withdraws its chain.
-        ann = Annotation.objects.filter(item_id__in=ids).current()
+        # Per-juror and per-guard records are metrics raters, never judgments of an export.
+        ann = Annotation.objects.filter(item_id__in=ids).judgments().current()
         if options.date_from:
             ann = ann.filter(created_at__date__gte=dt.date.fromisoformat(options.date_from))
         if options.date_to:
@@ -221,7 +222,7 @@ def _chunks_postgres(*, project, options: ExportOptions, size: int, db=None) -> 
     item_t, resp_t = Item._meta.db_table, Response._meta.db_table
     ann_t, rs_t = Annotation._meta.db_table, ResponseSafety._meta.db_table
     # The newest record of each correction chain; a retraction (an undo) withdraws its chain.
-    ann_where = ["a.item_id = i.id", Annotation.objects.current_sql("a")]
+    ann_where = ["a.item_id = i.id", Annotation.objects.current_sql("a"), Annotation.objects.judgments_sql("a")]
     params: list = []
     if options.date_from:
         ann_where.append("(a.created_at AT TIME ZONE 'UTC')::date >= %s")

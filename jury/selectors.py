@@ -122,9 +122,10 @@ def item_decisions(*, item: Item) -> QuerySet[JuryDecision]:
 
 def item_current_labels(*, item: Item) -> QuerySet[Annotation]:
     """Every standing annotation of the item (people, imports, adjudications and the jury's decisions),
-    oldest first; superseded and retracted records are left out."""
+    oldest first; superseded and retracted records are left out, and so are the jurors' own records
+    (the page reads those as verdicts, with their probabilities)."""
     return (
-        Annotation.objects.filter(item=item).current()
+        Annotation.objects.filter(item=item).judgments().current()
         .select_related("annotator")
         .prefetch_related("response_safety")
         .order_by("created_at", "id")

@@ -278,7 +278,8 @@ def stored_ratings(*, project_id: int, digests: list[str]) -> list[tuple[str, st
     if not digests:
         return []
     annotations = list(
-        Annotation.objects.filter(project_id=project_id, item__content_hash__in=set(digests)).exclude(rater="")
+        Annotation.objects.filter(project_id=project_id, item__content_hash__in=set(digests), source=Annotation.Source.IMPORT)
+        .exclude(rater="")
         .values_list("id", "item_id", "item__content_hash", "rater", "ranking", "pair_a_id", "pair_b_id",
                      "pair_choice", "pair_strength", "prompt_label", "prompt_categories")
     )

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -94,20 +95,60 @@ class Estimate:
         return {"value": _num(self.value), "low": _num(self.low), "high": _num(self.high), "n_items": self.n_items}
 
 
-def resample_weights(n_items: int, n_boot: int, seed: int | None) -> Iterator[np.ndarray]:
-    """Item multiplicities of ``n_boot`` bootstrap resamples (each draws ``n_items`` items with
-    replacement), yielded in chunks of shape (b, n_items). Deterministic for a given seed."""
+def _draw_weights(n_items: int, n_boot: int, seed: int | None) -> list[np.ndarray]:
+    """The chunks of :func:`resample_weights` as small integers (a multiplicity above 255 has
+    probability far below 1e-100 at any item count; uint16 keeps it exact anyway)."""
     rng = np.random.default_rng(seed)
-    if n_items <= 0:
-        return
     chunk = max(1, _CHUNK_CELLS // n_items)
+    out = []
     done = 0
     while done < n_boot:
         b = min(chunk, n_boot - done)
         idx = rng.integers(0, n_items, size=(b, n_items))
         idx += (np.arange(b) * n_items)[:, None]
-        yield np.bincount(idx.ravel(), minlength=b * n_items).reshape(b, n_items).astype(np.float64)
+        out.append(np.bincount(idx.ravel(), minlength=b * n_items).reshape(b, n_items).astype(np.uint16))
         done += b
+    return out
+
+
+# Resample weights shared by every figure of one report (see :func:`shared_resamples`): None
+# outside it, so nothing is kept between reports.
+_SHARED: dict[tuple[int, int, int | None], list[np.ndarray]] | None = None
+# Above this many (resample, item) cells the weights are drawn again rather than kept.
+_SHARED_MAX_CELLS = 200_000_000
+
+
+@contextmanager
+def shared_resamples() -> Iterator[None]:
+    """Within this block, the resample weights of a (item count, n_boot, seed) are drawn once and
+    reused by every bootstrap that asks for the same ones (the draws are identical anyway: the
+    same seed and item count give the same resamples), so a report whose figures rest on the same
+    items pays for one draw instead of one per figure family."""
+    global _SHARED
+    outer = _SHARED
+    if outer is None:
+        _SHARED = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _SHARED = None
+
+
+def resample_weights(n_items: int, n_boot: int, seed: int | None) -> Iterator[np.ndarray]:
+    """Item multiplicities of ``n_boot`` bootstrap resamples (each draws ``n_items`` items with
+    replacement), yielded in chunks of shape (b, n_items). Deterministic for a given seed."""
+    if n_items <= 0 or n_boot <= 0:
+        return
+    key = (n_items, n_boot, seed)
+    if _SHARED is not None and seed is not None and key in _SHARED:
+        chunks = _SHARED[key]
+    else:
+        chunks = _draw_weights(n_items, n_boot, seed)
+        if _SHARED is not None and seed is not None and n_items * n_boot <= _SHARED_MAX_CELLS:
+            _SHARED[key] = chunks
+    for chunk in chunks:
+        yield chunk.astype(np.float64)
 
 
 Statistic = Callable[[np.ndarray], np.ndarray]
@@ -417,14 +458,15 @@ def category_agreement(
     order += sorted(seen - set(order), key=_sort_key)
     item_index = _index(i for _, i in latest)
     n = len(item_index)
-    m = np.zeros(n)
-    present = np.zeros((n, len(order)))
+    width = len(order)
     cat_index = {c: k for k, c in enumerate(order)}
-    for (_, item), codes in latest.items():
-        i = item_index[item]
-        m[i] += 1
-        for code in codes:
-            present[i, cat_index[code]] += 1
+    rows_item = np.fromiter((item_index[i] for _, i in latest), dtype=np.int64, count=len(latest))
+    m = np.bincount(rows_item, minlength=n).astype(np.float64)
+    marks = np.fromiter(
+        (item_index[item] * width + cat_index[code] for (_, item), codes in latest.items() if codes for code in codes),
+        dtype=np.int64,
+    )
+    present = np.bincount(marks, minlength=n * width).reshape(n, width).astype(np.float64)
     # Present / absent is binary, so each category needs four per-item sums beside two shared ones
     # (items with two raters or more, and their ratings): with n1 marks of m ratings, P_i =
     # (n1^2 + (m - n1)^2 - m) / (m (m - 1)), and the coincidence o_PA = n1 (m - n1) / (m - 1).
@@ -445,7 +487,9 @@ def category_agreement(
         plan.add(prefix + "fleiss_kappa", idx, _binary_fleiss, n_used)
         plan.add(prefix + "percent_agreement", idx, lambda s: _divide(s[:, 3], s[:, 0]), n_used)
         plan.add(prefix + "unanimous", idx, lambda s: _divide(s[:, 4], s[:, 0]), n_used)
-        plan.add(prefix + "alpha_nominal", idx, _binary_alpha, n_used, _package_alpha(np.column_stack([n0, n1]), "nominal"))
+        # The point value from the same sums (the package's formula for two values: the tests
+        # compare it with krippendorff.alpha); one package call per category cost more than the rest.
+        plan.add(prefix + "alpha_nominal", idx, _binary_alpha, n_used)
         plan.add(prefix + "present_share", idx, lambda s: _divide(s[:, 2], s[:, 1]), n_used)
     flat = plan.run(n_boot, seed)
     out: dict[Hashable, dict[str, Estimate]] = {}

@@ -7,8 +7,8 @@ Who counts where:
 - the agreement figures (alpha, Fleiss' kappa, percent agreement, per category, rankings and
   choices) are over the *people*: workbench annotators and imported raters. The jury, adjudications
   and the consensus are not independent raters of the same kind, so they do not enter these;
-- the pairwise matrices have a row for every rater: each person, each imported rater, the jury,
-  the adjudication and the consensus (the people's majority per unit, ties left out; a person
+- the pairwise matrices have a row for every rater: each person, each imported rater, each juror
+  and guard of a jury run (answering alone), the jury's decision, the adjudication and the consensus (the people's majority per unit, ties left out; a person
   is part of the consensus they are compared with, which flatters them: the per-annotator table's
   leave-one-out agreement does not);
 - the per-annotator table is over the people's safety labels, prompts and responses together
@@ -16,6 +16,14 @@ Who counts where:
   project's; for workbench people also items per hour (annotations over their summed time on
   task), median time per item, and skip and flag rates (of their items that ended submitted,
   skipped or flagged).
+
+- ``discretion``: the discretion metrics (:mod:`annotation.metrics.discretion`) on the pairs that
+  have the jury's principle-specific preferences p_i (its principles task): the row classes, for
+  every rater who judged those pairs (people, each juror and guard, the jury's decision, and the
+  people's majority as ``consensus`` when two or more people judged) DA, PS with n_ij, w* and its
+  ranks, DD between every pair with bootstrap mean and SD (``n_boot`` resamples); the reference of
+  DD is the consensus, else the first person. ``conflict_capture``: how often each workbench person
+  marked "principles conflicted", against the rows the jury's p_i put in Conflict.
 
 Estimates are ``{"value", "low", "high", "n_items"}`` (a bootstrap 95% interval that resamples
 units); NaN is ``null``.
@@ -30,23 +38,27 @@ from typing import Any
 import numpy as np
 
 from annotation.metrics import agreement as ag
+from annotation.metrics import discretion as dsc
 from annotation.metrics.selectors import (
     ADJUDICATION,
     CONSENSUS,
+    GUARD,
     HUMAN,
     IMPORT,
+    JUROR,
     JURY,
     PEOPLE,
+    DiscretionInputs,
     ProjectRatings,
     Row,
 )
 from annotation.models import Assignment, Project
 
-NOT_HELD = (
-    "Per-juror and per-guard verdicts are not held by annotation (only the jury's decision is), so they "
-    "have no rows here yet."
+MACHINE_NOTE = (
+    "Jurors and guards answer alone in their rows (the jury run's rule over that one juror); they and the "
+    "jury are compared with people in the matrices but never enter the people's figures or the consensus."
 )
-KIND_ORDER = {HUMAN: 0, IMPORT: 1, JURY: 2, ADJUDICATION: 3, CONSENSUS: 4}
+KIND_ORDER = {HUMAN: 0, IMPORT: 1, JUROR: 2, GUARD: 3, JURY: 4, ADJUDICATION: 5, CONSENSUS: 6}
 
 
 def _estimates(figures: dict[str, ag.Estimate]) -> dict[str, dict[str, Any]]:
@@ -217,6 +229,11 @@ def _annotator_table(ratings: ProjectRatings, people: set[str]) -> tuple[list[di
 
 def metrics_report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int) -> dict[str, Any]:
     """Every figure of the project from its ratings (see the module docstring)."""
+    with ag.shared_resamples():  # one draw of the resample weights per item count, not one per figure
+        return _report(project, ratings, n_boot=n_boot, seed=seed)
+
+
+def _report(project: Project, ratings: ProjectRatings, *, n_boot: int, seed: int) -> dict[str, Any]:
     people = ratings.kinds(*PEOPLE)
     return {
         "project": project.slug,
@@ -237,7 +254,96 @@ def metrics_report(project: Project, ratings: ProjectRatings, *, n_boot: int, se
         "annotators": (table := _annotator_table(ratings, people))[0],
         "project_distribution": table[1],
         "gold_units": len(ratings.gold),
-        "notes": [NOT_HELD],
+        "disputed": disputed_items(ratings, people),
+        "discretion": discretion_block(ratings.discretion, n_boot=n_boot, seed=seed),
+        "notes": [MACHINE_NOTE],
     }
+
+
+DISPUTED_LIMIT = 20
+
+
+def disputed_items(ratings: ProjectRatings, people: set[str], limit: int = DISPUTED_LIMIT) -> list[dict[str, Any]]:
+    """The items the people disagree on most: per item, over its prompt label and its responses'
+    labels (each a unit with two or more people), the mean share of disagreeing pairs of labels
+    (1 - P_i of Fleiss); the ``limit`` highest, ties broken by more labels then item id.
+    ``labels`` counts the people's labels of the item's units by label."""
+    units: dict[Hashable, dict[str, int]] = {}
+    item_of: dict[Hashable, Any] = {}
+    for rows in (ratings.prompt_labels, ratings.response_labels):
+        latest = {(r, u): v for r, u, v in rows if r in people}
+        for (_, unit), label in latest.items():
+            counts = units.setdefault(unit, {})
+            counts[label] = counts.get(label, 0) + 1
+            item_of[unit] = unit[0] if isinstance(unit, tuple) else unit
+    per_item: dict[Any, list[float]] = {}
+    labels: dict[Any, dict[str, int]] = {}
+    for unit, counts in units.items():
+        m = sum(counts.values())
+        if m < 2:
+            continue
+        agree = sum(c * (c - 1) for c in counts.values()) / (m * (m - 1))
+        item = item_of[unit]
+        per_item.setdefault(item, []).append(1.0 - agree)
+        mine = labels.setdefault(item, {})
+        for label, c in counts.items():
+            mine[label] = mine.get(label, 0) + c
+    ranked = sorted(
+        per_item, key=lambda i: (-sum(per_item[i]) / len(per_item[i]), -sum(labels[i].values()), str(i))
+    )
+    return [
+        {"item": item, "disagreement": sum(per_item[item]) / len(per_item[item]), "units": len(per_item[item]),
+         "labels": {k: labels[item][k] for k in ag.SAFETY_LABELS if k in labels[item]}
+         | {k: v for k, v in labels[item].items() if k not in ag.SAFETY_LABELS},
+         "n_labels": sum(labels[item].values())}
+        for item in ranked[:limit] if sum(per_item[item]) > 0
+    ]
+
+
+def _people_majority(inputs: DiscretionInputs, people: list[str]) -> list[float | None]:
+    """The people's majority sign on each row (None on a tie or when nobody judged it)."""
+    out: list[float | None] = []
+    for n in range(len(inputs.rows)):
+        total = sum(v for r in people if (v := inputs.annotators[r][n]) is not None)
+        out.append(None if total == 0 else (1.0 if total > 0 else -1.0))
+    return out
+
+
+def discretion_block(inputs: DiscretionInputs | None, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """The ``discretion`` section of the report (see the module docstring); with ``n_rows`` 0 and
+    nothing else computed when the project has no p_i."""
+    empty: dict[str, Any] = {
+        "jury": "", "juries": [], "n_rows": 0, "principles": [], "classes": dict.fromkeys(dsc.CLASSES, 0),
+        "annotators": [], "kinds": {}, "reference": None, "n_boot": n_boot, "annotator": {}, "dd": [],
+        "dd_boot_mean": None, "dd_boot_sd": None, "dd_reference": {}, "conflict_capture": [],
+    }
+    if inputs is None or not inputs.rows:
+        return empty | ({"juries": inputs.juries} if inputs is not None else {})
+    kinds = dict(inputs.kinds)
+    order = sorted(inputs.annotators, key=lambda r: (KIND_ORDER.get(kinds.get(r, CONSENSUS), 9), r))
+    prefs: dict[str, Any] = {r: np.array([np.nan if v is None else v for v in inputs.annotators[r]]) for r in order}
+    people = [r for r in order if kinds.get(r) in PEOPLE]
+    if len(people) > 1:
+        prefs[CONSENSUS] = np.array([np.nan if v is None else v for v in _people_majority(inputs, people)])
+        kinds[CONSENSUS] = CONSENSUS
+        order.append(CONSENSUS)
+    reference = CONSENSUS if CONSENSUS in prefs else (people[0] if people else (order[0] if order else None))
+    p = np.array([[np.nan if v is None else v for v in row] for row in inputs.p], dtype=np.float64)
+    report = dsc.discretion(p, {r: prefs[r] for r in order}, principles=inputs.principles, reference=reference,
+                            n_boot=n_boot, seed=seed)
+    out = report.as_dict()
+    for name in order:
+        valid = np.isfinite(prefs[name]) & (prefs[name] != 0)
+        out["annotator"][name]["n_rows"] = int(valid.sum())
+    out["dd_reference"] = {str(k): v for k, v in report.dd_reference().items()}
+    out["jury"], out["juries"] = inputs.jury, inputs.juries
+    out["kinds"] = {r: kinds.get(r, HUMAN) for r in order}
+    captures = dsc.conflict_capture(p, inputs.marks) if inputs.marks else []
+    out["conflict_capture"] = [
+        {"annotator": str(c.annotator), "n_rows": c.n_rows, "n_conflict_rows": c.n_conflict_rows,
+         "marked_share": _num(c.marked_share), "recall": _num(c.recall), "precision": _num(c.precision)}
+        for c in sorted(captures, key=lambda c: str(c.annotator))
+    ]
+    return empty | out
 
 

@@ -11,14 +11,19 @@ Rater ids (readable and stable, the rows of every matrix):
   label without a rater id: ``"import"``;
 - the jury: ``"jury:<name>"`` (the jury's name, ``Annotation.source_detail``), or ``"jury"`` when
   unnamed; a second run of the same jury on an item counts as that jury's newer answer;
+- one juror of a jury run, answering alone (``Annotation(source="juror")``): ``"juror:<name>"``
+  (``source_detail``: the juror's name and model); a guard model on a panel: ``"guard:<name>"``.
+  A later run of the same juror on an item counts as its newer answer, as for the jury;
 - an adjudication: ``"adjudication"``;
 - the consensus (added by the service, not read here): ``"consensus"``, the majority label of the
   people (workbench and imported raters) on each unit, ties left out.
 
-Per-juror and per-guard verdicts are not read: ``annotation`` holds only the jury's decision
-(``Annotation(source="jury")``); the jurors' own verdicts live in the ``jury`` app, which
-``annotation`` does not import. They join the matrix once they are recorded through
-``annotation``'s judgment service.
+Jurors and guards are machine raters: rows of the matrices, never part of the people's figures or
+the consensus. Their records are written by the jury's finalisation through
+``annotation.services.machine_rater_record`` (``annotation`` imports neither ``jury`` nor ``exports``).
+
+:func:`discretion_inputs` gathers what the discretion metrics read: the principle-specific
+preferences p_i (``PrinciplePreference``) and every rater's pairwise preference on the same pairs.
 
 Units: a prompt's label is rated on the item id; a response's label on ``(item_id, response_id)``;
 a pairwise choice on ``(item_id, low_response_id, high_response_id)`` with the choice oriented so
@@ -32,12 +37,24 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Subquery
 
-from annotation.models import Annotation, Assignment, HazardCategory, Item, Project, ResponseSafety
+from annotation.models import (
+    Annotation,
+    Assignment,
+    HazardCategory,
+    Item,
+    Principle,
+    PrinciplePreference,
+    Project,
+    ResponseSafety,
+)
 
 HUMAN, IMPORT, JURY, ADJUDICATION, CONSENSUS = "human", "import", "jury", "adjudication", "consensus"
-RESERVED_IDS = frozenset({IMPORT, JURY, ADJUDICATION, CONSENSUS})
+JUROR, GUARD = "juror", "guard"
+RESERVED_IDS = frozenset({IMPORT, JURY, ADJUDICATION, CONSENSUS, JUROR, GUARD})
+# Machine raters: rows of the matrices, never people.
+MACHINES = frozenset({JURY, JUROR, GUARD})
 # Kinds whose labels count as people's judgments (the agreement figures and the consensus).
 PEOPLE = frozenset({HUMAN, IMPORT})
 
@@ -50,6 +67,9 @@ def rater_id(source: str, username: str | None, rater: str, source_detail: str) 
         return (f"import:{rater}" if rater else IMPORT), IMPORT
     if source == Annotation.Source.JURY:
         return (f"jury:{source_detail}" if source_detail else JURY), JURY
+    if source in (Annotation.Source.JUROR, Annotation.Source.GUARD):
+        name = source_detail or rater.partition(":")[2] or rater
+        return (f"{source}:{name}" if name else str(source)), str(source)
     if source == Annotation.Source.ADJUDICATION:
         return ADJUDICATION, ADJUDICATION
     name = username or "unknown"
@@ -75,6 +95,8 @@ class ProjectRatings:
     durations_ms: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     outcomes: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     category_order: list[str] = field(default_factory=list)
+    # The discretion inputs (p_i and every rater's preference on the same pairs); None when not read.
+    discretion: DiscretionInputs | None = None
 
     def kinds(self, *kinds: str) -> set[str]:
         return {r for r, k in self.raters.items() if k in kinds}
@@ -110,10 +132,11 @@ def _gold_units(item_id: int, answer: Any, positions: dict[tuple[int, int], int]
     return out
 
 
-def project_ratings(*, project: Project) -> ProjectRatings:
+def project_ratings(*, project: Project, with_discretion: bool = True) -> ProjectRatings:
     """Everything the project metrics read, in six queries: current annotations, their response
     labels, the taxonomy's category order, gold items (with their responses' positions) and the
-    workbench assignment outcomes per person."""
+    workbench assignment outcomes per person; with ``with_discretion`` also
+    :func:`discretion_inputs` (one query when the project has no p_i, four when it has)."""
     out = ProjectRatings()
     current = Annotation.objects.filter(project=project).current()
     by_annotation: dict[int, str] = {}
@@ -173,6 +196,8 @@ def project_ratings(*, project: Project) -> ProjectRatings:
     ):
         rid, _ = rater_id(Annotation.Source.HUMAN, username, "", "")
         out.outcomes[rid][status] = n
+    if with_discretion:
+        out.discretion = discretion_inputs(project=project)
     return out
 
 
@@ -180,10 +205,11 @@ def _count(qs) -> Subquery:
     return Subquery(qs.order_by().values("project").annotate(n=Count("pk")).values("n")[:1])
 
 
-def project_ratings_version(*, project: Project) -> tuple[int, int, int, int]:
+def project_ratings_version(*, project: Project) -> tuple[int, int, int, int, int]:
     """What the project's metrics depend on, read in one query: the newest annotation id
     (annotations are append-only, so every new judgment, correction or undo raises it), the numbers
-    of skipped and flagged assignments (a skip or a flag writes no annotation) and of gold items.
+    of skipped and flagged assignments (a skip or a flag writes no annotation), of gold items, and
+    the newest principle preference id (a principles run writes p_i and no annotation).
     The cache key of :func:`annotation.metrics.services.project_metrics`. (An edit of a gold item's
     answer that keeps the number of gold items is not seen: the cached figures stay until the next
     judgment.)"""
@@ -192,8 +218,189 @@ def project_ratings_version(*, project: Project) -> tuple[int, int, int, int]:
         _count(Assignment.objects.filter(project=OuterRef("pk"), status=Assignment.Status.SKIPPED)),
         _count(Assignment.objects.filter(project=OuterRef("pk"), status=Assignment.Status.FLAGGED)),
         _count(Item.objects.filter(project=OuterRef("pk"), is_gold=True)),
+        Subquery(PrinciplePreference.objects.filter(project=OuterRef("pk")).order_by("-id").values("id")[:1]),
     ).first()
     if row is None:
-        return (0, 0, 0, 0)
-    newest, skipped, flagged, gold = row
-    return (newest or 0, skipped or 0, flagged or 0, gold or 0)
+        return (0, 0, 0, 0, 0)
+    newest, skipped, flagged, gold, preference = row
+    return (newest or 0, skipped or 0, flagged or 0, gold or 0, preference or 0)
+
+
+# --- Discretion ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DiscretionInputs:
+    """What the discretion metrics (:mod:`annotation.metrics.discretion`) read for one project.
+
+    ``rows``: the pairs that have the jury's p_i, as ``(item id, low response id, high response id)``;
+    every sign below is oriented on that pair: +1 prefers the response with the lower id, -1 the
+    other, ``None`` no preference (a tie, NA, not asked, not judged).
+
+    - ``p``: rows x ``principles`` (principle codes, in the set's order), the panel's p_i of
+      ``jury`` (``"jury:<name>"``; the newest run's answer where a jury ran twice);
+    - ``prob_a``: the same cells' P(the principle prefers the low-id response), for display;
+    - ``annotators``: rater id -> one sign per row, for every rater who judged one of the pairs (a
+      pairwise choice on it, or a ranking that places both responses): people, imported raters,
+      each juror and guard, the jury's decision, adjudications; ``kinds``: rater id -> kind;
+    - ``marks``: ``(rater id, row index, marked "principles conflicted")`` per workbench person's
+      current judgment of an item that has rows (each of the item's rows).
+    """
+
+    jury: str = ""
+    juries: list[str] = field(default_factory=list)
+    rows: list[tuple[int, int, int]] = field(default_factory=list)
+    principles: list[str] = field(default_factory=list)
+    p: list[list[float | None]] = field(default_factory=list)
+    prob_a: list[list[float | None]] = field(default_factory=list)
+    annotators: dict[str, list[float | None]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    marks: list[tuple[str, int, bool]] = field(default_factory=list)
+
+
+def _ranking_sign(ranking: Any, low: int, high: int) -> float | None:
+    """+1 when ``low`` is ranked above ``high``, -1 below, None when tied or not both placed."""
+    place: dict[int, int] = {}
+    for n, group in enumerate(ranking or ()):
+        for rid in group if isinstance(group, list | tuple) else (group,):
+            try:
+                place[int(rid)] = n
+            except (TypeError, ValueError):
+                continue
+    if low not in place or high not in place or place[low] == place[high]:
+        return None
+    return 1.0 if place[low] < place[high] else -1.0
+
+
+def discretion_inputs(*, project: Project, jury: str | None = None) -> DiscretionInputs:
+    """The discretion inputs of ``project`` (see :class:`DiscretionInputs`) in four queries: the
+    panels' p_i, the principle set, the current annotations of the items with p_i (with pairs or
+    rankings) and their annotators. ``jury``: which jury's p_i (its name); default the jury whose
+    principles run is the newest."""
+    out = DiscretionInputs()
+    panel = PrinciplePreference.objects.filter(project=project, source=Annotation.Source.JURY)
+    seen: dict[str, int] = {}
+    for name, newest in panel.values_list("source_detail").annotate(newest=Max("id")).order_by("-newest"):
+        seen.setdefault(name, newest)
+    names = list(seen)
+    out.juries = [f"jury:{n}" if n else JURY for n in names]
+    if not names:
+        return out
+    chosen = jury if jury is not None else names[0]
+    if chosen.startswith("jury:"):
+        chosen = chosen[5:]
+    out.jury = f"jury:{chosen}" if chosen else JURY
+    codes = list(
+        Principle.objects.filter(principle_set_id=project.principle_set_id).order_by("order", "code")
+        .values_list("pk", "code")
+    ) if project.principle_set_id else []
+    column = {pk: n for n, (pk, _) in enumerate(codes)}
+    out.principles = [code for _, code in codes]
+    cells: dict[tuple[int, int, int], dict[int, tuple[float | None, float]]] = {}
+    for item_id, a, b, principle_id, pref, prob_a, prob_b in (
+        panel.filter(source_detail=chosen).order_by("id")
+        .values_list("item_id", "pair_a_id", "pair_b_id", "principle_id", "preference", "prob_a", "prob_b")
+    ):
+        if principle_id not in column:
+            continue
+        sign = None if pref is None else float(pref)
+        if a > b:
+            a, b = b, a
+            sign = None if sign is None else -sign
+            prob_a = prob_b
+        cells.setdefault((item_id, a, b), {})[column[principle_id]] = (sign, prob_a)  # newer rows win
+    out.rows = sorted(cells)
+    width = len(codes)
+    for row in out.rows:
+        values = cells[row]
+        out.p.append([values[k][0] if k in values else None for k in range(width)])
+        out.prob_a.append([values[k][1] if k in values else None for k in range(width)])
+    index: dict[int, list[int]] = defaultdict(list)
+    for n, (item_id, _, _) in enumerate(out.rows):
+        index[item_id].append(n)
+    prefs: dict[str, dict[int, float | None]] = {}
+    marks: dict[tuple[str, int], bool] = {}
+    current = Annotation.objects.filter(project=project, item_id__in=list(index)).current()
+    for item_id, source, username, rater, detail, ranking, pair_a, pair_b, choice, conflicted in (
+        current.order_by("id").values_list(
+            "item_id", "source", "annotator__username", "rater", "source_detail", "ranking", "pair_a_id",
+            "pair_b_id", "pair_choice", "principles_conflicted",
+        ).iterator(chunk_size=5000)
+    ):
+        rid, kind = rater_id(source, username, rater, detail)
+        mine = prefs.setdefault(rid, {})
+        out.kinds.setdefault(rid, kind)
+        for n in index[item_id]:
+            _, low, high = out.rows[n]
+            vote: float | None = None
+            if choice and pair_a is not None and pair_b is not None and {pair_a, pair_b} == {low, high}:
+                if choice in ("a", "b"):
+                    first_wins = choice == "a"
+                    vote = 1.0 if first_wins == (pair_a == low) else -1.0
+            elif ranking:
+                vote = _ranking_sign(ranking, low, high)
+            else:
+                continue
+            mine[n] = vote  # a rater's newer answer wins
+            if kind == HUMAN:
+                marks[(rid, n)] = bool(conflicted)
+    for rid, votes in prefs.items():
+        if any(v is not None for v in votes.values()):
+            out.annotators[rid] = [votes.get(n) for n in range(len(out.rows))]
+    marked = {rid for rid, _ in marks}
+    out.kinds = {r: k for r, k in out.kinds.items() if r in out.annotators or r in marked}
+    out.marks = [(rid, n, mark) for (rid, n), mark in marks.items()]
+    return out
+
+
+def project_annotation_count(*, project: Project) -> int:
+    """How many annotations the project holds (every version: what the computation reads grows
+    with it); compared with ``METRICS_WORKER_THRESHOLD``."""
+    return Annotation.objects.filter(project=project).count()
+
+
+def project_progress(*, project: Project) -> dict[str, Any]:
+    """Progress over time, in three queries: judgments per day by source (every annotation,
+    corrections included: work done), and the day each item reached the project's overlap (its
+    ``overlap``-th distinct workbench person; imported and machine judgments do not count), with
+    the number of items. Days are UTC dates as ``YYYY-MM-DD``; ``throughput`` is the mean of
+    judgments per day over the last 7 days with any (people only) and over all of them."""
+    from django.db.models.functions import TruncDate
+
+    per_day: dict[str, dict[str, int]] = {}
+    for day, source, n in (
+        Annotation.objects.filter(project=project).annotate(day=TruncDate("created_at"))
+        .values_list("day", "source").annotate(n=Count("pk")).order_by()
+    ):
+        key = day.isoformat() if day is not None else ""
+        per_day.setdefault(key, {})[source] = per_day.setdefault(key, {}).get(source, 0) + n
+    firsts: dict[int, list[Any]] = defaultdict(list)
+    for item_id, _, first in (
+        Annotation.objects.filter(project=project, source=Annotation.Source.HUMAN, annotator__isnull=False)
+        .values_list("item_id", "annotator_id").annotate(first=Min("created_at")).order_by()
+    ):
+        firsts[item_id].append(first)
+    overlap = max(int(project.overlap), 1)
+    complete: dict[str, int] = {}
+    for times in firsts.values():
+        if len(times) >= overlap:
+            day = sorted(times)[overlap - 1].date().isoformat()
+            complete[day] = complete.get(day, 0) + 1
+    days = sorted(set(per_day) | set(complete))
+    rows: list[dict[str, Any]] = []
+    done = 0
+    for day in days:
+        done += complete.get(day, 0)
+        sources = per_day.get(day, {})
+        people = sources.get(Annotation.Source.HUMAN, 0) + sources.get(Annotation.Source.ADJUDICATION, 0)
+        rows.append({"day": day, "judgments": sum(sources.values()), "people": people,
+                     "imported": sources.get(Annotation.Source.IMPORT, 0),
+                     "machine": sum(sources.values()) - people - sources.get(Annotation.Source.IMPORT, 0),
+                     "items_complete": complete.get(day, 0), "items_complete_total": done})
+    worked: list[int] = [int(r["people"]) for r in rows if r["people"]]
+    return {
+        "days": rows, "overlap": overlap, "items": Item.objects.filter(project=project).count(),
+        "items_complete": done,
+        "throughput": {"last_7_days": sum(worked[-7:]) / len(worked[-7:]) if worked else None,
+                       "all_days": sum(worked) / len(worked) if worked else None, "days_worked": len(worked)},
+    }

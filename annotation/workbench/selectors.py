@@ -148,7 +148,7 @@ def jury_suggestion(project: Project, item_id: int) -> JurySuggestion | None:
 
 def current_annotations(item_ids=None, *, project: Project):
     """Annotations that stand (:meth:`AnnotationQuerySet.current`) in ``project``."""
-    qs = Annotation.objects.filter(project=project).current()
+    qs = Annotation.objects.filter(project=project).judgments().current()
     if item_ids is not None:
         qs = qs.filter(item_id__in=item_ids)
     return qs
@@ -266,7 +266,7 @@ def adjudication_detail(project: Project, item_id: int) -> AdjudicationView | No
         return None
     responses = list(item.responses.judged().order_by("position"))
     annotations = list(
-        Annotation.objects.filter(item=item)
+        Annotation.objects.filter(item=item).judgments()
         .select_related("annotator", "supersedes")
         .prefetch_related("response_safety", Prefetch("principles", queryset=Principle.objects.order_by("order")))
         .order_by("pk")

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation import services as annotation_services
-from annotation.judgments import Judgment, ResponseLabel, response_letter
+from annotation.judgments import Judgment, JudgmentInvalid, ResponseLabel, response_letter
 from annotation.models import Annotation, Item
+from annotation.services import PreferenceIn
 from jury.models import JuryChunk, JuryDecision, JuryRun, Verdict
 from jury.services.decisions import Decision, JuryJudgment, VerdictRow, decide
 from jury.services.runs import run_items_with_responses
@@ -109,6 +110,7 @@ def _decide_items(run: JuryRun, item_ids: list[int]) -> None:
         response_ids = [r.pk for r in sorted(item.responses.all(), key=lambda r: r.position)]
         decision = decide(run.task, run.config, item_id=item_id, response_ids=response_ids, verdicts=verdicts)
         annotation = jury_judgment_record(run=run, item=item, decision=decision, response_ids=response_ids)
+        juror_judgments_record(run=run, item=item, verdicts=verdicts, response_ids=response_ids)
         JuryDecision.objects.create(
             run=run, item=item, task=run.task, rule=run.config["rule"], label=decision.label,
             confidence=decision.confidence, escalated=decision.escalated, reasons=decision.reasons,
@@ -122,27 +124,20 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, respon
     item with the decision's reasons, which the adjudication page shows.
 
     Returns the new append-only ``Annotation(source="jury")``, or None when the task records none
-    (principles). Runs inside the caller's transaction.
+    (principles: the panel's p_i are recorded as ``PrinciplePreference`` rows instead). Runs inside
+    the caller's transaction.
     """
     annotation = None
+    if run.task == "principles":
+        annotation_services.principle_preferences_record(
+            project=run.project, preferences=principle_preferences(run, item.pk, decision.details),
+            source=Annotation.Source.JURY, rater=f"run{run.pk}", source_detail=run.config["jury"],
+        )
     judgment: JuryJudgment | None = decision.judgment
     if judgment is not None:
-        shown = list(response_ids)
-        if judgment.pair:  # the pair is the first two of the order it was judged in
-            a, b = judgment.pair["pair_a_id"], judgment.pair["pair_b_id"]
-            shown = [a, b] + [r for r in shown if r not in (a, b)]
         annotation = annotation_services.judgment_record(
             project=run.project, item_id=item.pk, source=Annotation.Source.JURY, source_detail=run.config["jury"],
-            judgment=Judgment(
-                ranking=judgment.ranking or None,
-                pair_choice=judgment.pair.get("pair_choice", ""),
-                pair_strength=judgment.pair.get("pair_strength"),
-                prompt_label=judgment.prompt_label,
-                prompt_categories=tuple(judgment.prompt_categories),
-                response_labels={rid: ResponseLabel(label=label, categories=tuple(categories))
-                                 for rid, label, categories in judgment.response_safety},
-            ),
-            shown_order=shown, store_shown_order=False,
+            judgment=as_judgment(judgment), shown_order=judged_order(judgment, response_ids), store_shown_order=False,
             taxonomy_version_id=run.config["taxonomy_version"] if judgment.with_taxonomy else None,
         )
     if decision.priority is not None:
@@ -152,6 +147,100 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, respon
             + ("; ".join(readable_reason(r, response_ids) for r in decision.reasons) or "escalated"),
         )
     return annotation
+
+
+def as_judgment(judgment: JuryJudgment) -> Judgment:
+    """The jury's judgment in the shape ``annotation``'s judgment service checks (pure)."""
+    return Judgment(
+        ranking=judgment.ranking or None,
+        pair_choice=judgment.pair.get("pair_choice", ""),
+        pair_strength=judgment.pair.get("pair_strength"),
+        prompt_label=judgment.prompt_label,
+        prompt_categories=tuple(judgment.prompt_categories),
+        response_labels={rid: ResponseLabel(label=label, categories=tuple(categories))
+                         for rid, label, categories in judgment.response_safety},
+    )
+
+
+def judged_order(judgment: JuryJudgment, response_ids: list[int]) -> list[int]:
+    """The item's responses as judged: a pair is the first two of the order it was judged in (pure)."""
+    shown = list(response_ids)
+    if judgment.pair:
+        a, b = judgment.pair["pair_a_id"], judgment.pair["pair_b_id"]
+        shown = [a, b] + [r for r in shown if r not in (a, b)]
+    return shown
+
+
+GUARD_BACKENDS = frozenset({"guard-classifier"})
+
+
+def juror_rater(run: JuryRun, member: dict) -> tuple[str, str, str]:
+    """(source, stored rater id, readable name) of one juror of a run: source ``guard`` for a guard
+    model on the panel, else ``juror``; the rater id ``run<id>:<juror>`` (one record per item and
+    run); the name ``<juror>/<model>`` (the model's last path part), so the same juror name on
+    another model is another rater in the metrics."""
+    spec = member.get("spec") or {}
+    source = Annotation.Source.GUARD if spec.get("backend") in GUARD_BACKENDS else Annotation.Source.JUROR
+    model = str(spec.get("model") or "").rstrip("/").rsplit("/", 1)[-1]
+    name = f"{member['name']}/{model}" if model else str(member["name"])
+    return source, annotation_services.machine_rater_key(batch=f"run{run.pk}", name=member["name"]), name
+
+
+def juror_judgments_record(*, run: JuryRun, item: Item, verdicts: list[VerdictRow], response_ids: list[int]) -> int:
+    """Record each juror's own answer on one item through ``annotation`` as a rater of its own: the
+    run's rule applied to a panel of that juror alone (``Annotation(source=juror|guard)`` for safety
+    and preference, ``PrinciplePreference`` rows for principles). These records feed the metrics only
+    (agreement matrices, discretion); no queue, consensus, export or adjudication reads them. A
+    juror's judgment the machine rules refuse (e.g. a ranking left incomplete by failed verdicts) is
+    logged and skipped. Returns how many jurors were recorded. Runs inside the caller's transaction."""
+    recorded = 0
+    for member in run.config.get("jurors", []):
+        mine = [v for v in verdicts if v.juror_id == member["id"]]
+        if not mine:
+            continue
+        alone = {**run.config, "jurors": [member]}
+        decision = decide(run.task, alone, item_id=item.pk, response_ids=response_ids, verdicts=mine)
+        source, rater, name = juror_rater(run, member)
+        if run.task == "principles":
+            annotation_services.principle_preferences_record(
+                project=run.project, preferences=principle_preferences(run, item.pk, decision.details),
+                source=source, rater=rater, source_detail=name,
+            )
+            recorded += 1
+            continue
+        judgment = decision.judgment
+        if judgment is None:
+            continue
+        try:
+            annotation_services.machine_rater_record(
+                project=run.project, item_id=item.pk, judgment=as_judgment(judgment), source=source, rater=rater,
+                name=name, shown_order=judged_order(judgment, response_ids),
+                taxonomy_version_id=run.config["taxonomy_version"] if judgment.with_taxonomy else None,
+            )
+        except JudgmentInvalid as exc:
+            logger.warning("juror %s on item %s of run %s not recorded: %s", member["name"], item.pk, run.pk, exc)
+            continue
+        recorded += 1
+    return recorded
+
+
+def principle_preferences(run: JuryRun, item_id: int, details: dict) -> list[PreferenceIn]:
+    """The p_i of a principles decision's ``details`` (``jury.services.decisions.decide_principles``)
+    as rows for ``annotation.services.principle_preferences_record`` (pure)."""
+    ids = {code: pid for pid, code, _ in run.config.get("principles", [])}
+    out = []
+    for code, pairs in (details.get("principles") or {}).items():
+        principle_id = ids.get(code)
+        if principle_id is None:
+            continue
+        for pair, cell in pairs.items():
+            a, _, b = pair.partition("-")
+            out.append(PreferenceIn(
+                item_id=item_id, pair_a_id=int(a), pair_b_id=int(b), principle_id=principle_id,
+                prob_a=cell["prob_A"], prob_b=cell["prob_B"], prob_na=cell.get("prob_NA", 0.0),
+                preference=cell.get("p"),
+            ))
+    return out
 
 
 _TARGET = re.compile(r"^i\d+:(?:(?P<prompt>prompt)|r(?P<r>\d+)|(?:(?P<code>[^:]+):)?p(?P<a>\d+)-(?P<b>\d+))$")

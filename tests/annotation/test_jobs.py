@@ -73,9 +73,9 @@ def test_the_kinds_resume_by_the_queues_a_worker_consumes():
 
     names = lambda queues: {k.name for k in kinds_to_resume(queues)}  # noqa: E731
     gpu = {"jury-run", "guard-training", "guard-evaluation"}
-    assert names({"celery"}) == {"import", "export"}
+    assert names({"celery"}) == {"import", "export", "metrics"}
     assert names({"gpu"}) == gpu
-    assert names({"celery", "gpu"}) == names(set()) == {"import", "export", *gpu}
+    assert names({"celery", "gpu"}) == names(set()) == {"import", "export", "metrics", *gpu}
     with pytest.raises(ValueError, match="already registered differently"):
         jobs.register_job_kind("import", resume_task="something.else")
 

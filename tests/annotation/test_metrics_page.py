@@ -107,9 +107,15 @@ def test_each_section_from_a_small_real_project(built, project, researcher):
     ranking = body.split('data-testid="ranking"')[1].split("</section>")[0]
     w = m["ranking"]["agreement"]["kendall_w"]
     assert "Kendall&#x27;s W" in ranking and f"{w['value']:.3f}" in ranking and '<svg class="heatmap"' in ranking
-    # disputed items and what the figures do not hold: one line each, with the link to adjudication
-    assert "/annotate/demo/adjudicate/" in body.split('data-testid="disputed"')[1]
-    assert "Per-juror and per-guard verdicts are not held" in body
+    # the most disputed items, each linking to its adjudication page, in the dict's order
+    disputed = body.split('data-testid="disputed"')[1].split("</section>")[0]
+    links = re.findall(r'href="/annotate/demo/adjudicate/(\d+)/"', disputed)
+    assert links and [int(x) for x in links] == [d["item"] for d in m["disputed"]]
+    assert all(a["disagreement"] >= b["disagreement"] for a, b in zip(m["disputed"], m["disputed"][1:]))
+    # progress: a bar per day, the items at the overlap
+    progress = body.split('data-testid="progress"')[1].split("</section>")[0]
+    assert progress.count('class="chart-bar"') == len(m["progress"]["days"]) >= 1
+    assert f"{m['progress']['items_complete']} of {m['progress']['items']} item" in progress
     # when and whence: the first view computed them, the second reads the cache
     assert "freshly computed" in body and "Computed 20" in body and "30 bootstrap resamples" in body
     assert "from the cache" in _get(researcher, bootstrap=30).content.decode()
@@ -196,3 +202,71 @@ def test_interval_bar_positions():
     assert (bar["x"], bar["left"], bar["width"], bar["zero"]) == (50, 25, 75, 50)  # clipped at 1
     assert interval_bar({"value": None, "low": None, "high": None, "n_items": 0}) is None
     assert interval_bar(None) is None
+
+
+def _discretion_dict() -> dict:
+    """A discretion section on literal inputs (3 principles, 6 pairs, two people, the jury): what
+    ``metrics_report`` puts under ``discretion`` once the jury's principles task has run."""
+    from annotation.metrics.report import discretion_block
+    from annotation.metrics.selectors import DiscretionInputs
+
+    p: list[list[float | None]] = [
+        [1, -1, None], [1, -1, None], [1, None, -1], [None, 1, -1], [1, 1, None], [-1, None, None],
+    ]
+    inputs = DiscretionInputs(
+        jury="jury:default", juries=["jury:default"], rows=[(k, 10 * k, 10 * k + 1) for k in range(6)],
+        principles=["harm", "honesty", "<b>help</b>"], p=p,
+        annotators={"alice": [1, 1, 1, 1, -1, -1], XSS_SCRIPT: [-1, -1, -1, 1, 1, 1],
+                    "jury:default": [1, -1, 1, -1, 1, -1]},
+        kinds={"alice": "human", XSS_SCRIPT: "human", "jury:default": "jury"},
+        marks=[("alice", 0, True), ("alice", 3, False)],
+    )
+    return discretion_block(inputs, n_boot=20, seed=0)
+
+
+def test_the_discretion_section_draws_da_ranks_ps_and_dd_escaped(project, researcher):
+    from django.template.loader import render_to_string
+
+    from annotation.views_metrics import page_context, table_rows
+
+    disc = _discretion_dict()
+    m = {"project": "demo", "n_boot": 20, "discretion": disc, "annotators": [], "raters": []}
+    html = render_to_string("annotation/metrics.html", {**page_context(m), "project": project, "n_boot": 20,
+                                                          "bootstrap_param": "", "downloads": {}})
+    section = html.split('data-testid="discretion"')[1].split("</section>")[0]
+    # DA per annotator, as the dict has it (rows 4 and 5 are the consensus rows: +1 and -1; alice
+    # answers -1 on both, so she goes against one of two)
+    table = section.split('data-testid="discretion-table"')[1].split("</table>")[0]
+    assert disc["annotator"]["alice"]["da"] == pytest.approx(1 / 2)
+    assert disc["annotator"]["jury:default"]["da"] == pytest.approx(0.0)
+    for name in disc["annotators"]:
+        da = disc["annotator"][name]["da"]
+        assert (f"{da:.3f}" if da is not None else "—") in table
+    # w* ranks side by side: one row per principle, one column per annotator
+    ranks = section.split('data-testid="ranks-table"')[1].split("</table>")[0]
+    assert ranks.count("<tr>") == 1 + 3 and ranks.count('<span class="rater-name">') == len(disc["annotators"])
+    # one PS heatmap per annotator (3 x 3 cells each) and the DD heatmap (annotators x annotators)
+    k = len(disc["annotators"])
+    assert section.count('<g class="hm-cell">') == k * 9 + k * k
+    assert "on 2 conflict rows" in section  # alice's PS(harm, honesty) rests on the two rows with that conflict
+    # escaped: a principle and an annotator named with markup
+    assert XSS_SCRIPT not in html and "<b>help</b>" not in html and "&lt;b&gt;help&lt;/b&gt;" in section
+    # the CSVs hold the same numbers
+    da_rows = table_rows(m, "discretion-annotators")
+    assert [r[0] for r in da_rows[1:]] == disc["annotators"]
+    assert da_rows[1][3] == disc["annotator"][disc["annotators"][0]]["da"]
+    assert len(table_rows(m, "discretion-ps")) == 1 + k * 6 and len(table_rows(m, "discretion-dd")) == 1 + k * k
+    assert len(table_rows(m, "discretion-ranks")) == 1 + k * 3
+    assert table_rows(m, "conflict-capture")[1][:3] == ["alice", 2, 2]
+
+
+def test_every_download_is_offered_and_answers(project, researcher, built):
+    from annotation.views_metrics import DOWNLOADS
+
+    body = _get(researcher, bootstrap=10).content.decode()
+    for name in DOWNLOADS:
+        response = _get(researcher, bootstrap=10, download=name)
+        assert response.status_code == 200, name
+        # (the discretion and choice tables are offered where the project has them)
+        if name not in ("metrics.json", "matrix-choice.csv", "conflict-capture.csv") and not name.startswith("disc"):
+            assert f"download={name}" in body, name

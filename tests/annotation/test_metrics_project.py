@@ -226,7 +226,8 @@ def test_the_per_annotator_table(built):
     # label distribution against the project's
     assert rows["ann0"]["distribution"]["safe"] == pytest.approx(8 / 12)
     assert sum(m["project_distribution"].values()) == pytest.approx(1)
-    assert "Per-juror" in m["notes"][0]
+    assert "Jurors and guards" in m["notes"][0]
+    assert m["discretion"]["n_rows"] == 0 and m["discretion"]["annotator"] == {}
 
 
 def test_cached_until_the_next_judgment_and_query_count_bounded(built, project, tmp_path):
@@ -234,8 +235,10 @@ def test_cached_until_the_next_judgment_and_query_count_bounded(built, project, 
     with CaptureQueriesContext(connection) as first:
         m1 = project_metrics(project, n_boot=20)
     assert not m1["cached"]
-    # the version, annotations, response labels, category order, gold items and positions, assignments
-    assert len(first.captured_queries) <= 7, [q["sql"][:80] for q in first.captured_queries]
+    # the version, annotations, response labels, category order, gold items and positions, assignments,
+    # and the principle preferences (none here: one query); progress: judgments per day, the items'
+    # first judgment per person (items at the overlap), the item count
+    assert len(first.captured_queries) <= 11, [q["sql"][:80] for q in first.captured_queries]
     with CaptureQueriesContext(connection) as second:
         m2 = project_metrics(project, n_boot=20)
     assert m2["cached"] and len(second.captured_queries) == 1
@@ -416,3 +419,21 @@ def test_an_adjudication_is_a_row_of_the_matrix_not_a_rater_of_the_figures(built
 ])
 def test_rater_ids(fields, expected):
     assert rater_id(*fields) == expected
+
+
+def test_progress_counts_judgments_per_day_and_items_at_the_overlap(built, project):
+    from annotation.metrics.selectors import project_progress
+
+    progress = project_progress(project=project)
+    days = progress["days"]
+    by_source = Counter(Annotation.objects.filter(project=project).values_list("source", flat=True))
+    assert sum(d["judgments"] for d in days) == sum(by_source.values())
+    assert sum(d["imported"] for d in days) == by_source["import"]
+    assert sum(d["people"] for d in days) == by_source["human"] + by_source["adjudication"]
+    # overlap 2: ann0 judged i-0..i-3 and ann1 i-0..i-2 (skipped i-3): three items reached it
+    assert progress["overlap"] == 2 and progress["items_complete"] == 3 and progress["items"] == 4
+    assert days[-1]["items_complete_total"] == 3
+    assert [d["day"] for d in days] == sorted(d["day"] for d in days)
+    assert progress["throughput"]["all_days"] == pytest.approx(
+        sum(d["people"] for d in days if d["people"]) / len([d for d in days if d["people"]])
+    )

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.models import Annotation, Item, Principle, PrincipleSet, PriorityRaise, Project, ResponseSafety
+from annotation.models import (
+    Annotation,
+    Item,
+    Principle,
+    PrinciplePreference,
+    PrincipleSet,
+    PriorityRaise,
+    Project,
+    ResponseSafety,
+)
 from jury import services
 from jury.models import Juror, JuryChunk, JuryDecision, JuryRun, Verdict
 from tests.jury.conftest import GEMMA, SMOL
@@ -140,6 +149,13 @@ def test_principles_run_gives_prob_a_b_na_per_principle(eager, django_capture_on
         assert values["prob_A"] + values["prob_B"] + values["prob_NA"] == pytest.approx(1.0, abs=1e-4)
         assert values["p"] in (1, -1, None)
     assert decision.label in ("consensus", "conflict", "indifference")
+    # the panel's p_i are recorded in annotation, one row per principle and pair, as in the details
+    stored = PrinciplePreference.objects.filter(project=project, source="jury", rater=f"run{run.pk}")
+    assert stored.count() == len(principles)
+    for pref in stored.select_related("principle"):
+        (cell,) = decision.details["principles"][pref.principle.code].values()
+        assert (pref.prob_a, pref.prob_b, pref.preference) == (cell["prob_A"], cell["prob_B"], cell["p"])
+        assert pref.source_detail == "fake-panel" and pref.item_id == items[2].pk
 
 
 def test_cancelled_run_stops(eager, django_capture_on_commit_callbacks, project, items, fake_jury):

@@ -80,8 +80,39 @@ def render_text(m: dict) -> str:
     lines += ["  " + line for line in _table(
         ["rater", "kind", "labels", "LOO agr.", "gold acc.", "items/h", "median s", "skip", "flag",
          "safe/caution/unsafe", "dist."], rows)]
+    lines += _discretion_lines(m.get("discretion") or {})
     lines += [""] + m["notes"]
     return "\n".join(lines)
+
+
+def _weight(w) -> str:
+    return w if isinstance(w, str) else f"{w:.2f}"
+
+
+def _discretion_lines(d: dict) -> list[str]:
+    if not d.get("n_rows"):
+        return ["", "Discretion: no principle-specific preferences (run the jury's principles task)."]
+    classes = ", ".join(f"{k} {v}" for k, v in d["classes"].items())
+    lines = ["", f"Discretion ({d['jury']}'s p_i): {d['n_rows']} pairs; {classes}; reference {d['reference']}"]
+    rows = []
+    for name in d["annotators"]:
+        a = d["annotator"][name]
+        da_mean, da_sd = a["da_boot"]
+        dd = d["dd_reference"].get(name, {})
+        top = sorted(range(len(d["principles"])), key=lambda k: a["rank"][k])[:3]
+        rows.append([name, d["kinds"].get(name, ""), str(a["n_rows"]), _f(a["da"]),
+                     f"{_f(da_mean)} ± {_f(da_sd)}", _f(dd.get("value")),
+                     f"{_f(dd.get('mean'))} ± {_f(dd.get('sd'))}",
+                     ", ".join(f"{d['principles'][k]} ({_weight(a['w'][k])})" for k in top)])
+    lines += ["  " + line for line in _table(
+        ["rater", "kind", "pairs", "DA", "DA boot", "DD vs ref.", "DD boot", "top principles (w*)"], rows)]
+    if d["conflict_capture"]:
+        lines.append("  Marked \"principles conflicted\" against the jury's Conflict rows:")
+        lines += ["  " + line for line in _table(
+            ["annotator", "pairs", "conflict rows", "marked", "recall", "precision"],
+            [[c["annotator"], str(c["n_rows"]), str(c["n_conflict_rows"]), _f(c["marked_share"]), _f(c["recall"]),
+              _f(c["precision"])] for c in d["conflict_capture"]])]
+    return lines
 
 
 class Command(BaseCommand):
