@@ -69,6 +69,10 @@ def main() -> None:
     parser.add_argument("--principles", default="",
                         help="principle codes to keep, comma-separated, or a number K (the first K); default all")
     parser.add_argument("--boot", type=int, default=1000)
+    parser.add_argument("--project", default="", help="reuse this project of an earlier run (skips the import; "
+                        "a task whose run is done is not run again)")
+    parser.add_argument("--principles-pairs", type=int, default=0,
+                        help="run the principles task on the first N pairs only (0: all)")
     parser.add_argument("--measure", action="store_true", help="time the jury only, print seconds per pair")
     parser.add_argument("--json", type=Path, help="also write the discretion block here")
     args = parser.parse_args()
@@ -105,32 +109,44 @@ def main() -> None:
             for p in keep:
                 Principle.objects.create(principle_set=pset, code=p.code, short=p.short, text=p.text, group=p.group,
                                          order=p.order)
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    user = get_user_model().objects.filter(is_superuser=True).first()
-    project = services.project_create(
-        slug=f"hh-discretion-{stamp}", name=f"HH-RLHF discretion {stamp}", taxonomy_version=versions[0],
-        mode=Project.Mode.PAIRWISE, principle_set=pset, created_by=user,
-    )
-    rows = sample_pairs(args.pairs, args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "hh-sample.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        batch = import_file(project=project, path=path, source_name=path.name, fmt="hh-rlhf")
-    print(f"project {project.slug}: imported {batch.items_created} pairs ({batch.error_count} errors), "
-          f"{pset.principles.count()} principles", flush=True)
+    if args.project:
+        project = Project.objects.get(slug=args.project)
+        pset = project.principle_set or pset
+        n_items = project.items.count()
+        print(f"project {project.slug}: {n_items} pairs, {pset.principles.count()} principles", flush=True)
+    else:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        user = get_user_model().objects.filter(is_superuser=True).first()
+        project = services.project_create(
+            slug=f"hh-discretion-{stamp}", name=f"HH-RLHF discretion {stamp}", taxonomy_version=versions[0],
+            mode=Project.Mode.PAIRWISE, principle_set=pset, created_by=user,
+        )
+        rows = sample_pairs(args.pairs, args.seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "hh-sample.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            batch = import_file(project=project, path=path, source_name=path.name, fmt="hh-rlhf")
+        n_items = batch.items_created
+        print(f"project {project.slug}: imported {n_items} pairs ({batch.error_count} errors), "
+              f"{pset.principles.count()} principles", flush=True)
     jury = jury_services.jury_ensure_default()
     timings = {}
+    ids = list(project.items.order_by("id").values_list("id", flat=True))
     for task in ("preference", "principles"):
+        if JuryRun.objects.filter(project=project, task=task, status=JuryRun.Status.DONE).exists():
+            print(f"{task}: done in an earlier run", flush=True)
+            continue
+        subset = ids[: args.principles_pairs] if task == "principles" and args.principles_pairs else ids
         t0 = time.perf_counter()
-        run = jury_services.jury_run_start(project=project, jury=jury, task=task)
+        run = jury_services.jury_run_start(project=project, jury=jury, task=task, item_ids=subset)
         run.refresh_from_db()
         timings[task] = time.perf_counter() - t0
-        print(f"{task}: run {run.pk} {run.status} in {timings[task]:.0f} s "
-              f"({timings[task] / max(batch.items_created, 1):.1f} s per pair), errors {run.errors[:2]}", flush=True)
+        print(f"{task}: run {run.pk} {run.status} on {len(subset)} pairs in {timings[task]:.0f} s "
+              f"({timings[task] / max(len(subset), 1):.1f} s per pair), errors {run.errors[:2]}", flush=True)
         if run.status != JuryRun.Status.DONE:
             raise SystemExit(f"the {task} run did not finish: {run.status}")
     if args.measure:
-        total = sum(timings.values()) / max(batch.items_created, 1)
+        total = sum(timings.values()) / max(n_items, 1)
         print(f"measured: {total:.1f} s per pair (both tasks); 40 min fit {int(2400 / total)} pairs")
         return
     t0 = time.perf_counter()
