@@ -159,3 +159,36 @@ def _safe(*rids):
     from annotation.workbench.judgments import ResponseLabel
 
     return {rid: ResponseLabel(label="safe") for rid in rids}
+
+
+def test_discretion_block_by_hand():
+    """Rows: 0 Conflict (p = +1, -1), 1 Consensus +1, 2 Consensus -1, 3 Indifference."""
+    from annotation.metrics.report import discretion_block
+    from annotation.metrics.selectors import DiscretionInputs
+
+    inputs = DiscretionInputs(
+        jury="jury:x", juries=["jury:x"], rows=[(1, 10, 11), (2, 20, 21), (3, 30, 31), (4, 40, 41)],
+        principles=["p0", "p1", "p2"],
+        p=[[1, -1, None], [1, 1, None], [-1, None, None], [None, None, None]],
+        annotators={"alice": [1, 1, -1, 1], "bob": [-1, -1, -1, None], "jury:x": [1, -1, 1, None]},
+        kinds={"alice": "human", "bob": "human", "jury:x": "jury"},
+        marks=[("alice", 0, True), ("alice", 1, False), ("bob", 0, False), ("bob", 2, True)],
+    )
+    d = discretion_block(inputs, n_boot=0, seed=0)
+    assert d["classes"] == {"Consensus": 2, "Conflict": 1, "Indifference": 1}
+    # the people's majority: rows 0 and 1 tied (None), row 2 -1, row 3 alice's +1
+    assert d["annotators"] == ["alice", "bob", "jury:x", "consensus"] and d["reference"] == "consensus"
+    da = {name: d["annotator"][name]["da"] for name in d["annotators"]}
+    # against the consensus sign on rows 1 (+1) and 2 (-1): alice none, bob row 1, the jury both
+    assert da == {"alice": 0.0, "bob": 0.5, "jury:x": 1.0, "consensus": 0.0}
+    assert d["annotator"]["consensus"]["n_rows"] == 2 and d["annotator"]["alice"]["n_rows"] == 4
+    # alice on the one conflict row sides with p0 against p1: PS(0, 1) = 1, PS(1, 0) = 0, n = 1;
+    # w*: p0 wins every conflict it is in (+inf), p1 loses (-inf), p2 never conflicts (-inf)
+    alice = d["annotator"]["alice"]
+    assert alice["ps"][0][1] == 1.0 and alice["ps"][1][0] == 0.0 and alice["n"][0][1] == alice["n"][1][0] == 1
+    assert alice["w"] == ["inf", "-inf", "-inf"]
+    assert d["annotator"]["bob"]["w"] == ["-inf", "inf", "-inf"]
+    capture = {c["annotator"]: c for c in d["conflict_capture"]}
+    assert (capture["alice"]["marked_share"], capture["alice"]["recall"], capture["alice"]["precision"]) == (0.5, 1, 1)
+    assert (capture["bob"]["marked_share"], capture["bob"]["recall"], capture["bob"]["precision"]) == (0.5, 0, 0)
+    assert discretion_block(None, n_boot=10, seed=0)["n_rows"] == 0
