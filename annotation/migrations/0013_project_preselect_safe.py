@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0009_category_mapping")]
+    dependencies = [("annotation", "0012_metrics_snapshot")]
 
     operations = [
         migrations.AddField(

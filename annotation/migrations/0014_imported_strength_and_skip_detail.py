@@ -16,7 +16,7 @@ restore_sqlite_triggers = import_module("annotation.migrations.0003_workbench_qu
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0009_category_mapping'),
+        ('annotation', '0013_project_preselect_safe'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
