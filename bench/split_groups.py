@@ -14,25 +14,43 @@ from annotation import services
 from annotation.models import Item
 from exports.grouping import groups_in_python, split_groups
 
+N = 100_000
 
-class Rollback(Exception): pass
+
+class Rollback(Exception):
+    pass
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 try:
     with transaction.atomic():
         versions = {v.taxonomy.slug: v for v in services.taxonomy_load_presets()}
-        p = services.project_create(slug="grpbench", name="g", taxonomy_version=versions["aegis-2.0"])
-        N = 100_000
-        with connection.cursor() as c:
-            c.execute(f"""INSERT INTO {Item._meta.db_table} (project_id, external_id, prompt, metadata, content_hash, source_file, source_line, priority, is_gold, created_at)
-              SELECT %s, '', jsonb_build_array(jsonb_build_object('role','user','content','first turn ' || (g %% 90000)),
-                                               jsonb_build_object('role','assistant','content','reply ' || g)),
-                     '{{}}'::jsonb, md5(g::text), '', NULL, 0, false, now() FROM generate_series(1, %s) g""", [p.pk, N])
-        t = time.perf_counter(); g = split_groups(p); t1 = time.perf_counter() - t
-        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t = time.perf_counter(); g2 = groups_in_python(Item.objects.filter(project=p).values_list("id", "prompt", "metadata__oasst__message_tree_id").iterator(chunk_size=2000)); t2 = time.perf_counter() - t
-        rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"items {N}; linked items {len(g)}; groups {len(set(g.values()))}")
-        print(f"postgres path {t1:.2f} s (peak RSS {rss1:.0f} MiB); python path {t2:.2f} s (peak RSS {rss2:.0f} MiB); equal {g == g2}")
-        print(f"ratio python/postgres: {t2 / t1:.2f}x")
+        project = services.project_create(slug="grpbench", name="g", taxonomy_version=versions["aegis-2.0"])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {Item._meta.db_table} (project_id, external_id, prompt, metadata, content_hash,
+                        source_file, source_line, priority, is_gold, created_at)
+                    SELECT %s, '', jsonb_build_array(
+                                 jsonb_build_object('role', 'user', 'content', 'first turn ' || (g %% 90000)),
+                                 jsonb_build_object('role', 'assistant', 'content', 'reply ' || g)),
+                           '{{}}'::jsonb, md5(g::text), '', NULL, 0, false, now()
+                      FROM generate_series(1, %s) g""",
+                [project.pk, N],
+            )
+        start = time.perf_counter()
+        groups = split_groups(project)
+        t_db, rss_db = time.perf_counter() - start, peak_mib()
+        start = time.perf_counter()
+        rows = Item.objects.filter(project=project).values_list("id", "prompt", "metadata__oasst__message_tree_id")
+        baseline = groups_in_python(rows.iterator(chunk_size=2000))
+        t_py, rss_py = time.perf_counter() - start, peak_mib()
+        print(f"items {N}; linked items {len(groups)}; groups {len(set(groups.values()))}")
+        print(f"postgres path {t_db:.2f} s (peak RSS {rss_db:.0f} MiB); python path {t_py:.2f} s "
+              f"(peak RSS {rss_py:.0f} MiB); equal {groups == baseline}")
+        print(f"ratio python/postgres: {t_py / t_db:.2f}x")
         raise Rollback
 except Rollback:
     pass
