@@ -83,7 +83,7 @@ def split_groups(project) -> dict[int, int]:
     """item id -> group id (the smallest item id of its group) for the project's items that share a
     link with another item; an item not in the result is a group of its own.
 
-    PostgreSQL finds the shared keys in the database (md5 of the canonical jsonb; only items with a
+    PostgreSQL finds the shared keys in the database (64-bit hashes of the canonical jsonb; only items with a
     key held by two or more items come back), so an export of a million unrelated items keeps its
     memory flat; other databases hash in Python (the same groups: a test compares the two).
     """
@@ -113,8 +113,8 @@ def _split_groups_postgres(project) -> dict[int, int]:
     sql = f"""
         WITH k AS (
           SELECT id,
-                 md5(prompt::text) AS p,
-                 md5(CASE WHEN jsonb_typeof(prompt) = 'array' THEN (prompt->0)::text ELSE prompt::text END) AS f,
+                 hashtextextended(prompt::text, 0) AS p,
+                 hashtextextended(CASE WHEN jsonb_typeof(prompt) = 'array' THEN (prompt->0)::text ELSE prompt::text END, 0) AS f,
                  metadata->'oasst'->>'message_tree_id' AS t
             FROM {table} WHERE project_id = %s
         )
@@ -128,7 +128,7 @@ def _split_groups_postgres(project) -> dict[int, int]:
         cursor.execute(sql, [project.pk])
         rows = cursor.fetchall()
     return _shared_only(components(
-        (item_id, [_key(b"prompt\0", p.encode()), *([_key(b"first\0", f.encode())] if f else []),
+        (item_id, [_key(b"prompt\0", str(p).encode()), *([_key(b"first\0", str(f).encode())] if f is not None else []),
                    *([_key(b"tree\0", t.encode())] if t else [])])
         for item_id, p, f, t in rows
     ))
