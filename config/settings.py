@@ -171,6 +171,9 @@ IMPORT_MAX_ERRORS = envint("IMPORT_MAX_ERRORS", 1000, minimum=1)
 # Project metrics (/projects/<slug>/metrics/, the API): a project with more annotations than this has
 # them computed on the worker (celery queue); the page shows the last stored result with its time.
 METRICS_WORKER_THRESHOLD = envint("METRICS_WORKER_THRESHOLD", 200_000, minimum=0)
+# ... and so does a project whose jury p_i cover more pairs than this: the discretion bootstrap refits
+# w* by Adam for every resample, seconds to minutes whatever the project's size.
+METRICS_WORKER_PI_PAIRS = envint("METRICS_WORKER_PI_PAIRS", 100, minimum=0)
 # A .gz import may unpack to at most this many bytes, and (past 64 MiB) to at most this many times
 # its packed size: a 1 MB file that unpacks to 300 MB is refused, not imported for minutes.
 IMPORT_MAX_UNPACKED_BYTES = envint("IMPORT_MAX_UNPACKED_BYTES", 16 * 1024**3, minimum=1024)

@@ -404,3 +404,12 @@ def project_progress(*, project: Project) -> dict[str, Any]:
         "throughput": {"last_7_days": sum(worked[-7:]) / len(worked[-7:]) if worked else None,
                        "all_days": sum(worked) / len(worked) if worked else None, "days_worked": len(worked)},
     }
+
+
+def project_preference_pairs(*, project: Project) -> int:
+    """How many pairs of the project have the jury's principle preferences p_i (the discretion rows);
+    compared with ``METRICS_WORKER_PI_PAIRS``."""
+    return (
+        PrinciplePreference.objects.filter(project=project, source=Annotation.Source.JURY)
+        .values("item_id", "pair_a_id", "pair_b_id").distinct().count()
+    )

@@ -26,6 +26,7 @@ from django.utils import timezone
 from annotation import jobs
 from annotation.metrics.selectors import (
     project_annotation_count,
+    project_preference_pairs,
     project_progress,
     project_ratings,
     project_ratings_version,
@@ -79,8 +80,13 @@ def _compute(project: Project, n_boot: int, seed: int, newest: int) -> dict[str,
 
 
 def on_worker(project: Project) -> bool:
-    """Whether the project's metrics are computed on the worker (more annotations than the setting)."""
-    return project_annotation_count(project=project) > settings.METRICS_WORKER_THRESHOLD
+    """Whether the project's metrics are computed on the worker: more annotations than
+    ``METRICS_WORKER_THRESHOLD``, or more pairs with the jury's p_i than ``METRICS_WORKER_PI_PAIRS``
+    (the discretion bootstrap refits w* for every resample)."""
+    return (
+        project_annotation_count(project=project) > settings.METRICS_WORKER_THRESHOLD
+        or project_preference_pairs(project=project) > settings.METRICS_WORKER_PI_PAIRS
+    )
 
 
 def project_metrics_shown(project: Project, *, n_boot: int = DEFAULT_BOOT, seed: int = 0) -> dict[str, Any]:

@@ -114,3 +114,28 @@ def test_a_real_worker_computes_the_snapshot(project, built, settings, tmp_path)
         assert not shown["recomputing"] and shown["snapshot"]["current"]
         direct = project_metrics(project, n_boot=50, use_cache=False)
         assert {k: shown[k] for k in FIGURES} == {k: direct[k] for k in FIGURES}
+
+
+@pytest.mark.django_db
+def test_a_project_with_many_pairs_of_p_i_goes_to_the_worker_too(project, built, settings):
+    from annotation.metrics.services import on_worker
+    from annotation.models import Item
+    from annotation.services import PreferenceIn
+
+    settings.METRICS_WORKER_THRESHOLD = 10**9
+    settings.METRICS_WORKER_PI_PAIRS = 1
+    principle = project.principle_set.principles.order_by("order", "code").values_list("pk", flat=True)[0]
+    pairs = [(it.pk, *sorted(it.responses.values_list("pk", flat=True))) for it in Item.objects.filter(project=project)]
+    assert not on_worker(project)
+    services.principle_preferences_record(
+        project=project, source="jury", rater="run1", source_detail="default",
+        preferences=[PreferenceIn(item_id=i, pair_a_id=a, pair_b_id=b, principle_id=principle, prob_a=0.8, prob_b=0.1,
+                                  preference=1) for i, a, b in pairs[:1]],
+    )
+    assert not on_worker(project)  # one pair: not more than the setting
+    services.principle_preferences_record(
+        project=project, source="jury", rater="run1", source_detail="default",
+        preferences=[PreferenceIn(item_id=i, pair_a_id=a, pair_b_id=b, principle_id=principle, prob_a=0.8, prob_b=0.1,
+                                  preference=1) for i, a, b in pairs[1:2]],
+    )
+    assert on_worker(project)
