@@ -129,10 +129,8 @@ def jury_judgment_record(*, run: JuryRun, item: Item, decision: Decision, respon
     """
     annotation = None
     if run.task == "principles":
-        annotation_services.principle_preferences_record(
-            project=run.project, preferences=principle_preferences(run, item.pk, decision.details),
-            source=Annotation.Source.JURY, rater=f"run{run.pk}", source_detail=run.config["jury"],
-        )
+        _preferences_record(run, item, decision.details, source=Annotation.Source.JURY, rater=f"run{run.pk}",
+                            name=run.config["jury"])
     judgment: JuryJudgment | None = decision.judgment
     if judgment is not None:
         annotation = annotation_services.judgment_record(
@@ -202,11 +200,7 @@ def juror_judgments_record(*, run: JuryRun, item: Item, verdicts: list[VerdictRo
         decision = decide(run.task, alone, item_id=item.pk, response_ids=response_ids, verdicts=mine)
         source, rater, name = juror_rater(run, member)
         if run.task == "principles":
-            annotation_services.principle_preferences_record(
-                project=run.project, preferences=principle_preferences(run, item.pk, decision.details),
-                source=source, rater=rater, source_detail=name,
-            )
-            recorded += 1
+            recorded += _preferences_record(run, item, decision.details, source=source, rater=rater, name=name)
             continue
         judgment = decision.judgment
         if judgment is None:
@@ -222,6 +216,21 @@ def juror_judgments_record(*, run: JuryRun, item: Item, verdicts: list[VerdictRo
             continue
         recorded += 1
     return recorded
+
+
+def _preferences_record(run: JuryRun, item: Item, details: dict, *, source: str, rater: str, name: str) -> int:
+    """Record one judge's p_i of one item; a refusal (the project's principle set changed since the
+    run started, a response removed) is logged and leaves the decision standing (the service checks
+    everything before it writes, so the transaction stays usable). 1 when recorded, else 0."""
+    try:
+        annotation_services.principle_preferences_record(
+            project=run.project, preferences=principle_preferences(run, item.pk, details), source=source,
+            rater=rater, source_detail=name,
+        )
+    except ValueError as exc:
+        logger.warning("p_i of %s on item %s of run %s not recorded: %s", name, item.pk, run.pk, exc)
+        return 0
+    return 1
 
 
 def principle_preferences(run: JuryRun, item_id: int, details: dict) -> list[PreferenceIn]:
