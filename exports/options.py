@@ -36,10 +36,13 @@ FORMAT_SPECS: dict[str, FormatSpec] = {
         "D2O (negatives)", "Human-judged negatives for D2O (Duan et al.); self-samples are generated at training time"
     ),
     "sft": FormatSpec("SFT (consensus best)", "TRL prompt-completion data (SFTTrainer) with the consensus-best response"),
-    "guard-aegis": FormatSpec("Guard: Aegis 2.0 rows", "Guard training rows with exactly the Aegis 2.0 columns"),
+    "guard-aegis": FormatSpec(
+        "Guard: Aegis 2.0 rows",
+        "Guard training rows with the Aegis 2.0 columns as the Aegis data writes them (plus Tribunal's item_id)",
+    ),
     "guard-llamaguard": FormatSpec(
-        "Guard: Llama Guard instruction + target",
-        "Llama Guard style instruction and target (safe, or unsafe and a line of codes)",
+        "Guard: Llama Guard 3 prompt + target",
+        "Llama Guard 3 prompt of its model card and target (safe, or unsafe and a line of codes)",
     ),
     "edit-dpo": FormatSpec(
         "Edit DPO (reviewed synthetic edits)",

@@ -20,7 +20,7 @@ from tests.conftest import shared_data
 
 pytestmark = [pytest.mark.models, pytest.mark.timeout(1800), pytest.mark.django_db]
 
-ROWS = 24  # HH-RLHF pairs: enough for 3 steps of 2 with KTO's good and bad rows
+ROWS = 12  # HH-RLHF pairs: enough for 3 steps of 2 (KTO: 24 good and bad rows)
 STEPS = 3
 NOT_A_PREFIX = "tokenized prompt is not a prefix"
 
@@ -75,24 +75,28 @@ def test_trl_trainers_take_the_exported_files_and_give_finite_losses(exported, s
 
     losses: dict[str, list[float]] = {}
     with caplog.at_level(logging.WARNING):
-        trainer = DPOTrainer(model=causal(), args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=256, **common),
+        trainer = DPOTrainer(model=causal(), args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=128, **common),
                              train_dataset=data("dpo"), processing_class=tok)
         trainer.train()
         losses["dpo"] = _losses(trainer)
-        trainer = KTOTrainer(model=causal(), args=KTOConfig(output_dir=str(tmp_path / "kto"), max_length=256, **common),
+        print("dpo", losses["dpo"], flush=True)
+        trainer = KTOTrainer(model=causal(), args=KTOConfig(output_dir=str(tmp_path / "kto"), max_length=128, **common),
                              train_dataset=data("kto"), processing_class=tok)
         trainer.train()
         losses["kto"] = _losses(trainer)
-        trainer = SFTTrainer(model=causal(), args=SFTConfig(output_dir=str(tmp_path / "sft"), max_length=256, **common),
+        print("kto", losses["kto"], flush=True)
+        trainer = SFTTrainer(model=causal(), args=SFTConfig(output_dir=str(tmp_path / "sft"), max_length=128, **common),
                              train_dataset=data("sft"), processing_class=tok)
         trainer.train()
         losses["sft"] = _losses(trainer)
+        print("sft", losses["sft"], flush=True)
         reward_model = AutoModelForSequenceClassification.from_pretrained(str(smol_dir), num_labels=1, torch_dtype=torch.float32)
         reward_model.config.pad_token_id = tok.pad_token_id
-        trainer = RewardTrainer(model=reward_model, args=RewardConfig(output_dir=str(tmp_path / "rm"), max_length=256, **common),
+        trainer = RewardTrainer(model=reward_model, args=RewardConfig(output_dir=str(tmp_path / "rm"), max_length=128, **common),
                                 train_dataset=data("dpo"), processing_class=tok)
         trainer.train()
         losses["reward"] = _losses(trainer)
+        print("reward", losses["reward"], flush=True)
     print("\nTRL smoke losses (per step):", json.dumps(losses))
     for name, values in losses.items():
         assert len(values) == STEPS and all(math.isfinite(v) for v in values), (name, values)
