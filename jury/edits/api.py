@@ -41,7 +41,7 @@ class _EditOut(serializers.Serializer):
         return edit.edited_response.text if edit.edited_response_id else None
 
 
-class _RunOut(serializers.Serializer):
+class _EditRunOut(serializers.Serializer):
     id = serializers.IntegerField()
     direction = serializers.CharField()
     editor = serializers.CharField(source="editor.name")
@@ -57,7 +57,7 @@ class _RunOut(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
-class _RunDetailOut(_RunOut):
+class _EditRunDetailOut(_EditRunOut):
     options = serializers.SerializerMethodField()
     timings = serializers.DictField()
     error = serializers.CharField()
@@ -87,11 +87,11 @@ class EditRunListApi(APIView):
         template = serializers.IntegerField(required=False)
         options = serializers.DictField(required=False)
 
-    @extend_schema(responses=_RunOut(many=True))
+    @extend_schema(responses=_EditRunOut(many=True))
     def get(self, request: ProjectRequest, slug: str) -> Response:
-        return Response(_RunOut(selectors.run_list(project=request.project)[:100], many=True).data)
+        return Response(_EditRunOut(selectors.run_list(project=request.project)[:100], many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: _RunDetailOut})
+    @extend_schema(request=InputSerializer, responses={201: _EditRunDetailOut})
     def post(self, request: ProjectRequest, slug: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -110,7 +110,7 @@ class EditRunListApi(APIView):
             )
         except (ValueError, TypeError) as exc:
             raise ValidationError({"detail": [str(exc)]}) from None
-        return Response(_RunDetailOut(run).data, status=status.HTTP_201_CREATED)
+        return Response(_EditRunDetailOut(run).data, status=status.HTTP_201_CREATED)
 
 
 class EditRunDetailApi(APIView):
@@ -119,9 +119,9 @@ class EditRunDetailApi(APIView):
     schema = TribunalAutoSchema()
     permission_classes = [IsProjectResearcher]
 
-    @extend_schema(responses=_RunDetailOut)
+    @extend_schema(responses=_EditRunDetailOut)
     def get(self, request: ProjectRequest, slug: str, pk: int) -> Response:
-        return Response(_RunDetailOut(selectors.run_get(project=request.project, pk=pk)).data)
+        return Response(_EditRunDetailOut(selectors.run_get(project=request.project, pk=pk)).data)
 
 
 class EditRunCancelApi(APIView):
@@ -130,14 +130,14 @@ class EditRunCancelApi(APIView):
     schema = TribunalAutoSchema()
     permission_classes = [IsProjectResearcher]
 
-    @extend_schema(request=None, responses=_RunDetailOut)
+    @extend_schema(request=None, responses=_EditRunDetailOut)
     def post(self, request: ProjectRequest, slug: str, pk: int) -> Response:
         run = selectors.run_get(project=request.project, pk=pk)
         try:
             run = services.edit_run_cancel(run=run)
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(_RunDetailOut(run).data)
+        return Response(_EditRunDetailOut(run).data)
 
 
 class EditTemplateListApi(APIView):
