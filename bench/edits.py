@@ -78,7 +78,8 @@ def main() -> None:
     print(f"SmolLM2-135M-Instruct on CPU ({torch.get_num_threads()} threads), {args.n} edits, "
           f"{args.max_new_tokens} new tokens max, greedy; load {load_s:.2f}s")
     print(f"{'path':<34}{'edits':>7}{'seconds':>10}{'edits/s':>10}{'kept':>6}")
-    print(f"{'batched generate (batch %d)' % args.batch_size:<34}{args.n:>7}{batched_s:>10.2f}"
+    label = f"batched generate (batch {args.batch_size})"
+    print(f"{label:<34}{args.n:>7}{batched_s:>10.2f}"
           f"{args.n / batched_s:>10.3f}{kept(batched):>6}")
     print(f"{'baseline: one at a time':<34}{args.n:>7}{single_s:>10.2f}{args.n / single_s:>10.3f}{kept(single):>6}")
     print(f"speed-up batched / one at a time: {single_s / batched_s:.2f}x; identical outputs: {same}/{args.n}")
