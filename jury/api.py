@@ -201,6 +201,8 @@ class RunListApi(APIView):
         jury = serializers.SlugField()
         task = serializers.ChoiceField(choices=Task.choices)
         chunk_size = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+        include_edits = serializers.BooleanField(required=False, default=False,
+                                                 help_text="Also judge synthetic edits (origin edited / human_edited).")
 
     @extend_schema(responses=_RunOut(many=True))
     def get(self, request: ProjectRequest, slug: str) -> Response:
@@ -215,7 +217,8 @@ class RunListApi(APIView):
             raise ValidationError({"jury": [f"No jury named {data.validated_data['jury']!r}."]})
         try:
             run = services.jury_run_start(project=request.project, jury=jury, task=data.validated_data["task"],
-                                          user=request.user, chunk_size=data.validated_data.get("chunk_size"))
+                                          user=request.user, chunk_size=data.validated_data.get("chunk_size"),
+                                          include_edits=data.validated_data["include_edits"])
         except ValueError as exc:
             raise ValidationError({"detail": [str(exc)]}) from None
         return Response(_RunDetailOut(run).data, status=status.HTTP_201_CREATED)

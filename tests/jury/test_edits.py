@@ -325,8 +325,9 @@ def test_openai_compatible_editor_batches_and_passes_seeds(
     from tests.jury.openai_server import Server
 
     def generator(prompt: str, body: dict) -> str:
-        source = re.search(r"\nResponse:\n(.*?)\n\n", prompt, re.DOTALL).group(1)
-        words = source.split()
+        found = re.search(r"\nResponse:\n(.*?)\n\n", prompt, re.DOTALL)
+        assert found is not None, prompt
+        words = found.group(1).split()
         return "Numbered List of edits made: {Omit x}\nHallucinated Response: " + " ".join(["Surely", *words[1:]])
 
     with Server(None, generator=generator, fail_first=1) as server:

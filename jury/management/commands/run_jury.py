@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--jury", required=True, help="jury name (e.g. default)")
         parser.add_argument("--task", required=True, choices=Task.values)
         parser.add_argument("--chunk-size", type=int, default=None)
+        parser.add_argument("--include-edits", action="store_true",
+                            help="also judge synthetic edits (responses with origin edited / human_edited)")
         parser.add_argument("--wait", action="store_true", help="wait for the run to finish and print the outcome")
         parser.add_argument("--timeout", type=float, default=0, help="with --wait: give up after N seconds (0 = never)")
 
@@ -32,7 +34,8 @@ class Command(BaseCommand):
             raise CommandError(f"No jury {opts['jury']!r}; juries: {names}.")
         try:
             with transaction.atomic():
-                run = services.jury_run_start(project=project, jury=jury, task=opts["task"], chunk_size=opts["chunk_size"])
+                run = services.jury_run_start(project=project, jury=jury, task=opts["task"], chunk_size=opts["chunk_size"],
+                                               include_edits=opts["include_edits"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"jury run #{run.pk}: {run.task} of {run.item_count} items by {jury.name} "
