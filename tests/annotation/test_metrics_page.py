@@ -109,7 +109,7 @@ def test_each_section_from_a_small_real_project(built, project, researcher):
     assert "Kendall&#x27;s W" in ranking and f"{w['value']:.3f}" in ranking and '<svg class="heatmap"' in ranking
     # disputed items and what the figures do not hold: one line each, with the link to adjudication
     assert "/annotate/demo/adjudicate/" in body.split('data-testid="disputed"')[1]
-    assert "Per-juror and per-guard verdicts are not held" in body
+    assert "Jurors and guards answer alone in their rows" in body
     # when and whence: the first view computed them, the second reads the cache
     assert "freshly computed" in body and "Computed 20" in body and "30 bootstrap resamples" in body
     assert "from the cache" in _get(researcher, bootstrap=30).content.decode()
