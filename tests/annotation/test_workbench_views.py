@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Annotation, Assignment, Membership, Project
+from annotation.workbench import selectors
 from annotation.workbench import services as wb
 from tests.annotation.workbench_fixtures import full_judgment, make_items
 
@@ -141,7 +142,7 @@ def test_htmx_submit_swaps_in_the_next_item_and_a_double_click_stores_one(world,
     second = c.post(url, data, HTTP_HX_REQUEST="true")
     html = first.content.decode()
     assert first.status_code == 200 and 'id="task"' in html and "<html" not in html
-    assert f"Item {a.item_id} saved" in html
+    assert f"{selectors.item_place(a.item)} saved" in html
     assert second.status_code == 200 and "already saved" in second.content.decode()
     assert Annotation.objects.filter(annotator=annotator).count() == 1
 

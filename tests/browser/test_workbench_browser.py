@@ -1,11 +1,15 @@
 """The workbench in headless Chromium: keyboard ranking, pairwise, adjudication, XSS payloads."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from annotation.models import Annotation, Assignment, Project
 from annotation.workbench import services as wb
+from annotation.workbench.selectors import item_place_by_id
 from tests.annotation.workbench_fixtures import full_judgment, make_annotators, make_items
+from tests.browser.conftest import Page as Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,7 +65,7 @@ def test_annotator_ranks_with_the_keyboard_tags_and_gets_the_next_item(tab, proj
     page.keyboard.press("Control+Enter")
     # then: a confirmation and the next item, without a full page load
     page.wait_for_selector("[data-testid=flash]")
-    assert f"Item {first_item} saved" in page.inner_text("[data-testid=flash]")
+    assert f"{item_place_by_id(project, first_item)} saved" in page.inner_text("[data-testid=flash]")
     ready(tab)
     tab.shot("workbench-ranking-next")
     ann = Annotation.objects.get(annotator=annotator)
@@ -73,7 +77,7 @@ def test_annotator_ranks_with_the_keyboard_tags_and_gets_the_next_item(tab, proj
     assert ann.principles.count() == 1 and ann.rationale.startswith("the first one")
     assert ann.duration_ms is not None and ann.shown_order
     nxt = Assignment.objects.get(annotator=annotator, status="active")
-    assert nxt.item_id != first_item and str(nxt.item_id) in page.inner_text("#task h2")
+    assert nxt.item_id != first_item and str(item_place_by_id(project, nxt.item_id)) in page.inner_text("#task h2")
     assert order  # the next item's cards are on the page
     assert not tab.errors and not tab.dialogs
 
@@ -482,3 +486,30 @@ def test_the_demo_has_a_project_per_mode_whose_guidelines_say_what_it_asks(tab, 
     assert page.locator("select[data-rank]").count() == 0 and page.locator("input[name=prompt_label]").count() == 3
     shots(tab, "wb13-demo-safety")
     assert not tab.errors and not tab.dialogs
+
+
+def test_progress_says_what_is_left_and_lease_times_are_local(chromium, live_server, project, annotator, tmp_path):
+    """Issue 13 point 6: "x of y available to you", judgments against the overlap, the item's place in
+    the project as its title, and the lease time in the reader's time zone (here Asia/Kolkata, UTC+5:30)."""
+    items = make_items(project, tmp_path, 3)
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="Asia/Kolkata", locale="en-GB")
+    try:
+        tab = Tab(context.new_page(), live_server.url)
+        tab.page.set_default_timeout(10_000)
+        tab.login("bob_annotator", "pw-bob_annotator")
+        tab.goto(f"/annotate/{project.slug}/")
+        ready(tab)
+        page = tab.page
+        a = Assignment.objects.get(annotator=annotator, status="active")
+        position = [i.pk for i in items].index(a.item_id) + 1
+        assert page.inner_text("[data-testid=item-title]").startswith(f"Item {position} of 3")
+        assert page.inner_text("[data-testid=left-for-me]") == "3"
+        assert "0 of 6 judgments" in page.inner_text("[data-testid=project-progress]")
+        lease = page.locator(".wb-actions time[data-local-time]")
+        page.wait_for_selector(".wb-actions time[data-localised='1']")
+        local = (a.expires_at + timedelta(hours=5, minutes=30)).strftime("%H:%M")
+        assert lease.inner_text() == local and "UTC" not in lease.inner_text()
+        shots(tab, "workbench-progress")
+        assert not tab.errors and not tab.dialogs
+    finally:
+        context.close()
