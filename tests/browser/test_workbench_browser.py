@@ -513,3 +513,69 @@ def test_progress_says_what_is_left_and_lease_times_are_local(chromium, live_ser
         assert not tab.errors and not tab.dialogs
     finally:
         context.close()
+
+
+MARKDOWN_RESPONSE = (
+    "Use **this**:\n\n```python\nfor i in range(3):\n    print('<b>', i)\n```\n\n"
+    "| step | what |\n|---|---|\n| 1 | read |\n| 2 | write |\n\n[docs](https://example.org/docs)"
+)
+
+
+def test_model_text_is_markdown_long_text_folds_and_responses_stand_side_by_side(tab, project, annotator, tmp_path):
+    """Issue 13 point 3, in Chromium: code in monospace, a table, a long response behind "show all",
+    three responses in columns at 1440 px and stacked at 800 px, a javascript: link inert."""
+    long_text = "\n\n".join(f"Paragraph {i}: " + "words " * 25 for i in range(30))
+    make_items(project, tmp_path, 1, prompt="Explain, with a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+               texts=[MARKDOWN_RESPONSE, long_text, "Plain <b>text</b> and [x](javascript:window.__xss=1)"])
+    tab.login("bob_annotator", "pw-bob_annotator")
+    tab.page.set_viewport_size({"width": 1440, "height": 1000})
+    tab.goto(f"/annotate/{project.slug}/")
+    ready(tab)
+    page = tab.page
+    code = page.locator("#responses pre code").first
+    assert "monospace" in code.evaluate("e => getComputedStyle(e).fontFamily").lower()
+    assert page.locator("#responses table th").count() == 2 and page.locator(".wb-prompt table").count() == 1
+    assert page.locator("#responses a[href^='https://example.org']").get_attribute("rel") == "noopener noreferrer nofollow"
+    assert "<b>text</b>" in page.inner_text("#responses")  # raw HTML reads as text
+    # three columns at 1440: the cards share a row
+    cards = page.locator("#responses > .response-card")
+    tops = {round(cards.nth(i).bounding_box()["y"]) for i in range(3)}
+    assert len(tops) == 1, tops
+    # the long one is folded; "show all" unfolds it (a <details>, no script needed)
+    folded = page.locator(".model-text.is-long > .md")
+    short = folded.bounding_box()["height"]
+    shots(tab, "workbench-markdown")
+    page.locator(".model-text.is-long summary").click()
+    assert folded.bounding_box()["height"] > short * 2
+    assert page.locator(".model-text.is-long summary .less").is_visible()
+    # stacked at 800
+    page.set_viewport_size({"width": 800, "height": 1000})
+    tops = {round(cards.nth(i).bounding_box()["y"]) for i in range(3)}
+    assert len(tops) == 3, tops
+    for link in page.locator("#responses a").all():
+        if not link.get_attribute("href"):
+            link.click()
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert not tab.errors and not tab.dialogs
+
+
+def test_show_all_works_without_javascript(chromium, live_server, project, annotator, tmp_path):
+    long_text = "\n\n".join(f"Paragraph {i}: " + "words " * 25 for i in range(30))
+    make_items(project, tmp_path, 1, texts=[long_text, "short"], responses=2)
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000}, java_script_enabled=False)
+    try:
+        tab = Tab(context.new_page(), live_server.url)
+        tab.login("bob_annotator", "pw-bob_annotator")
+        tab.goto(f"/annotate/{project.slug}/")
+        page = tab.page
+        folded = page.locator(".model-text.is-long > .md")
+        short = folded.bounding_box()["height"]
+        page.locator(".model-text.is-long summary").click()
+        assert folded.bounding_box()["height"] > short * 2
+        # two responses side by side, and the lease time in its UTC fallback
+        cards = page.locator("#responses > .response-card")
+        assert round(cards.nth(0).bounding_box()["y"]) == round(cards.nth(1).bounding_box()["y"])
+        assert page.inner_text(".wb-actions time").endswith("UTC")
+        tab.shot("workbench-no-js-1440")
+    finally:
+        context.close()
