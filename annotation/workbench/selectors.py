@@ -254,6 +254,7 @@ class AdjudicationRow:
     decided: bool
     flags: list[str]
     raised: list[str] = field(default_factory=list)  # why its queue priority was raised (jury, guard, ...)
+    position: int = 0  # the item's place in the project (import order), as pages name it: "Item 7"
 
     @property
     def score(self) -> float:
@@ -290,9 +291,11 @@ def adjudication_queue(project: Project, *, limit: int = 200) -> list[Adjudicati
     raised: dict[int, list[str]] = {}
     for item_id, reason in PriorityRaise.objects.filter(item_id__in=items).values_list("item_id", "reason"):
         raised.setdefault(item_id, []).append(reason)
+    # Places in the project: one read of the project's item ids (ids only), not one count per row.
+    place = {pk: n for n, pk in enumerate(Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True), 1)}
     rows = [
         AdjudicationRow(item=items[i], humans=n, human_human=hh, human_jury=hj, decided=d, flags=flags.get(i, []),
-                        raised=raised.get(i, []))
+                        raised=raised.get(i, []), position=place.get(i, 0))
         for i, n, hh, hj, d in rows_data
     ]
     rows.sort(key=lambda r: (r.decided, -r.score, r.item.pk))

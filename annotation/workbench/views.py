@@ -269,7 +269,7 @@ def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> Htt
         except JudgmentInvalid as exc:
             data, errors, status = request.POST, exc.errors, 422
         else:
-            messages.success(request, f"Decision recorded for item {detail.item.pk} (record #{ann.pk}).")
+            messages.success(request, f"Decision recorded for {str(selectors.item_place(detail.item)).lower()} (record #{ann.pk}).")
             return redirect(reverse("adjudication-item", args=[project.slug, detail.item.pk]))
     ctx = _judgment_form(project, detail.item, detail.responses, data=data, errors=errors)
     names = {r.pk: f"{s.letter}" for r, s in zip(detail.responses, ctx["state"].responses)}

@@ -273,7 +273,8 @@ def test_adjudication_page_lists_by_disagreement_and_records_a_decision(world, r
                              judgment=full_judgment(project, a.shown_order, response_labels=labels, rationale=f"why {u}"))
     c = client_for(researcher)
     listing = c.get(reverse("adjudication", args=[project.slug])).content.decode()
-    assert f"Item {a.item_id}" in listing
+    place = selectors.item_place(a.item)
+    assert f">{place}</a>" in listing
     detail = c.get(reverse("adjudication-item", args=[project.slug, a.item_id])).content.decode()
     assert f"why {u1}" in detail and f"why {u2}" in detail and " ms" in detail
     order = list(project.items.get(pk=a.item_id).responses.order_by("position").values_list("pk", flat=True))

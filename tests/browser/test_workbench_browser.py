@@ -119,7 +119,7 @@ def test_adjudication_flow(tab, project, researcher, tmp_path):
     tab.goto(f"/annotate/{project.slug}/adjudicate/")
     page = tab.page
     tab.shot("adjudication-list")
-    page.click(f"text=Item {item.pk}")
+    page.click(f"text={item_place_by_id(project, item.pk)}")
     page.wait_for_selector("[data-testid=records]")
     assert "rationale of ann0 <b>x</b>" in page.inner_text("[data-testid=records]")
     tab.shot("adjudication-item")
