@@ -67,6 +67,8 @@ def test_annotator_ranks_with_the_keyboard_tags_and_gets_the_next_item(tab, proj
     page.wait_for_selector("[data-testid=flash]")
     assert f"{item_place_by_id(project, first_item)} saved" in page.inner_text("[data-testid=flash]")
     ready(tab)
+    # the swapped-in item's lease time is local too (localtime.js runs on htmx swaps as well)
+    page.wait_for_selector(".wb-actions time[data-localised='1']")
     tab.shot("workbench-ranking-next")
     ann = Annotation.objects.get(annotator=annotator)
     order = [int(cards.nth(i).get_attribute("data-response")) for i in range(3)]
