@@ -1,4 +1,5 @@
-"""A project's guidelines (Markdown written by researchers) as safe HTML: one renderer for every page.
+"""Markdown as safe HTML: a project's guidelines (written by researchers) and model text (prompts
+and responses), one renderer family for every page.
 
 The project page and the workbench show the same guidelines, so they render them with the same
 Markdown extensions and the same nh3 allow-list. The allow-list is the one the project page used:
@@ -50,3 +51,47 @@ def guidelines_html(text: str | None) -> SafeString:
     """Markdown → sanitised HTML, safe to put in a page as it is (cached per text: the workbench
     renders the same guidelines on every item)."""
     return mark_safe(_render(text or ""))
+
+
+# --- Model text --------------------------------------------------------------------------------------
+# Prompts and responses are untrusted (they are what the jury and the annotators judge, harmful text
+# included). The same Markdown + nh3 pipeline, stricter: raw HTML in the text is shown as text (the
+# Markdown parser's HTML passes are switched off, so "<b>" reads "<b>", as a chat UI shows it), no
+# images, no details/summary, links only to http(s) and with rel="noopener noreferrer nofollow".
+# Single newlines stay line breaks (nl2br): much model text is plain text with line structure.
+MODEL_TEXT_TAGS = ALLOWED_TAGS - {"details", "summary", "div", "span", "abbr", "dl", "dd", "dt"}
+MODEL_TEXT_ATTRIBUTES = {"a": {"href", "title"}, "td": {"align"}, "th": {"align"}}
+MODEL_TEXT_SCHEMES = frozenset({"http", "https"})
+# Model text sits under a "Response A" H3 (or the item's H2): its own headings start at H4.
+MODEL_TEXT_HEADING_SHIFT = 3
+# Longer than this (characters or lines) and the workbench collapses it behind "show all".
+LONG_CHARS = 1500
+LONG_LINES = 24
+
+
+def _markdown_without_html() -> markdown.Markdown:
+    md = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists", "nl2br"], output_format="html")
+    # Without these two passes raw HTML is not passed through: "<script>" becomes "&lt;script&gt;" text.
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md
+
+
+@lru_cache(maxsize=256)
+def _render_model_text(text: str) -> str:
+    html = _markdown_without_html().convert(text)
+    html = _HEADING.sub(lambda m: f"<{m[1]}h{min(6, int(m[2]) + MODEL_TEXT_HEADING_SHIFT)}", html)
+    return nh3.clean(
+        html, tags=set(MODEL_TEXT_TAGS), attributes=MODEL_TEXT_ATTRIBUTES, url_schemes=set(MODEL_TEXT_SCHEMES),
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def model_text_html(text: str | None) -> SafeString:
+    """A prompt's or a response's text (Markdown, untrusted) → sanitised HTML, safe as it is."""
+    return mark_safe(_render_model_text(text or ""))
+
+
+def is_long(text: str | None) -> bool:
+    text = text or ""
+    return len(text) > LONG_CHARS or text.count("\n") >= LONG_LINES

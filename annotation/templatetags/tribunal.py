@@ -24,3 +24,12 @@ def message_text(message) -> str:
         content = message.get("content", "")
         return content if isinstance(content, str) else str(content)
     return str(message)
+
+
+@register.inclusion_tag("_model_text.html")
+def model_text(text: str | None, letter: str = "") -> dict:
+    """Model text (a prompt message, a response) as sanitised Markdown; long text collapsed behind a
+    "show all" that works without JavaScript (a <details> the stylesheet reads with :has())."""
+    from annotation.guidelines import is_long, model_text_html
+
+    return {"html": model_text_html(text), "long": is_long(text), "letter": letter}

@@ -76,26 +76,76 @@ def principles(project: Project) -> list[Principle]:
 
 @dataclass
 class Progress:
+    """What the workbench says about progress, for this person and for the project.
+
+    ``left_for_me`` counts the items the queue can still hand this person (the one they hold now
+    included): items they never had, or whose lease lapsed, that still have a free slot. The project
+    figure counts judgments received against what the overlap asks for (items x overlap), so a
+    person who finished their queue in an overlap-2 project sees it moving before any item has all
+    its judgments.
+    """
+
     mine_done: int
-    project_done: int
-    project_total: int
+    left_for_me: int
+    items_total: int
+    items_complete: int
+    judgments_done: int
+    overlap: int
+
+    @property
+    def judgments_wanted(self) -> int:
+        return self.items_total * self.overlap
 
     @property
     def project_percent(self) -> int:
-        return int(100 * self.project_done / self.project_total) if self.project_total else 0
+        wanted = self.judgments_wanted
+        return min(100, int(100 * self.judgments_done / wanted)) if wanted else 0
 
 
 def progress(project: Project, user) -> Progress:
-    """My submissions, and how many of the project's items have all ``overlap`` judgments."""
-    mine = Assignment.objects.filter(project=project, annotator=user, status=ST.DONE).count()
+    """My submissions and what the queue still holds for me; the project's judgments against its overlap."""
     regular = Item.objects.filter(project=project, is_gold=False)
-    total = regular.count()
-    done = (
-        regular.annotate(n=Count("assignments", filter=Q(assignments__status=ST.DONE)))
-        .filter(n__gte=project.overlap)
-        .count()
+    mine = Assignment.objects.filter(project=project, annotator=user)
+    mine_done = mine.filter(status=ST.DONE).count()
+    held = mine.exclude(status__in=[ST.EXPIRED, ST.RELEASED]).order_by().values("item_id")
+    open_to_me = regular.exclude(pk__in=held).filter(filled__lt=project.overlap).count()
+    holding = mine.filter(status=ST.ACTIVE, is_gold=False).count()
+    # Judgments received per item, at most ``overlap`` each (an over-answered item fills no other's slot).
+    done = [
+        row["n"] for row in Assignment.objects.filter(project=project, is_gold=False, status=ST.DONE)
+        .order_by().values("item_id").annotate(n=Count("pk"))
+    ]
+    received = sum(min(n, project.overlap) for n in done)
+    totals = {"items": regular.count(), "complete": sum(n >= project.overlap for n in done)}
+    return Progress(
+        mine_done=mine_done, left_for_me=open_to_me + holding, items_total=totals["items"],
+        items_complete=totals["complete"], judgments_done=received, overlap=project.overlap,
     )
-    return Progress(mine_done=mine, project_done=done, project_total=total)
+
+
+@dataclass(frozen=True)
+class ItemPlace:
+    """Where an item sits in its project, as people name it: "Item 7 of 22" (import order), never
+    its database id, which runs on across projects."""
+
+    position: int
+    count: int
+    external_id: str
+
+    def __str__(self) -> str:
+        return f"Item {self.position}"
+
+
+def item_place(item: Item) -> ItemPlace:
+    counts = Item.objects.filter(project_id=item.project_id).aggregate(
+        before=Count("pk", filter=Q(pk__lte=item.pk)), count=Count("pk")
+    )
+    return ItemPlace(position=counts["before"], count=counts["count"], external_id=item.external_id)
+
+
+def item_place_by_id(project: Project, item_id: int) -> ItemPlace | None:
+    item = item_in_project(project=project, item_id=item_id)
+    return item_place(item) if item is not None else None
 
 
 def last_undoable(project: Project, user) -> Assignment | None:
@@ -206,6 +256,7 @@ class AdjudicationRow:
     decided: bool
     flags: list[str]
     raised: list[str] = field(default_factory=list)  # why its queue priority was raised (jury, guard, ...)
+    position: int = 0  # the item's place in the project (import order), as pages name it: "Item 7"
 
     @property
     def score(self) -> float:
@@ -242,9 +293,11 @@ def adjudication_queue(project: Project, *, limit: int = 200) -> list[Adjudicati
     raised: dict[int, list[str]] = {}
     for item_id, reason in PriorityRaise.objects.filter(item_id__in=items).values_list("item_id", "reason"):
         raised.setdefault(item_id, []).append(reason)
+    # Places in the project: one read of the project's item ids (ids only), not one count per row.
+    place = {pk: n for n, pk in enumerate(Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True), 1)}
     rows = [
         AdjudicationRow(item=items[i], humans=n, human_human=hh, human_jury=hj, decided=d, flags=flags.get(i, []),
-                        raised=raised.get(i, []))
+                        raised=raised.get(i, []), position=place.get(i, 0))
         for i, n, hh, hj, d in rows_data
     ]
     rows.sort(key=lambda r: (r.decided, -r.score, r.item.pk))

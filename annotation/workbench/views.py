@@ -74,6 +74,7 @@ def _judgment_form(project: Project, item: Item, responses: list[Response], *, d
         "principles": selectors.principles(project),
         "confidence_choices": [1, 2, 3, 4, 5],
         "pair": state.responses[:2] if wants_pair else [],
+        "place": selectors.item_place(item),
     }
 
 
@@ -93,7 +94,8 @@ def _task_context(
         "skip_error": skip_error,  # a refused skip or flag: shown beside its form, not as a stale item
         "skip_action": skip_action,
         "progress": selectors.progress(project, request.user),
-        "undo": selectors.last_undoable(project, request.user),
+        "undo": (undo := selectors.last_undoable(project, request.user)),
+        "undo_place": selectors.item_place_by_id(project, undo.item_id) if undo is not None else None,
         "skip_reasons": Assignment.SkipReason.choices,
         "flag_kinds": Assignment.Flag.choices,
     }
@@ -185,7 +187,14 @@ def workbench_submit(request: WorkbenchRequest, slug: str) -> HttpResponse:
         ctx = _task_context(request, project, assignment, data=request.POST, stale=exc.message, key=key)
         return _render_task(request, ctx, status=409)
     verb = "was already saved" if result.replayed else "saved"
-    return _next_or_redirect(request, project, f"Item {assignment.item_id} {verb} (record #{result.annotation.pk}).")
+    place = selectors.item_place(assignment.item)
+    return _next_or_redirect(request, project, f"{place} {verb} (record #{result.annotation.pk}).")
+
+
+def _place_name(project: Project, item_id: int | str) -> str:
+    """"Item 7" (the item's place in the project), as flashes name it."""
+    place = selectors.item_place_by_id(project, int(item_id))
+    return str(place) if place is not None else "The item"
 
 
 @login_required
@@ -202,13 +211,13 @@ def workbench_skip(request: WorkbenchRequest, slug: str) -> HttpResponse:
                 project=project, annotator=request.user, item_id=int(item_id),
                 kind=request.POST.get("flag", ""), note=request.POST.get("note", ""),
             )
-            flash = f"Item {item_id} flagged for the researchers; here is the next one."
+            flash = f"{_place_name(project, item_id)} flagged for the researchers; here is the next one."
         else:
             services.assignment_skip(
                 project=project, annotator=request.user, item_id=int(item_id),
                 reason=request.POST.get("reason", ""), note=request.POST.get("note", ""),
             )
-            flash = f"Item {item_id} skipped."
+            flash = f"{_place_name(project, item_id)} skipped."
     except StaleAssignment as exc:
         assignment = services.queue_next(project=project, annotator=request.user)
         return _render_task(request, _task_context(request, project, assignment, stale=exc.message), status=409)
@@ -236,7 +245,7 @@ def workbench_undo(request: WorkbenchRequest, slug: str) -> HttpResponse:
     except WorkbenchError as exc:
         current = services.queue_next(project=project, annotator=request.user)
         return _render_task(request, _task_context(request, project, current, stale=exc.message), status=409)
-    flash = f"Your submission for item {assignment.item_id} was withdrawn (kept on record); answer it again."
+    flash = f"Your submission for {_place_name(project, assignment.item_id).lower()} was withdrawn (kept on record); answer it again."
     if not request.htmx:
         messages.info(request, flash)
         return redirect(reverse("workbench", args=[project.slug]))
@@ -278,7 +287,7 @@ def adjudication_item(request: WorkbenchRequest, slug: str, item_id: int) -> Htt
         except JudgmentInvalid as exc:
             data, errors, status = request.POST, exc.errors, 422
         else:
-            messages.success(request, f"Decision recorded for item {detail.item.pk} (record #{ann.pk}).")
+            messages.success(request, f"Decision recorded for {str(selectors.item_place(detail.item)).lower()} (record #{ann.pk}).")
             return redirect(reverse("adjudication-item", args=[project.slug, detail.item.pk]))
     if is_review:
         under = review.edit_under_review(detail.item)

@@ -87,9 +87,23 @@
     var c = e.target.closest && e.target.closest("#responses > .response-card");
     if (c) lastCard = c;
     var p = e.target.closest && e.target.closest("[data-picker]");
-    document.querySelectorAll("[data-picker].picking").forEach(function (x) { if (x !== p) x.classList.remove("picking"); });
+    // A click elsewhere: fold the open picker only once the click is over. Folding it on mousedown
+    // shifts what is below (the cards stand in columns on wide screens) and the click lands nowhere.
+    if (!pointerDown) closePickersBut(p);
     if (p) { p.classList.add("picking"); refreshPicker(p); }
   });
+  var pointerDown = false;
+  function closePickersBut(p) {
+    document.querySelectorAll("[data-picker].picking").forEach(function (x) { if (x !== p) x.classList.remove("picking"); });
+  }
+  document.addEventListener("pointerdown", function () { pointerDown = true; }, true);
+  document.addEventListener("pointerup", function () {
+    pointerDown = false;
+    setTimeout(function () {
+      var a = document.activeElement;
+      closePickersBut(a && a.closest ? a.closest("[data-picker]") : null);
+    }, 0);
+  }, true);
   function backToCard() {
     var c = lastCard && document.body.contains(lastCard) ? lastCard : cards()[0];
     if (c) focusCard(c);

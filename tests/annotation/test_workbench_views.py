@@ -1,11 +1,14 @@
 """Workbench pages and API: the permission matrix, the no-JS and htmx flows, escaping, blindness."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Annotation, Assignment, Membership, Project
+from annotation.workbench import selectors
 from annotation.workbench import services as wb
 from tests.annotation.workbench_fixtures import full_judgment, make_items
 
@@ -141,7 +144,7 @@ def test_htmx_submit_swaps_in_the_next_item_and_a_double_click_stores_one(world,
     second = c.post(url, data, HTTP_HX_REQUEST="true")
     html = first.content.decode()
     assert first.status_code == 200 and 'id="task"' in html and "<html" not in html
-    assert f"Item {a.item_id} saved" in html
+    assert f"{selectors.item_place(a.item)} saved" in html
     assert second.status_code == 200 and "already saved" in second.content.decode()
     assert Annotation.objects.filter(annotator=annotator).count() == 1
 
@@ -201,8 +204,9 @@ def test_model_text_and_guidelines_are_escaped_or_sanitised(project, tmp_path, a
     resp = c.get(reverse("workbench", args=[project.slug]))
     html = resp.content.decode()
     assert "<script>window.__xss" not in html
-    assert "onerror=\"window" not in html and "<img" not in html
-    assert 'href="javascript:' not in html
+    # model text is Markdown without raw HTML: the tags read as text (escaped), never as elements
+    assert "<img" not in html and "&lt;img src=x onerror=" in html
+    assert not re.search(r"<a [^>]*href=\"javascript:", html) and not re.search(r"<[a-z]+ [^>]*onerror=", html)
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in html
     assert "<strong>bold</strong>" in html  # markdown still renders
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
@@ -269,7 +273,8 @@ def test_adjudication_page_lists_by_disagreement_and_records_a_decision(world, r
                              judgment=full_judgment(project, a.shown_order, response_labels=labels, rationale=f"why {u}"))
     c = client_for(researcher)
     listing = c.get(reverse("adjudication", args=[project.slug])).content.decode()
-    assert f"Item {a.item_id}" in listing
+    place = selectors.item_place(a.item)
+    assert f">{place}</a>" in listing
     detail = c.get(reverse("adjudication-item", args=[project.slug, a.item_id])).content.decode()
     assert f"why {u1}" in detail and f"why {u2}" in detail and " ms" in detail
     order = list(project.items.get(pk=a.item_id).responses.order_by("position").values_list("pk", flat=True))

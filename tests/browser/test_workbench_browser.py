@@ -1,11 +1,15 @@
 """The workbench in headless Chromium: keyboard ranking, pairwise, adjudication, XSS payloads."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from annotation.models import Annotation, Assignment, Project
 from annotation.workbench import services as wb
+from annotation.workbench.selectors import item_place_by_id
 from tests.annotation.workbench_fixtures import full_judgment, make_annotators, make_items
+from tests.browser.conftest import Page as Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,8 +65,10 @@ def test_annotator_ranks_with_the_keyboard_tags_and_gets_the_next_item(tab, proj
     page.keyboard.press("Control+Enter")
     # then: a confirmation and the next item, without a full page load
     page.wait_for_selector("[data-testid=flash]")
-    assert f"Item {first_item} saved" in page.inner_text("[data-testid=flash]")
+    assert f"{item_place_by_id(project, first_item)} saved" in page.inner_text("[data-testid=flash]")
     ready(tab)
+    # the swapped-in item's lease time is local too (localtime.js runs on htmx swaps as well)
+    page.wait_for_selector(".wb-actions time[data-localised='1']")
     tab.shot("workbench-ranking-next")
     ann = Annotation.objects.get(annotator=annotator)
     order = [int(cards.nth(i).get_attribute("data-response")) for i in range(3)]
@@ -73,7 +79,7 @@ def test_annotator_ranks_with_the_keyboard_tags_and_gets_the_next_item(tab, proj
     assert ann.principles.count() == 1 and ann.rationale.startswith("the first one")
     assert ann.duration_ms is not None and ann.shown_order
     nxt = Assignment.objects.get(annotator=annotator, status="active")
-    assert nxt.item_id != first_item and str(nxt.item_id) in page.inner_text("#task h2")
+    assert nxt.item_id != first_item and str(item_place_by_id(project, nxt.item_id)) in page.inner_text("#task h2")
     assert order  # the next item's cards are on the page
     assert not tab.errors and not tab.dialogs
 
@@ -115,7 +121,7 @@ def test_adjudication_flow(tab, project, researcher, tmp_path):
     tab.goto(f"/annotate/{project.slug}/adjudicate/")
     page = tab.page
     tab.shot("adjudication-list")
-    page.click(f"text=Item {item.pk}")
+    page.click(f"text={item_place_by_id(project, item.pk)}")
     page.wait_for_selector("[data-testid=records]")
     assert "rationale of ann0 <b>x</b>" in page.inner_text("[data-testid=records]")
     tab.shot("adjudication-item")
@@ -482,3 +488,96 @@ def test_the_demo_has_a_project_per_mode_whose_guidelines_say_what_it_asks(tab, 
     assert page.locator("select[data-rank]").count() == 0 and page.locator("input[name=prompt_label]").count() == 3
     shots(tab, "wb13-demo-safety")
     assert not tab.errors and not tab.dialogs
+
+
+def test_progress_says_what_is_left_and_lease_times_are_local(chromium, live_server, project, annotator, tmp_path):
+    """Issue 13 point 6: "x of y available to you", judgments against the overlap, the item's place in
+    the project as its title, and the lease time in the reader's time zone (here Asia/Kolkata, UTC+5:30)."""
+    items = make_items(project, tmp_path, 3)
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="Asia/Kolkata", locale="en-GB")
+    try:
+        tab = Tab(context.new_page(), live_server.url)
+        tab.page.set_default_timeout(10_000)
+        tab.login("bob_annotator", "pw-bob_annotator")
+        tab.goto(f"/annotate/{project.slug}/")
+        ready(tab)
+        page = tab.page
+        a = Assignment.objects.get(annotator=annotator, status="active")
+        position = [i.pk for i in items].index(a.item_id) + 1
+        assert page.inner_text("[data-testid=item-title]").startswith(f"Item {position} of 3")
+        assert page.inner_text("[data-testid=left-for-me]") == "3"
+        assert "0 of 6 judgments" in page.inner_text("[data-testid=project-progress]")
+        lease = page.locator(".wb-actions time[data-local-time]")
+        page.wait_for_selector(".wb-actions time[data-localised='1']")
+        local = (a.expires_at + timedelta(hours=5, minutes=30)).strftime("%H:%M")
+        assert lease.inner_text() == local and "UTC" not in lease.inner_text()
+        shots(tab, "workbench-progress")
+        assert not tab.errors and not tab.dialogs
+    finally:
+        context.close()
+
+
+MARKDOWN_RESPONSE = (
+    "Use **this**:\n\n```python\nfor i in range(3):\n    print('<b>', i)\n```\n\n"
+    "| step | what |\n|---|---|\n| 1 | read |\n| 2 | write |\n\n[docs](https://example.org/docs)"
+)
+
+
+def test_model_text_is_markdown_long_text_folds_and_responses_stand_side_by_side(tab, project, annotator, tmp_path):
+    """Issue 13 point 3, in Chromium: code in monospace, a table, a long response behind "show all",
+    three responses in columns at 1440 px and stacked at 800 px, a javascript: link inert."""
+    long_text = "\n\n".join(f"Paragraph {i}: " + "words " * 25 for i in range(30))
+    make_items(project, tmp_path, 1, prompt="Explain, with a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+               texts=[MARKDOWN_RESPONSE, long_text, "Plain <b>text</b> and [x](javascript:window.__xss=1)"])
+    tab.login("bob_annotator", "pw-bob_annotator")
+    tab.page.set_viewport_size({"width": 1440, "height": 1000})
+    tab.goto(f"/annotate/{project.slug}/")
+    ready(tab)
+    page = tab.page
+    code = page.locator("#responses pre code").first
+    assert "monospace" in code.evaluate("e => getComputedStyle(e).fontFamily").lower()
+    assert page.locator("#responses table th").count() == 2 and page.locator(".wb-prompt table").count() == 1
+    assert page.locator("#responses a[href^='https://example.org']").get_attribute("rel") == "noopener noreferrer nofollow"
+    assert "<b>text</b>" in page.inner_text("#responses")  # raw HTML reads as text
+    # three columns at 1440: the cards share a row
+    cards = page.locator("#responses > .response-card")
+    tops = {round(cards.nth(i).bounding_box()["y"]) for i in range(3)}
+    assert len(tops) == 1, tops
+    # the long one is folded; "show all" unfolds it (a <details>, no script needed)
+    folded = page.locator(".model-text.is-long > .md")
+    short = folded.bounding_box()["height"]
+    shots(tab, "workbench-markdown")
+    page.locator(".model-text.is-long summary").click()
+    assert folded.bounding_box()["height"] > short * 2
+    assert page.locator(".model-text.is-long summary .less").is_visible()
+    # stacked at 800
+    page.set_viewport_size({"width": 800, "height": 1000})
+    tops = {round(cards.nth(i).bounding_box()["y"]) for i in range(3)}
+    assert len(tops) == 3, tops
+    for link in page.locator("#responses a").all():
+        if not link.get_attribute("href"):
+            link.click()
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert not tab.errors and not tab.dialogs
+
+
+def test_show_all_works_without_javascript(chromium, live_server, project, annotator, tmp_path):
+    long_text = "\n\n".join(f"Paragraph {i}: " + "words " * 25 for i in range(30))
+    make_items(project, tmp_path, 1, texts=[long_text, "short"], responses=2)
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000}, java_script_enabled=False)
+    try:
+        tab = Tab(context.new_page(), live_server.url)
+        tab.login("bob_annotator", "pw-bob_annotator")
+        tab.goto(f"/annotate/{project.slug}/")
+        page = tab.page
+        folded = page.locator(".model-text.is-long > .md")
+        short = folded.bounding_box()["height"]
+        page.locator(".model-text.is-long summary").click()
+        assert folded.bounding_box()["height"] > short * 2
+        # two responses side by side, and the lease time in its UTC fallback
+        cards = page.locator("#responses > .response-card")
+        assert round(cards.nth(0).bounding_box()["y"]) == round(cards.nth(1).bounding_box()["y"])
+        assert page.inner_text(".wb-actions time").endswith("UTC")
+        tab.shot("workbench-no-js-1440")
+    finally:
+        context.close()
