@@ -180,6 +180,18 @@ def edit_review_problems(verdict: str, fix_text: str, *, edited_text: str | None
     return errors
 
 
+def _check_confidence_and_rationale(judgment: Judgment, errors: dict[str, list[str]]) -> str:
+    """The checks every judgment shares: confidence 1-5 when given, a rationale of bounded length.
+    Adds to ``errors``; returns the stripped rationale."""
+    confidence = judgment.confidence
+    if confidence is not None and (isinstance(confidence, bool) or confidence not in (1, 2, 3, 4, 5)):
+        errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
+    rationale = (judgment.rationale or "").strip()
+    if len(rationale) > MAX_RATIONALE:
+        errors["rationale"] = [f"The rationale is longer than {MAX_RATIONALE} characters."]
+    return rationale
+
+
 def _edit_review_validate(judgment: Judgment, *, review_of: int, edited_text: str | None) -> CleanJudgment:
     """An edit review: a verdict (and a fix), a rationale and a confidence; nothing of a judge item."""
     errors = edit_review_problems(judgment.edit_verdict, judgment.edit_fix, edited_text=edited_text)
@@ -189,19 +201,14 @@ def _edit_review_validate(judgment: Judgment, *, review_of: int, edited_text: st
         errors.setdefault("__all__", []).append("An edit review has no safety labels.")
     if judgment.principles or judgment.principles_conflicted:
         errors.setdefault("__all__", []).append("An edit review names no principles.")
-    confidence = judgment.confidence
-    if confidence is not None and (isinstance(confidence, bool) or confidence not in (1, 2, 3, 4, 5)):
-        errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
-    rationale = (judgment.rationale or "").strip()
-    if len(rationale) > MAX_RATIONALE:
-        errors["rationale"] = [f"The rationale is longer than {MAX_RATIONALE} characters."]
+    rationale = _check_confidence_and_rationale(judgment, errors)
     if errors:
         raise JudgmentInvalid(errors)
     verdict = judgment.edit_verdict
     return CleanJudgment(
         ranking=None, pair_a=None, pair_b=None, pair_choice="", pair_strength=None, prompt_label="",
         prompt_categories=[], response_labels={}, principle_ids=[], principles_conflicted=False,
-        rationale=rationale, confidence=confidence, has_safety=False, edit_verdict=verdict,
+        rationale=rationale, confidence=judgment.confidence, has_safety=False, edit_verdict=verdict,
         edit_fix_text=judgment.edit_fix.strip() if verdict == "fix" else "", review_of=review_of,
     )
 
@@ -485,12 +492,7 @@ def judgment_validate(
     if unknown_principles:
         errors["principles"] = ["Those principles are not in this project's principle set."]
 
-    confidence = judgment.confidence
-    if confidence is not None and (isinstance(confidence, bool) or confidence not in (1, 2, 3, 4, 5)):
-        errors["confidence"] = ["Confidence is a whole number from 1 to 5."]
-    rationale = (judgment.rationale or "").strip()
-    if len(rationale) > MAX_RATIONALE:
-        errors["rationale"] = [f"The rationale is longer than {MAX_RATIONALE} characters."]
+    rationale = _check_confidence_and_rationale(judgment, errors)
 
     if errors:
         raise JudgmentInvalid(errors)
@@ -498,7 +500,7 @@ def judgment_validate(
         ranking=ranking, pair_a=pair_a, pair_b=pair_b, pair_choice=pair_choice, pair_strength=pair_strength,
         prompt_label=prompt_label, prompt_categories=prompt_categories, response_labels=response_labels,
         principle_ids=principle_list, principles_conflicted=bool(judgment.principles_conflicted),
-        rationale=rationale, confidence=confidence, has_safety=bool(prompt_label or response_labels),
+        rationale=rationale, confidence=judgment.confidence, has_safety=bool(prompt_label or response_labels),
     )
 
 

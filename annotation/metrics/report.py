@@ -149,18 +149,7 @@ def _choice_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed: 
     raters = _ordered(ratings.raters, {r for r, _, _ in rows})
     mine = _people(rows, people)
     block: dict[str, Any] = {"n_pairs": len({u for _, u, _ in rows}), "n_ratings": len(rows), "raters": raters}
-    consensus: list[ag.Rating] = []
-    if mine:
-        block["agreement"] = _estimates(ag.choice_agreement(mine, n_boot=n_boot, seed=seed))
-        consensus = ag.consensus_rows(ag.LabelTable.from_rows(mine, ag.PAIR_CHOICES), CONSENSUS)
-    else:
-        block["agreement"] = {}
-    if rows:
-        table = ag.LabelTable.from_rows(list(rows) + consensus, ag.PAIR_CHOICES, raters=raters + [CONSENSUS])
-        block["matrix"] = _matrix(ag.agreement_matrix(table))
-    else:
-        block["matrix"] = _matrix(ag.PairMatrix([], {"kappa": _empty(), "percent_agreement": _empty()}, _empty(int)))
-    return block
+    return block | _nominal_agreement(rows, mine, raters, ag.PAIR_CHOICES, ag.choice_agreement, n_boot, seed)
 
 
 def _edit_review_block(ratings: ProjectRatings, people: set[str], n_boot: int, seed: int) -> dict[str, Any]:
@@ -173,18 +162,23 @@ def _edit_review_block(ratings: ProjectRatings, people: set[str], n_boot: int, s
         "n_items": len({u for _, u, _ in rows}), "n_ratings": len(rows), "raters": raters,
         "verdicts": {v: sum(1 for _, _, x in mine if x == v) for v in ag.EDIT_VERDICTS},
     }
+    return block | _nominal_agreement(rows, mine, raters, ag.EDIT_VERDICTS, ag.verdict_agreement, n_boot, seed)
+
+
+def _nominal_agreement(rows, mine, raters: list[str], labels, agreement_fn, n_boot: int, seed: int) -> dict[str, Any]:
+    """What the pairwise-choice and edit-verdict blocks share: the people's agreement (with intervals)
+    and the rater matrix with the people's consensus as a row."""
     consensus: list[ag.Rating] = []
+    out: dict[str, Any] = {"agreement": {}}
     if mine:
-        block["agreement"] = _estimates(ag.verdict_agreement(mine, n_boot=n_boot, seed=seed))
-        consensus = ag.consensus_rows(ag.LabelTable.from_rows(mine, ag.EDIT_VERDICTS), CONSENSUS)
-    else:
-        block["agreement"] = {}
+        out["agreement"] = _estimates(agreement_fn(mine, n_boot=n_boot, seed=seed))
+        consensus = ag.consensus_rows(ag.LabelTable.from_rows(mine, labels), CONSENSUS)
     if rows:
-        table = ag.LabelTable.from_rows(list(rows) + consensus, ag.EDIT_VERDICTS, raters=raters + [CONSENSUS])
-        block["matrix"] = _matrix(ag.agreement_matrix(table))
+        table = ag.LabelTable.from_rows(list(rows) + consensus, labels, raters=raters + [CONSENSUS])
+        out["matrix"] = _matrix(ag.agreement_matrix(table))
     else:
-        block["matrix"] = _matrix(ag.PairMatrix([], {"kappa": _empty(), "percent_agreement": _empty()}, _empty(int)))
-    return block
+        out["matrix"] = _matrix(ag.PairMatrix([], {"kappa": _empty(), "percent_agreement": _empty()}, _empty(int)))
+    return out
 
 
 def _annotator_table(ratings: ProjectRatings, people: set[str]) -> tuple[list[dict[str, Any]], dict[str, float]]:
