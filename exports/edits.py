@@ -25,7 +25,7 @@ import pyarrow as pa
 from django.db.models import Q
 
 from annotation.models import Annotation, Item
-from annotation.prompts import prompt_hh_transcript, prompt_messages
+from annotation.prompts import hh_completion, prompt_hh_transcript, prompt_messages
 from exports.formats import Skip
 from exports.options import ExportOptions
 from exports.salt import EDITED_WEIGHTS, GENERATED_WEIGHTS, LABEL_TEXT, align, token_ids
@@ -173,7 +173,8 @@ def edit_rows_for(ev: EditEvidence, options: ExportOptions, tokenizer: Any = Non
             chosen_v: Any = [{"role": "assistant", "content": chosen}]
             rejected_v: Any = [{"role": "assistant", "content": rejected}]
         else:
-            prompt, chosen_v, rejected_v = prompt_hh_transcript(ev.prompt), chosen, rejected
+            # the one standard form of every export: the HH transcript prompt, the joining space in the completion
+            prompt, chosen_v, rejected_v = prompt_hh_transcript(ev.prompt), hh_completion(chosen), hh_completion(rejected)
         # key order is the file's column order
         return [{"item_id": ev.item_id, "review_item_id": ev.review_item_id, "prompt": prompt, "chosen": chosen_v,
                  "rejected": rejected_v, "chosen_id": chosen_id, "rejected_id": rejected_id, **tail}]

@@ -267,6 +267,7 @@ def test_every_download_is_offered_and_answers(project, researcher, built):
     for name in DOWNLOADS:
         response = _get(researcher, bootstrap=10, download=name)
         assert response.status_code == 200, name
-        # (the discretion and choice tables are offered where the project has them)
-        if name not in ("metrics.json", "matrix-choice.csv", "conflict-capture.csv") and not name.startswith("disc"):
+        # (the discretion, choice and edit-review tables are offered where the project has them)
+        if name not in ("metrics.json", "matrix-choice.csv", "matrix-edit_review.csv", "conflict-capture.csv") \
+                and not name.startswith("disc"):
             assert f"download={name}" in body, name

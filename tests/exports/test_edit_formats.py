@@ -101,20 +101,20 @@ def test_edit_dpo_pairs_follow_direction_and_verdict(project, reviewed, tmp_path
     assert manifest["counts"]["items_dropped"] == {"rejected": 1, "unreviewed": 1}
     # improve: chosen = the edit, rejected = the original
     assert by_review[r_improve.pk] == {
-        "item_id": item1.pk, "review_item_id": r_improve.pk, "prompt": "How do I bake bread?",
-        "chosen": "Knead the dough, let it rise, then bake it.", "rejected": "No.",
+        "item_id": item1.pk, "review_item_id": r_improve.pk, "prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:",
+        "chosen": " Knead the dough, let it rise, then bake it.", "rejected": " No.",
         "chosen_id": improve.pk, "rejected_id": b1.pk, "direction": "improve", "verdict": "accept",
         "editor": "smollm2-135m", "template": "improve-default", "template_version": 2, "edit_run_id": None,
         "reviewers": 2, "label_source": "human",
     }
     # corrupt: chosen = the original, rejected = the edit
     row = by_review[r_corrupt.pk]
-    assert (row["chosen"], row["rejected"]) == ("Knead, proof, bake.", "Knead, proof, bake at 500C for five hours.")
+    assert (row["chosen"], row["rejected"]) == (" Knead, proof, bake.", " Knead, proof, bake at 500C for five hours.")
     assert (row["chosen_id"], row["rejected_id"], row["direction"], row["template_version"]) == (a1.pk, corrupt.pk, "corrupt", 1)
     # a human fix: the fix's text stands in for the edit
     row = by_review[r_fixed.pk]
     assert (row["chosen"], row["chosen_id"], row["rejected"], row["verdict"]) == (
-        "Paris is the capital of France.", fix.pk, "I think it is Lyon.", "fix")
+        " Paris is the capital of France.", fix.pk, " I think it is Lyon.", "fix")
     # the card names the editor, templates and reviewers
     card = (out / "README.md").read_text()
     assert "smollm2-135m" in card and "improve-default v2" in card and "corrupt-default v1" in card
@@ -148,7 +148,7 @@ def test_a_rejecting_majority_and_an_adjudicated_accept(project, judged, raters,
     _review(r1, "accept", raters[3], source="adjudication")
     _, out = _run(project, tmp_path, "b", format="edit-dpo")
     (row,) = _rows(out / "train.jsonl")
-    assert row["chosen"] == "Knead and bake." and row["label_source"] == "adjudication+human"
+    assert row["chosen"] == " Knead and bake." and row["label_source"] == "adjudication+human"
 
 
 def test_edit_dpo_loads_with_datasets_and_passes_trl_helpers(project, reviewed, tmp_path, chat_tokenizer):

@@ -239,9 +239,9 @@ def test_aegis_categories_by_name_provenance_and_import_summary(project, tmp_pat
 def test_create_project_command_and_import_summary(presets, researcher, tmp_path):
     out = io.StringIO()
     call_command("create_project", "hh-study", "--name", "HH study", "--taxonomy", "aegis-2.0",
-                 "--mode", "pairwise", "--user", researcher.username, stdout=out)
+                 "--mode", "safety", "--user", researcher.username, stdout=out)
     project = Project.objects.get(slug="hh-study")
-    assert (project.name, project.mode, project.taxonomy_version.taxonomy.slug) == ("HH study", "pairwise", "aegis-2.0")
+    assert (project.name, project.mode, project.taxonomy_version.taxonomy.slug) == ("HH study", "safety", "aegis-2.0")
     assert project.memberships.filter(user=researcher, role="researcher").exists()
     assert "import_items FILE --project hh-study" in out.getvalue()
     with pytest.raises(CommandError, match="exists already"):
