@@ -386,7 +386,11 @@ def build_project(*, n_items: int, n_hh: int, work: Path):
         versions = {v.taxonomy.slug: v for v in services.taxonomy_load_presets()}
         version = versions["aegis-2.0"]
         principles = services.principle_set_load_default()
-        codes = list(version.categories.order_by("order", "code").values_list("code", flat=True))
+        # a taxonomy's "Needs Caution" entry is a label, never a category people pick (annotation.judgments)
+        from annotation.judgments import is_label_category
+
+        codes = [code for code, name in version.categories.order_by("order", "code").values_list("code", "name")
+                 if not is_label_category(name)]
         User = get_user_model()
 
         def user(name: str, group: str):
@@ -398,7 +402,7 @@ def build_project(*, n_items: int, n_hh: int, work: Path):
         annotators = [user(f"ann{i}", "annotator") for i in range(5)]
         project = services.project_create(
             slug="hashes", name="Export hashes ✓", taxonomy_version=version, principle_set=principles,
-            mode=Project.Mode.PAIRWISE, overlap=3, created_by=researcher,
+            mode=Project.Mode.RANKING_SAFETY, overlap=3, created_by=researcher,
         )
         for a in annotators:
             services.membership_set(project=project, user=a, role=Membership.Role.ANNOTATOR)
@@ -419,7 +423,10 @@ def build_project(*, n_items: int, n_hh: int, work: Path):
         assert batch.status == "done", (batch.status, batch.errors)
         n_total = Item.objects.filter(project=project).count()
 
-        # --- day 3: pairwise votes on the workbench (overlap 3)
+        # --- day 3: pairwise votes on the workbench (overlap 3). The items were imported under ranking +
+        # safety (a pairwise project refuses items of 1 or 3+ responses at import); the mode changes here.
+        Project.objects.filter(pk=project.pk).update(mode=Project.Mode.PAIRWISE)
+        project.refresh_from_db()
         clock.set(3)
         quota = max(2, n_total // 6)
         for a in annotators[:4]:

@@ -46,7 +46,9 @@ def test_three_edits_reviewed_with_the_keyboard(tab, project, annotator, researc
     press("a")
     press("Enter")
     wait_review(tab, reviews[1].pk)
-    assert f"Item {reviews[0].pk} saved" in page.inner_text("[data-testid=flash]")
+    from annotation.workbench.selectors import item_place
+
+    assert f"{item_place(reviews[0])} saved" in page.inner_text("[data-testid=flash]")  # by place, never by id
     # undo it (one key), then answer it again
     press("z")
     wait_review(tab, reviews[0].pk)
@@ -69,7 +71,7 @@ def test_three_edits_reviewed_with_the_keyboard(tab, project, annotator, researc
     shots(tab, "edit-review-fix")
     press("Control+Enter")
     page.wait_for_selector("#judgment")  # the judge items come next (lower priority)
-    assert f"Item {reviews[2].pk} saved" in page.inner_text("[data-testid=flash]")
+    assert f"{item_place(reviews[2])} saved" in page.inner_text("[data-testid=flash]")
     # then: three verdicts stored, once each; the undone accept kept on record
     assert keys == ["a", "Enter", "z", "a", "Enter", "r", "Enter", "f", "Control+Enter"]
     current = {a.item_id: a for a in Annotation.objects.filter(annotator=annotator).current()

@@ -31,7 +31,7 @@ def test_a_researcher_creates_a_project_and_adds_an_annotator(tab, researcher, o
     assert tab.page.evaluate("document.documentElement.scrollWidth") <= width + 1 and not tab.errors
     tab.goto(f"/projects/{project.slug}/")
     tab.shot(f"project-page-{width}")
-    assert tab.page.locator("nav.project-nav a").count() == 8
+    assert tab.page.locator("nav.project-nav a").count() == 9  # import, adjudication, flags, jury, exports, guards, metrics, edits, members
 
 
 @pytest.mark.parametrize("width", [1440, 800])
