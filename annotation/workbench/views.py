@@ -107,6 +107,7 @@ def _task_context(
             item=assignment.item, messages_=prompt_messages(assignment.item.prompt), under=under,
             review=review.review_state(under.edit, data, errors), verdicts=review.VERDICTS,
             confidence_choices=[1, 2, 3, 4, 5], idempotency_key=key or uuid.uuid4().hex,
+            place=selectors.item_place(assignment.item),
         )
         return ctx
     default_label = "safe" if project.preselect_safe else ""

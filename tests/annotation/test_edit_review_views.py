@@ -33,6 +33,18 @@ def test_the_review_page_shows_the_diff_and_what_drove_the_edit_escaped(login, p
     assert 'name="edit_fix"' in html and "Never mix bleach with ammonia; open a window and wear gloves." in html
 
 
+def test_the_review_page_names_items_by_place_and_shows_the_progress_of_the_judge_page(login, project, reviews):
+    from annotation.workbench.selectors import item_place
+
+    client = login("annotator")
+    lease = _to_first_review(client, project)
+    html = client.get(reverse("workbench", args=[project.slug])).content.decode()
+    place = item_place(lease.item)
+    assert f"Review an edit · {place}" in html and f"item {lease.item_id}<" not in html
+    assert 'data-testid="left-for-me"' in html and 'data-testid="project-progress"' in html
+    assert "<time datetime=" in html and "localtime.js" in html
+
+
 def _user(project, username):
     from django.contrib.auth import get_user_model
 
